@@ -1,0 +1,1 @@
+//! Durable storage: the hash-chained event log and snapshots (payload-agnostic).
