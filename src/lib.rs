@@ -1,4 +1,67 @@
-//! optout: a ledger that makes AI training honour people's objections.
+//! # optout
+//!
+//! A ledger that makes AI training honour people's objections.
+//!
+//! optout keeps, beside an organisation's training data, a record of where
+//! every training record came from and which people it concerns. It records
+//! objections, consents, withdrawals, erasures, restrictions, takedowns and
+//! source-level opt-outs as they arrive, and before every training run it
+//! computes an **exclusion manifest**: per data file, the rows that must not
+//! be used, with reasons, sealed by a digest and reproducible later.
+//!
+//! ```
+//! use optout::{jsonl, Index, Policy, Purpose, Query, Seq, SubjectKeyer, Timestamp, engine, Entry};
+//!
+//! let keyer = SubjectKeyer::from_secret([42; 32]);
+//! let records = r#"{"dataset":"forum","shard":"part-0","row":0,"subjects":["alice@example.com"],"source":"forum.example.com","collected_at":"2024-03-01T12:00:00Z","basis":"legitimate_interest"}
+//! {"dataset":"forum","shard":"part-0","row":1,"subjects":["bob@example.com"],"source":"forum.example.com","collected_at":"2024-03-01T12:00:00Z","basis":"legitimate_interest"}"#;
+//! let events = r#"{"type":"objection","subject":"alice@example.com","at":"2025-06-01T00:00:00Z","purposes":["ai-training"]}"#;
+//!
+//! let mut index = Index::new();
+//! index.apply(Seq(1), &Entry::Records(jsonl::parse_records(records.as_bytes(), "records", &keyer)?))?;
+//! for (i, e) in jsonl::parse_events(events.as_bytes(), "events", &keyer)?.into_iter().enumerate() {
+//!     index.apply(Seq(2 + i as u64), &Entry::Event(e))?;
+//! }
+//! let query = Query {
+//!     policy: Policy::default_for(Purpose::new("ai-training").unwrap()),
+//!     seq: index.seq(),
+//!     at: Timestamp::parse("2025-07-01T00:00:00Z").unwrap(),
+//!     datasets: vec![],
+//! };
+//! let ex = engine::evaluate(&index, &query);
+//! assert_eq!(ex.excluded(), 1); // alice's post; bob's stays
+//! # Ok::<(), optout::Error>(())
+//! ```
 #![deny(missing_docs)]
 
+pub mod engine;
+mod error;
+pub mod event;
+mod ids;
+mod index;
+pub mod jsonl;
+mod policy;
+pub mod provenance;
+mod pseudonym;
+pub mod reference;
+pub mod status;
 pub mod storage;
+mod time;
+
+pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
+pub use error::{Error, InputError, Result};
+pub use event::{Entry, Event, EventKind, TrainingRun};
+pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
+pub use index::{Index, IndexStats};
+pub use policy::Policy;
+pub use provenance::{Profile, Provenance, Visibility};
+pub use pseudonym::SubjectKeyer;
+pub use time::Timestamp;
+
+/// Placeholder until the manifest module lands.
+pub mod manifest {
+    /// Manifest decoding and verification errors.
+    #[derive(Debug, thiserror::Error)]
+    #[error("manifest error: {0}")]
+    pub struct ManifestError(pub String);
+}

@@ -1,0 +1,377 @@
+//! The exclusion computation: which records must not be used for a purpose,
+//! and why, as the ledger stood at `Seq` N and valid time T.
+//!
+//! Cost grows with the excluded links, not the dataset: subjects without
+//! events are never visited; provenance rules are unions of per-profile
+//! bitmaps; the only per-record work is over records that end up excluded
+//! (and, for the consent rule, over records on a consent basis).
+
+use std::collections::BTreeMap;
+
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventKind, TakedownTarget};
+use crate::ids::{Purpose, RecordId, Seq, ShardId};
+use crate::index::{key_hash, Index};
+use crate::policy::Policy;
+use crate::status::{fold, ConsentStatus};
+use crate::time::Timestamp;
+
+/// Why a record is excluded. A record may have several reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// A linked subject objected (Art. 21), within the objection's scope.
+    Objection = 0,
+    /// The record's legal basis needs consent and a linked subject has none the policy accepts.
+    ConsentMissing = 1,
+    /// A linked subject withdrew consent (Art. 7(3)).
+    ConsentWithdrawn = 2,
+    /// A linked subject asked for erasure (Art. 17).
+    Erasure = 3,
+    /// Processing of a linked subject's data is restricted (Art. 18).
+    Restriction = 4,
+    /// The record, its key or its content was taken down.
+    Takedown = 5,
+    /// Its source (or the third party it came from) opted out (TDM reservation, robots, ...).
+    SourceOptout = 6,
+    /// The policy filters it out (category, visibility).
+    Filtered = 7,
+}
+
+impl Reason {
+    /// Every reason, in code order.
+    pub const ALL: [Reason; 8] = [
+        Reason::Objection,
+        Reason::ConsentMissing,
+        Reason::ConsentWithdrawn,
+        Reason::Erasure,
+        Reason::Restriction,
+        Reason::Takedown,
+        Reason::SourceOptout,
+        Reason::Filtered,
+    ];
+    /// Number of reasons.
+    pub const COUNT: usize = 8;
+
+    /// The snake_case name used in JSON and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Objection => "objection",
+            Reason::ConsentMissing => "consent_missing",
+            Reason::ConsentWithdrawn => "consent_withdrawn",
+            Reason::Erasure => "erasure",
+            Reason::Restriction => "restriction",
+            Reason::Takedown => "takedown",
+            Reason::SourceOptout => "source_optout",
+            Reason::Filtered => "filtered",
+        }
+    }
+
+    /// The reason with this code.
+    pub fn from_code(c: u8) -> Option<Reason> {
+        Reason::ALL.get(c as usize).copied()
+    }
+}
+
+/// What to compute: for which purpose, under which policy, at which point
+/// of both clocks, over which datasets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// The rules (the purpose is the policy's).
+    pub policy: Policy,
+    /// Only entries recorded at or before this sequence number count.
+    pub seq: Seq,
+    /// Only events that took effect at or before this time count.
+    pub at: Timestamp,
+    /// Datasets to cover; empty means all.
+    pub datasets: Vec<String>,
+}
+
+impl Query {
+    /// The purpose evaluated.
+    pub fn purpose(&self) -> &Purpose {
+        &self.policy.purpose
+    }
+}
+
+/// The excluded rows of one shard.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShardExclusion {
+    /// Rows excluded for any reason.
+    pub excluded: RoaringBitmap,
+    /// Rows excluded per reason, indexed by `Reason as usize`.
+    pub reasons: [RoaringBitmap; Reason::COUNT],
+    /// Rows of this shard the ledger knew at N.
+    pub registered: u64,
+}
+
+/// The result of an evaluation: per shard, the excluded rows and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exclusions {
+    /// Every shard known at N within the scope, by id (including shards with nothing excluded).
+    pub shards: BTreeMap<ShardId, ShardExclusion>,
+}
+
+impl Exclusions {
+    /// Number of excluded records.
+    pub fn excluded(&self) -> u64 {
+        self.shards.values().map(|s| s.excluded.len()).sum()
+    }
+    /// Number of excluded records per reason.
+    pub fn counts(&self) -> [u64; Reason::COUNT] {
+        let mut c = [0u64; Reason::COUNT];
+        for s in self.shards.values() {
+            for (i, b) in s.reasons.iter().enumerate() {
+                c[i] += b.len();
+            }
+        }
+        c
+    }
+    /// Whether `id` is excluded.
+    pub fn contains(&self, id: RecordId) -> bool {
+        self.shards
+            .get(&id.shard())
+            .is_some_and(|s| s.excluded.contains(id.row()))
+    }
+}
+
+/// Computes the exclusions for `q` over `index`.
+pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
+    let recs = &index.records;
+    let seq = q.seq;
+    let limit = recs.limit_at(seq);
+    let vis = |o: u32| recs.visible(o, limit, seq);
+    let policy = &q.policy;
+    let purpose = q.purpose();
+    let mut by_reason: [Vec<u32>; Reason::COUNT] = Default::default();
+
+    // Profiles under the consent rule, and the ordinals that have them.
+    let consent_profiles: Vec<usize> = (0..recs.profiles.len())
+        .filter(|&i| policy.needs_consent(&recs.profiles[i]))
+        .collect();
+    let consent_rows = union_of(recs, &consent_profiles, limit);
+    // Per consent-basis record: subjects whose consent is valid or withdrawn.
+    let mut accounted: HashCounter = HashCounter::new(consent_rows.len() as usize);
+
+    // 1. Subjects with events: the gather.
+    for (&sid, _) in index.subject_events.iter() {
+        let st = fold(index.events_of(sid), purpose, policy, seq, q.at);
+        let total_objection = st.objections.iter().any(|o| o.is_total());
+        let consent_matters = !consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
+        if !(st.erased || st.restricted || !st.objections.is_empty() || consent_matters) {
+            continue;
+        }
+        for &o in index.links.get(sid).iter().flat_map(|s| s.iter()) {
+            if !vis(o) {
+                continue;
+            }
+            if st.erased {
+                by_reason[Reason::Erasure as usize].push(o);
+            }
+            if st.restricted {
+                by_reason[Reason::Restriction as usize].push(o);
+            }
+            if total_objection {
+                by_reason[Reason::Objection as usize].push(o);
+            } else if !st.objections.is_empty() {
+                if let Some(p) = recs.profile_of(o) {
+                    let prof = &recs.profiles[p as usize];
+                    if st.objections.iter().any(|s| s.covers(prof)) {
+                        by_reason[Reason::Objection as usize].push(o);
+                    }
+                }
+            }
+            if consent_matters && consent_rows.contains(o) {
+                accounted.add(o);
+                if st.consent == ConsentStatus::Withdrawn {
+                    by_reason[Reason::ConsentWithdrawn as usize].push(o);
+                }
+            }
+        }
+    }
+
+    // 2. Consent: every linked subject must be accounted for (valid or withdrawn).
+    for o in consent_rows.iter() {
+        if !vis(o) {
+            continue;
+        }
+        let n = recs.n_subjects(o);
+        if n == 0 || accounted.get(o) < n {
+            by_reason[Reason::ConsentMissing as usize].push(o);
+        }
+    }
+
+    // 3. Policy filters, as a union of profile bitmaps.
+    let filtered: Vec<usize> = (0..recs.profiles.len())
+        .filter(|&i| policy.filters_out(&recs.profiles[i]))
+        .collect();
+    push_visible(
+        &union_of(recs, &filtered, limit),
+        &vis,
+        &mut by_reason[Reason::Filtered as usize],
+    );
+
+    // 4. Content events: source opt-outs and takedowns.
+    let mut optout_profiles: Vec<usize> = Vec::new();
+    for &i in &index.content_events {
+        let (s, e) = &index.events[i as usize];
+        if *s > seq || e.at > q.at {
+            continue;
+        }
+        match &e.kind {
+            EventKind::SourceOptout {
+                source, purposes, ..
+            } if purposes.applies_to(purpose) => {
+                optout_profiles.extend(
+                    (0..recs.profiles.len()).filter(|&p| recs.profiles[p].from_source(source)),
+                );
+            }
+            EventKind::Takedown { target, .. } => {
+                let out = &mut by_reason[Reason::Takedown as usize];
+                match target {
+                    TakedownTarget::Key(k) => {
+                        if let Some(os) = recs.keys.get(&key_hash(k)) {
+                            out.extend(os.iter().copied().filter(|&o| vis(o)));
+                        }
+                    }
+                    TakedownTarget::ContentHash(h) => {
+                        if let Some(os) = recs.hashes.get(h) {
+                            out.extend(os.iter().copied().filter(|&o| vis(o)));
+                        }
+                    }
+                    TakedownTarget::Record {
+                        dataset,
+                        shard,
+                        row,
+                    } => {
+                        if let Some(sh) = recs.find_shard(dataset, shard) {
+                            if let Some(o) = recs.version_at(sh, *row, seq) {
+                                out.push(o);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    optout_profiles.sort_unstable();
+    optout_profiles.dedup();
+    push_visible(
+        &union_of(recs, &optout_profiles, limit),
+        &vis,
+        &mut by_reason[Reason::SourceOptout as usize],
+    );
+
+    // 5. Ordinals → per-shard row bitmaps, within the dataset scope.
+    let scope: Option<Vec<bool>> = (!q.datasets.is_empty()).then(|| {
+        recs.datasets
+            .iter()
+            .map(|d| q.datasets.contains(d))
+            .collect()
+    });
+    let in_scope = |sh: ShardId| {
+        scope
+            .as_ref()
+            .is_none_or(|s| s[recs.shards[sh.0 as usize].dataset.0 as usize])
+    };
+    let mut shards: BTreeMap<ShardId, ShardExclusion> = BTreeMap::new();
+    for (i, sh) in recs.shards.iter().enumerate() {
+        let id = ShardId(i as u32);
+        if sh.first_seq <= seq && in_scope(id) {
+            shards.insert(id, ShardExclusion::default());
+        }
+    }
+    count_registered(index, seq, limit, &mut shards);
+    for (r, ords) in by_reason.iter_mut().enumerate() {
+        ords.sort_unstable();
+        ords.dedup();
+        let mut cur: Option<(ShardId, Vec<u32>)> = None;
+        let flush = |cur: &mut Option<(ShardId, Vec<u32>)>,
+                     shards: &mut BTreeMap<ShardId, ShardExclusion>| {
+            if let Some((sh, mut rows)) = cur.take() {
+                if let Some(e) = shards.get_mut(&sh) {
+                    rows.sort_unstable();
+                    e.reasons[r] |= RoaringBitmap::from_sorted_iter(rows).unwrap_or_default();
+                }
+            }
+        };
+        recs.for_each_record(ords, |_, id| match &mut cur {
+            Some((sh, rows)) if *sh == id.shard() => rows.push(id.row()),
+            _ => {
+                flush(&mut cur, &mut shards);
+                cur = Some((id.shard(), vec![id.row()]));
+            }
+        });
+        flush(&mut cur, &mut shards);
+    }
+    for e in shards.values_mut() {
+        let mut all = RoaringBitmap::new();
+        for b in &e.reasons {
+            all |= b;
+        }
+        e.excluded = all;
+    }
+    Exclusions { shards }
+}
+
+fn count_registered(
+    index: &Index,
+    seq: Seq,
+    limit: u32,
+    shards: &mut BTreeMap<ShardId, ShardExclusion>,
+) {
+    let recs = &index.records;
+    for (i, r) in recs.runs.iter().enumerate() {
+        if r.ord >= limit {
+            break;
+        }
+        let end = recs
+            .runs
+            .get(i + 1)
+            .map_or(recs.n_ords, |n| n.ord)
+            .min(limit);
+        if let Some(e) = shards.get_mut(&ShardId(r.shard)) {
+            e.registered += (end - r.ord) as u64;
+        }
+    }
+    for (&o, &s) in &recs.superseded {
+        if o < limit && s <= seq {
+            if let Some(e) = shards.get_mut(&recs.record_of(o).shard()) {
+                e.registered -= 1;
+            }
+        }
+    }
+}
+
+fn union_of(recs: &crate::index::Records, profiles: &[usize], limit: u32) -> RoaringBitmap {
+    let mut u = RoaringBitmap::new();
+    for &p in profiles {
+        u |= &recs.profile_rows[p];
+    }
+    if limit < recs.n_ords {
+        u.remove_range(limit..);
+    }
+    u
+}
+
+fn push_visible(b: &RoaringBitmap, vis: &impl Fn(u32) -> bool, out: &mut Vec<u32>) {
+    out.extend(b.iter().filter(|&o| vis(o)));
+}
+
+/// Counts per ordinal, sparse.
+struct HashCounter(std::collections::HashMap<u32, u32>);
+
+impl HashCounter {
+    fn new(cap: usize) -> Self {
+        HashCounter(std::collections::HashMap::with_capacity(cap.min(1 << 20)))
+    }
+    fn add(&mut self, o: u32) {
+        *self.0.entry(o).or_insert(0) += 1;
+    }
+    fn get(&self, o: u32) -> u32 {
+        self.0.get(&o).copied().unwrap_or(0)
+    }
+}

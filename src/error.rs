@@ -1,0 +1,84 @@
+//! Errors. Each area has its own enum; all convert into the crate-wide [`Error`].
+
+use std::path::{Path, PathBuf};
+
+/// Bad input: a JSONL line, a policy file, an argument. Names where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct InputError {
+    /// The input's name: a file path, `-` for stdin, or `<memory>`.
+    pub file: String,
+    /// 1-based line number, or 0 when the whole input is meant.
+    pub line: u64,
+    /// The offending field, when one is to blame.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InputError {
+    /// An error at `file:line`, blaming `field` if given.
+    pub fn new(file: &str, line: u64, field: Option<&str>, message: impl Into<String>) -> Self {
+        InputError {
+            file: file.to_string(),
+            line,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.file.clone();
+        if self.line > 0 {
+            s.push_str(&format!(":{}", self.line));
+        }
+        if let Some(f) = &self.field {
+            s.push_str(&format!(": field `{f}`"));
+        }
+        s.push_str(": ");
+        s.push_str(&self.message);
+        s
+    }
+}
+
+/// Everything that can go wrong in optout.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad input; nothing of the batch it came in was applied.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// An operating-system I/O error on a named file.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A manifest failed to decode or verify.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    /// A request the ledger cannot honour (unknown run, wrong key, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// An I/O error on `path` while doing `op`.
+    pub fn io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,284 @@
+//! What the ledger records: events about subjects and content, record
+//! registrations and training runs. Each becomes one [`Entry`] in the log.
+//!
+//! These are the stored forms: subject ids are already pseudonyms
+//! ([`SubjectKey`]). The JSON forms users write live in [`crate::jsonl`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Purpose, Purposes, Seq, SubjectKey};
+use crate::policy::Policy;
+use crate::provenance::Profile;
+use crate::time::Timestamp;
+
+/// A blake3 hash of a record's content, for takedowns and duplicates across datasets.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ContentHash(pub [u8; 32]);
+
+impl ContentHash {
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, String> {
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return Err(format!(
+                "content_hash must be 64 hex digits, got {} characters",
+                b.len()
+            ));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            let hex = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            };
+            match (hex(pair[0]), hex(pair[1])) {
+                (Some(h), Some(l)) => out[i] = h << 4 | l,
+                _ => return Err("content_hash must be 64 hex digits".into()),
+            }
+        }
+        Ok(ContentHash(out))
+    }
+    /// 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ContentHash({})", &self.to_hex()[..16])
+    }
+}
+
+/// How a consent was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMethod {
+    /// The subject ticked a box once.
+    SingleOptIn,
+    /// The subject ticked a box and confirmed it (e.g. by a link in an email).
+    DoubleOptIn,
+    /// Someone else (a meeting admin, an account owner) consented on the subject's behalf.
+    Delegated,
+}
+
+/// What a takedown removes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TakedownTarget {
+    /// One record.
+    Record {
+        /// Dataset name.
+        dataset: String,
+        /// Shard (data file) name.
+        shard: String,
+        /// Row position in the shard.
+        row: u32,
+    },
+    /// Every record, in any dataset, registered with this external key (a URL, a `__key__`).
+    Key(String),
+    /// Every record, in any dataset, with this content hash.
+    ContentHash(ContentHash),
+}
+
+/// What happened, per kind. See [`Event`] for the fields every kind has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// Art. 21: the subject objects to processing for `purposes`, optionally
+    /// only for records of some `categories` and/or `sources` (empty = all).
+    Objection {
+        /// Who objects.
+        subject: SubjectKey,
+        /// For which purposes.
+        purposes: Purposes,
+        /// Only records with one of these categories (empty: any).
+        categories: Vec<String>,
+        /// Only records from one of these sources (empty: any).
+        sources: Vec<String>,
+    },
+    /// The subject withdraws every earlier objection for `purposes`.
+    ObjectionWithdrawn {
+        /// Who withdraws.
+        subject: SubjectKey,
+        /// For which purposes.
+        purposes: Purposes,
+    },
+    /// Art. 6(1)(a) / 7: consent for `purposes`.
+    Consent {
+        /// Whose consent.
+        subject: SubjectKey,
+        /// For which purposes.
+        purposes: Purposes,
+        /// How it was obtained.
+        method: ConsentMethod,
+        /// Whether it was confirmed. An unconfirmed consent never counts.
+        confirmed: bool,
+        /// For a delegated consent: the pseudonym of who granted it.
+        granted_by: Option<SubjectKey>,
+    },
+    /// Art. 7(3): the subject withdraws consent for `purposes`.
+    ConsentWithdrawn {
+        /// Who withdraws.
+        subject: SubjectKey,
+        /// For which purposes.
+        purposes: Purposes,
+    },
+    /// Art. 17: erase everything about the subject. Permanent, every purpose.
+    Erasure {
+        /// Whose data.
+        subject: SubjectKey,
+    },
+    /// Art. 18: restrict processing of the subject's data, every purpose,
+    /// from `at` until `until` (exclusive), or indefinitely.
+    Restriction {
+        /// Whose data.
+        subject: SubjectKey,
+        /// End of the restriction, if known.
+        until: Option<Timestamp>,
+    },
+    /// Content removed (copyright, legal order, ...), every purpose.
+    Takedown {
+        /// What is removed.
+        target: TakedownTarget,
+        /// Why (free text, e.g. `copyright`).
+        reason: Option<String>,
+    },
+    /// A source-level opt-out (TDM reservation, robots.txt, ai.txt, a DMP
+    /// that lost its consent basis): every record whose source or third
+    /// party is `source` or a subdomain of it.
+    SourceOptout {
+        /// The source (domain or system name).
+        source: String,
+        /// For which purposes.
+        purposes: Purposes,
+        /// Which signal said so (`tdmrep`, `robots`, `ai.txt`, `noai`, ...).
+        signal: Option<String>,
+    },
+}
+
+/// One event: what happened and when it took effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it took effect (valid time). It may lie before the time it was
+    /// recorded (a late-filed objection) or after it (a scheduled one).
+    pub at: Timestamp,
+    /// An outside reference (ticket id), if given.
+    pub reference: Option<String>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The subject the event is about, if it is about one.
+    pub fn subject(&self) -> Option<SubjectKey> {
+        match &self.kind {
+            EventKind::Objection { subject, .. }
+            | EventKind::ObjectionWithdrawn { subject, .. }
+            | EventKind::Consent { subject, .. }
+            | EventKind::ConsentWithdrawn { subject, .. }
+            | EventKind::Erasure { subject }
+            | EventKind::Restriction { subject, .. } => Some(*subject),
+            EventKind::Takedown { .. } | EventKind::SourceOptout { .. } => None,
+        }
+    }
+
+    /// The JSON `type` name of the event.
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            EventKind::Objection { .. } => "objection",
+            EventKind::ObjectionWithdrawn { .. } => "objection_withdrawn",
+            EventKind::Consent { .. } => "consent",
+            EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
+            EventKind::Erasure { .. } => "erasure",
+            EventKind::Restriction { .. } => "restriction",
+            EventKind::Takedown { .. } => "takedown",
+            EventKind::SourceOptout { .. } => "source_optout",
+        }
+    }
+}
+
+/// One record's registration inside a [`ShardRecords`] group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowEntry {
+    /// Row position in the shard.
+    pub row: u32,
+    /// Pseudonyms of the linked subjects (sorted, no duplicates; may be empty).
+    pub subjects: Vec<SubjectKey>,
+    /// Index into [`RecordBatch::profiles`].
+    pub profile: u32,
+    /// When the record was collected.
+    pub collected_at: Timestamp,
+    /// External key (URL, `__key__`), if any.
+    pub key: Option<String>,
+    /// Content hash, if any.
+    pub content_hash: Option<ContentHash>,
+    /// Whether this registration deliberately replaces an earlier one of the same row.
+    pub replace: bool,
+}
+
+/// The records of one shard inside a [`RecordBatch`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecords {
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard (data file) name.
+    pub shard: String,
+    /// The rows, in input order.
+    pub rows: Vec<RowEntry>,
+}
+
+/// Record registrations, grouped by shard, with their profiles stored once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordBatch {
+    /// Distinct profiles used by the rows.
+    pub profiles: Vec<Profile>,
+    /// Rows grouped by shard.
+    pub shards: Vec<ShardRecords>,
+}
+
+impl RecordBatch {
+    /// Number of rows in the batch.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.rows.len()).sum()
+    }
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.rows.is_empty())
+    }
+}
+
+/// A training run: which model was trained for which purpose on which
+/// manifest. The manifest's parameters are kept so it can be recomputed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingRun {
+    /// The run's name (unique in the ledger).
+    pub name: String,
+    /// The model trained.
+    pub model: String,
+    /// When training started.
+    pub started_at: Timestamp,
+    /// The purpose (taken from the manifest).
+    pub purpose: Purpose,
+    /// The manifest's digest (hex of its blake3 seal).
+    pub manifest_digest: String,
+    /// The ledger sequence number the manifest was computed at.
+    pub manifest_seq: Seq,
+    /// The valid time the manifest was computed at.
+    pub manifest_at: Timestamp,
+    /// The datasets the manifest covered (empty: all).
+    pub datasets: Vec<String>,
+    /// The policy the manifest applied.
+    pub policy: Policy,
+}
+
+/// One log entry: what a sequence number stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Entry {
+    /// Records registered.
+    Records(RecordBatch),
+    /// An event.
+    Event(Event),
+    /// A training run registered.
+    Run(TrainingRun),
+}

@@ -1,0 +1,273 @@
+//! The in-memory index: everything the ledger knows, laid out so an
+//! exclusion manifest is a gather over a few objecting subjects plus bitmap
+//! algebra over provenance profiles.
+//!
+//! The index is a pure function of the log: [`Index::apply`] folds one
+//! entry at its sequence number. It never holds raw subject ids.
+
+mod records;
+mod subjects;
+
+use std::collections::HashMap;
+
+pub(crate) use records::{key_hash, Records};
+pub(crate) use subjects::{Links, SubjectTable};
+
+use crate::error::{Error, InputError, Result};
+use crate::event::{Entry, Event, RecordBatch, TrainingRun};
+use crate::ids::{RecordId, Seq, SubjectKey};
+
+/// Sizes of the index, for progress and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Record registrations (versions), including replaced ones.
+    pub records: u64,
+    /// Record → subject links.
+    pub links: u64,
+    /// Distinct subjects (pseudonyms) seen in records or events.
+    pub subjects: u64,
+    /// Shards (data files).
+    pub shards: u64,
+    /// Datasets.
+    pub datasets: u64,
+    /// Distinct provenance profiles.
+    pub profiles: u64,
+    /// Events.
+    pub events: u64,
+    /// Training runs.
+    pub runs: u64,
+    /// Approximate heap bytes held by the subject links (CSR).
+    pub link_bytes: u64,
+    /// Approximate heap bytes held by the whole index.
+    pub heap_bytes: u64,
+}
+
+/// Everything the ledger knows, folded from the log.
+#[derive(Default, Clone)]
+pub struct Index {
+    pub(crate) records: Records,
+    pub(crate) subjects: SubjectTable,
+    pub(crate) links: Links,
+    /// All events with the sequence number that recorded them, in log order.
+    pub(crate) events: Vec<(Seq, Event)>,
+    /// Subject index → positions in `events`.
+    pub(crate) subject_events: HashMap<u32, Vec<u32>>,
+    /// Positions in `events` of takedowns and source opt-outs.
+    pub(crate) content_events: Vec<u32>,
+    pub(crate) runs: Vec<(Seq, TrainingRun)>,
+    /// The sequence number of the last applied entry.
+    pub(crate) seq: Seq,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sequence number of the last entry applied.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// Sizes.
+    pub fn stats(&self) -> IndexStats {
+        let link_bytes = (self.links.heap_bytes()) as u64;
+        IndexStats {
+            records: self.records.n_ords as u64,
+            links: self.links.len() as u64,
+            subjects: self.subjects.len() as u64,
+            shards: self.records.shards.len() as u64,
+            datasets: self.records.datasets.len() as u64,
+            profiles: self.records.profiles.len() as u64,
+            events: self.events.len() as u64,
+            runs: self.runs.len() as u64,
+            link_bytes,
+            heap_bytes: link_bytes
+                + self.subjects.heap_bytes() as u64
+                + self.records.heap_bytes() as u64,
+        }
+    }
+
+    /// Checks that `entry` can be applied after the current state, without
+    /// changing anything. [`Index::apply`] does the same checks first.
+    pub fn check(&self, entry: &Entry) -> Result<()> {
+        match entry {
+            Entry::Records(b) => self.check_records(b),
+            Entry::Event(_) => Ok(()),
+            Entry::Run(r) => {
+                if self.runs.iter().any(|(_, x)| x.name == r.name) {
+                    return Err(Error::Invalid(format!(
+                        "a training run named {:?} is already registered",
+                        r.name
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_records(&self, b: &RecordBatch) -> Result<()> {
+        let mut seen: std::collections::HashSet<(&str, &str, u32)> = Default::default();
+        for g in &b.shards {
+            let existing = self.records.find_shard(&g.dataset, &g.shard);
+            for r in &g.rows {
+                if r.profile as usize >= b.profiles.len() {
+                    return Err(Error::Invalid(format!(
+                        "record batch names profile {} of {}",
+                        r.profile,
+                        b.profiles.len()
+                    )));
+                }
+                let dup = !seen.insert((&g.dataset, &g.shard, r.row))
+                    || existing.is_some_and(|s| {
+                        self.records.shards[s.0 as usize].current(r.row).is_some()
+                    });
+                if dup && !r.replace {
+                    return Err(InputError::new(
+                        "<batch>",
+                        0,
+                        Some("row"),
+                        format!(
+                            "record {}/{}#{} is already registered; set \"replace\": true to replace it",
+                            g.dataset, g.shard, r.row
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds one log entry recorded at `seq` (which must be greater than
+    /// [`Index::seq`]). On error nothing has changed.
+    pub fn apply(&mut self, seq: Seq, entry: &Entry) -> Result<()> {
+        if seq <= self.seq {
+            return Err(Error::Invalid(format!(
+                "entry at seq {seq} does not follow seq {}",
+                self.seq
+            )));
+        }
+        self.check(entry)?;
+        match entry {
+            Entry::Records(b) => self.apply_records(seq, b),
+            Entry::Event(e) => self.apply_event(seq, e.clone()),
+            Entry::Run(r) => self.runs.push((seq, r.clone())),
+        }
+        self.seq = seq;
+        Ok(())
+    }
+
+    fn apply_records(&mut self, seq: Seq, b: &RecordBatch) {
+        let profile_ids: Vec<u32> = b.profiles.iter().map(|p| self.records.profile(p)).collect();
+        self.links.reserve(
+            b.shards
+                .iter()
+                .flat_map(|g| &g.rows)
+                .map(|r| r.subjects.len())
+                .sum(),
+        );
+        for g in &b.shards {
+            let shard = self.records.shard(&g.dataset, &g.shard, seq);
+            for r in &g.rows {
+                let mut subjects = r.subjects.clone();
+                subjects.sort_unstable();
+                subjects.dedup();
+                let (ord, _) = self.records.push(
+                    shard,
+                    r.row,
+                    profile_ids[r.profile as usize],
+                    subjects.len(),
+                    seq,
+                );
+                for s in &subjects {
+                    let sid = self.subjects.intern(*s);
+                    self.links.push(sid, ord);
+                }
+                if let Some(k) = &r.key {
+                    self.records.keys.entry(key_hash(k)).or_default().push(ord);
+                }
+                if let Some(h) = r.content_hash {
+                    self.records.hashes.entry(h).or_default().push(ord);
+                }
+            }
+        }
+        self.records.checkpoints.push((seq, self.records.n_ords));
+        self.links.freeze(self.subjects.len());
+    }
+
+    fn apply_event(&mut self, seq: Seq, e: Event) {
+        let pos = self.events.len() as u32;
+        match e.subject() {
+            Some(s) => {
+                let sid = self.subjects.intern(s);
+                self.subject_events.entry(sid).or_default().push(pos);
+            }
+            None => self.content_events.push(pos),
+        }
+        self.events.push((seq, e));
+    }
+
+    /// The events about a subject, with their sequence numbers, in log order.
+    pub fn subject_events(&self, subject: &SubjectKey) -> Vec<(Seq, &Event)> {
+        let Some(sid) = self.subjects.get(subject) else {
+            return Vec::new();
+        };
+        self.events_of(sid)
+    }
+
+    pub(crate) fn events_of(&self, sid: u32) -> Vec<(Seq, &Event)> {
+        self.subject_events
+            .get(&sid)
+            .map(|v| {
+                v.iter()
+                    .map(|&i| {
+                        let (s, e) = &self.events[i as usize];
+                        (*s, e)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The records linked to a subject that were live at `seq`, ascending.
+    pub fn subject_records(&self, subject: &SubjectKey, seq: Seq) -> Vec<RecordId> {
+        let Some(sid) = self.subjects.get(subject) else {
+            return Vec::new();
+        };
+        let limit = self.records.limit_at(seq);
+        let ords: Vec<u32> = self
+            .links
+            .get(sid)
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .filter(|&o| self.records.visible(o, limit, seq))
+            .collect();
+        let mut out = Vec::with_capacity(ords.len());
+        self.records.for_each_record(&ords, |_, r| out.push(r));
+        out.sort();
+        out
+    }
+
+    /// Dataset and shard names of a record id.
+    pub fn names_of(&self, id: RecordId) -> Option<(&str, &str)> {
+        let sh = self.records.shards.get(id.shard().0 as usize)?;
+        Some((&self.records.datasets[sh.dataset.0 as usize], &sh.name))
+    }
+
+    /// The training runs, with the sequence number that registered each.
+    pub fn runs(&self) -> &[(Seq, TrainingRun)] {
+        &self.runs
+    }
+
+    /// Every event with its sequence number, in log order.
+    pub fn events(&self) -> &[(Seq, Event)] {
+        &self.events
+    }
+
+    /// Merges all subject links into one array (done before snapshots).
+    pub fn compact(&mut self) {
+        self.links.compact(self.subjects.len());
+    }
+}

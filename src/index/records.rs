@@ -1,0 +1,337 @@
+//! Records: datasets, shards and record *ordinals*.
+//!
+//! Every registration of a record gets the next ordinal (a dense `u32`), so
+//! per-record columns and the subject links are flat arrays, and "what the
+//! ledger knew at `Seq` N" is simply "ordinals below the count at N, minus
+//! versions replaced at or before N". Ordinals map back to `(shard, row)`
+//! through runs: one entry per stretch of consecutive rows registered in
+//! order, so sequential ingest costs a few bytes per shard, not per record.
+
+use std::collections::{BTreeMap, HashMap};
+
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+use crate::event::ContentHash;
+use crate::ids::{DatasetId, RecordId, Seq, ShardId};
+use crate::provenance::Profile;
+
+const KEY_CONTEXT: &str = "optout 2026-11 record key index v1";
+
+/// A 128-bit hash of an external record key, for the key index.
+pub(crate) fn key_hash(key: &str) -> u128 {
+    let mut h = blake3::Hasher::new_derive_key(KEY_CONTEXT);
+    h.update(key.as_bytes());
+    let out = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&out.as_bytes()[..16]);
+    u128::from_le_bytes(b)
+}
+
+/// A shard: its dataset, name, and which ordinal holds each row now.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Shard {
+    pub(crate) dataset: DatasetId,
+    pub(crate) name: String,
+    /// The sequence number that first registered a row of this shard.
+    pub(crate) first_seq: Seq,
+    /// Current row → ordinal map as runs: `row_start -> (len, ord_start)`.
+    runs: BTreeMap<u32, (u32, u32)>,
+    /// The run being extended by sequential ingest, kept out of the map.
+    tail: Option<(u32, u32, u32)>,
+    /// One past the highest row ever registered.
+    row_end: u32,
+}
+
+impl Shard {
+    fn new(dataset: DatasetId, name: String, first_seq: Seq) -> Self {
+        Shard {
+            dataset,
+            name,
+            first_seq,
+            runs: BTreeMap::new(),
+            tail: None,
+            row_end: 0,
+        }
+    }
+
+    /// The ordinal currently holding `row`, if registered.
+    pub(crate) fn current(&self, row: u32) -> Option<u32> {
+        if let Some((start, len, ord)) = self.tail {
+            if row >= start && row - start < len {
+                return Some(ord + (row - start));
+            }
+        }
+        let (&start, &(len, ord)) = self.runs.range(..=row).next_back()?;
+        (row - start < len).then(|| ord + (row - start))
+    }
+
+    fn set(&mut self, row: u32, ord: u32) {
+        if row >= self.row_end {
+            // A new row: extend the tail run when it is contiguous.
+            if let Some((start, len, o)) = &mut self.tail {
+                if row == *start + *len && ord == *o + *len && row == self.row_end {
+                    *len += 1;
+                    self.row_end = row + 1;
+                    return;
+                }
+            }
+            if let Some((s, l, o)) = self.tail.take() {
+                self.runs.insert(s, (l, o));
+            }
+            self.tail = Some((row, 1, ord));
+            self.row_end = row + 1;
+            return;
+        }
+        // An old row (a replacement) or a gap: split whatever run covers it.
+        if let Some((s, l, o)) = self.tail.take() {
+            self.runs.insert(s, (l, o));
+        }
+        if let Some((&start, &(len, o))) = self.runs.range(..=row).next_back() {
+            if row - start < len {
+                self.runs.remove(&start);
+                if row > start {
+                    self.runs.insert(start, (row - start, o));
+                }
+                if row + 1 < start + len {
+                    self.runs
+                        .insert(row + 1, (start + len - row - 1, o + (row - start) + 1));
+                }
+            }
+        }
+        self.runs.insert(row, (1, ord));
+    }
+}
+
+/// Where a stretch of consecutive ordinals lives: `ord_start` holds
+/// `(shard, row_start)`, `ord_start + i` holds `(shard, row_start + i)`,
+/// up to the next run's `ord_start`.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct OrdRun {
+    pub(crate) ord: u32,
+    pub(crate) shard: u32,
+    pub(crate) row: u32,
+}
+
+/// An ordinal list that is usually one element.
+pub(crate) type Ords = Vec<u32>;
+
+/// The record side of the index.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub(crate) struct Records {
+    pub(crate) datasets: Vec<String>,
+    pub(crate) dataset_ids: HashMap<String, DatasetId>,
+    pub(crate) shards: Vec<Shard>,
+    pub(crate) shard_ids: HashMap<(DatasetId, String), ShardId>,
+    pub(crate) runs: Vec<OrdRun>,
+    /// Number of ordinals handed out.
+    pub(crate) n_ords: u32,
+    /// `(seq, n_ords after the entry at seq)`, one per record batch.
+    pub(crate) checkpoints: Vec<(Seq, u32)>,
+    /// Replaced versions: `old ordinal -> seq that replaced it`.
+    pub(crate) superseded: HashMap<u32, Seq>,
+    /// `new ordinal -> the ordinal it replaced`.
+    pub(crate) previous: HashMap<u32, u32>,
+    /// Linked-subject count per ordinal; 255 means "see `nsubj_big`".
+    pub(crate) nsubj: Vec<u8>,
+    pub(crate) nsubj_big: HashMap<u32, u32>,
+    /// Distinct profiles and, per profile, the ordinals that have it.
+    pub(crate) profiles: Vec<Profile>,
+    #[serde(skip)]
+    pub(crate) profile_ids: HashMap<Profile, u32>,
+    pub(crate) profile_rows: Vec<RoaringBitmap>,
+    /// External key hash → ordinals; content hash → ordinals.
+    pub(crate) keys: HashMap<u128, Ords>,
+    pub(crate) hashes: HashMap<ContentHash, Ords>,
+}
+
+impl Records {
+    pub(crate) fn rebuild_lookups(&mut self) {
+        self.profile_ids = self
+            .profiles
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.clone(), i as u32))
+            .collect();
+    }
+
+    pub(crate) fn dataset(&mut self, name: &str) -> DatasetId {
+        if let Some(&d) = self.dataset_ids.get(name) {
+            return d;
+        }
+        let d = DatasetId(self.datasets.len() as u32);
+        self.datasets.push(name.to_string());
+        self.dataset_ids.insert(name.to_string(), d);
+        d
+    }
+
+    pub(crate) fn find_shard(&self, dataset: &str, shard: &str) -> Option<ShardId> {
+        let d = *self.dataset_ids.get(dataset)?;
+        self.shard_ids.get(&(d, shard.to_string())).copied()
+    }
+
+    pub(crate) fn shard(&mut self, dataset: &str, name: &str, seq: Seq) -> ShardId {
+        let d = self.dataset(dataset);
+        if let Some(&s) = self.shard_ids.get(&(d, name.to_string())) {
+            return s;
+        }
+        let s = ShardId(self.shards.len() as u32);
+        self.shards.push(Shard::new(d, name.to_string(), seq));
+        self.shard_ids.insert((d, name.to_string()), s);
+        s
+    }
+
+    pub(crate) fn profile(&mut self, p: &Profile) -> u32 {
+        if let Some(&i) = self.profile_ids.get(p) {
+            return i;
+        }
+        let i = self.profiles.len() as u32;
+        self.profiles.push(p.clone());
+        self.profile_ids.insert(p.clone(), i);
+        self.profile_rows.push(RoaringBitmap::new());
+        i
+    }
+
+    /// Registers the next ordinal for `(shard, row)`; returns it and the
+    /// ordinal it replaces, if any.
+    pub(crate) fn push(
+        &mut self,
+        shard: ShardId,
+        row: u32,
+        profile: u32,
+        n_subjects: usize,
+        seq: Seq,
+    ) -> (u32, Option<u32>) {
+        let ord = self.n_ords;
+        self.n_ords += 1;
+        let extend = self.runs.last().is_some_and(|r| {
+            r.shard == shard.0 && ord - r.ord == row.wrapping_sub(r.row) && row >= r.row
+        });
+        if !extend {
+            self.runs.push(OrdRun {
+                ord,
+                shard: shard.0,
+                row,
+            });
+        }
+        let sh = &mut self.shards[shard.0 as usize];
+        let old = sh.current(row);
+        sh.set(row, ord);
+        if let Some(o) = old {
+            self.superseded.insert(o, seq);
+            self.previous.insert(ord, o);
+        }
+        self.profile_rows[profile as usize].push(ord);
+        if n_subjects >= 255 {
+            self.nsubj.push(255);
+            self.nsubj_big.insert(ord, n_subjects as u32);
+        } else {
+            self.nsubj.push(n_subjects as u8);
+        }
+        (ord, old)
+    }
+
+    pub(crate) fn n_subjects(&self, ord: u32) -> u32 {
+        match self.nsubj[ord as usize] {
+            255 => self.nsubj_big.get(&ord).copied().unwrap_or(255),
+            n => n as u32,
+        }
+    }
+
+    /// Number of ordinals the ledger knew at `seq`.
+    pub(crate) fn limit_at(&self, seq: Seq) -> u32 {
+        let i = self.checkpoints.partition_point(|(s, _)| *s <= seq);
+        if i == 0 {
+            0
+        } else {
+            self.checkpoints[i - 1].1
+        }
+    }
+
+    /// Whether ordinal `o` was the live version of its record at `seq`.
+    pub(crate) fn visible(&self, o: u32, limit: u32, seq: Seq) -> bool {
+        o < limit && self.superseded.get(&o).is_none_or(|&s| s > seq)
+    }
+
+    /// The record an ordinal holds.
+    pub(crate) fn record_of(&self, o: u32) -> RecordId {
+        let i = self.runs.partition_point(|r| r.ord <= o) - 1;
+        let r = self.runs[i];
+        RecordId::new(ShardId(r.shard), r.row + (o - r.ord))
+    }
+
+    /// The live version of `(shard, row)` at `seq`, if any.
+    pub(crate) fn version_at(&self, shard: ShardId, row: u32, seq: Seq) -> Option<u32> {
+        let limit = self.limit_at(seq);
+        let mut o = self.shards.get(shard.0 as usize)?.current(row)?;
+        loop {
+            if self.visible(o, limit, seq) {
+                return Some(o);
+            }
+            o = *self.previous.get(&o)?;
+        }
+    }
+
+    /// The profile of ordinal `o`.
+    pub(crate) fn profile_of(&self, o: u32) -> Option<u32> {
+        self.profile_rows
+            .iter()
+            .position(|b| b.contains(o))
+            .map(|i| i as u32)
+    }
+
+    /// Calls `f(ordinal, record)` for ascending, deduplicated `ords`.
+    pub(crate) fn for_each_record(&self, ords: &[u32], mut f: impl FnMut(u32, RecordId)) {
+        // Runs start at ordinal 0 and cover every ordinal handed out.
+        if self.runs.is_empty() {
+            return;
+        }
+        let mut i = 0usize;
+        for &o in ords {
+            while i + 1 < self.runs.len() && self.runs[i + 1].ord <= o {
+                i += 1;
+            }
+            let r = self.runs[i];
+            f(o, RecordId::new(ShardId(r.shard), r.row + (o - r.ord)));
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.nsubj.capacity()
+            + self.runs.capacity() * 12
+            + self
+                .profile_rows
+                .iter()
+                .map(|b| b.serialized_size())
+                .sum::<usize>()
+            + self.keys.len() * 48
+            + self.hashes.len() * 64
+            + (self.superseded.len() + self.previous.len()) * 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_runs_track_replacements() {
+        let mut s = Shard::new(DatasetId(0), "a".into(), Seq(1));
+        for r in 0..10 {
+            s.set(r, 100 + r);
+        }
+        assert_eq!(s.current(5), Some(105));
+        s.set(5, 200);
+        assert_eq!(s.current(4), Some(104));
+        assert_eq!(s.current(5), Some(200));
+        assert_eq!(s.current(6), Some(106));
+        assert_eq!(s.current(10), None);
+        s.set(20, 300);
+        s.set(21, 301);
+        assert_eq!(s.current(15), None);
+        assert_eq!(s.current(21), Some(301));
+        s.set(0, 400);
+        assert_eq!(s.current(0), Some(400));
+        assert_eq!(s.current(1), Some(101));
+    }
+}

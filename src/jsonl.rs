@@ -1,0 +1,614 @@
+//! The JSONL inputs users write: record registrations (`ingest`) and events
+//! (`apply`). Parsing is all-or-nothing: the first bad line stops it with
+//! the file, line and field, and nothing of the input is returned.
+//!
+//! Subject ids are turned into pseudonyms here, on the way in; the raw ids
+//! go no further.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use serde::Deserialize;
+
+use crate::error::InputError;
+use crate::event::{
+    ConsentMethod, ContentHash, Event, EventKind, RecordBatch, RowEntry, ShardRecords,
+    TakedownTarget,
+};
+use crate::ids::Purposes;
+use crate::provenance::{Profile, Visibility};
+use crate::pseudonym::SubjectKeyer;
+use crate::time::Timestamp;
+
+/// Longest line accepted, in bytes.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Pulls the field name out of a serde message such as "missing field `at`".
+pub(crate) fn field_of(msg: &str) -> Option<String> {
+    for pat in ["missing field `", "unknown field `", "duplicate field `"] {
+        if let Some(i) = msg.find(pat) {
+            let rest = &msg[i + pat.len()..];
+            return rest.find('`').map(|j| rest[..j].to_string());
+        }
+    }
+    if msg.contains("unknown variant") {
+        return Some("type".to_string());
+    }
+    None
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordLine {
+    dataset: String,
+    shard: String,
+    row: u32,
+    subjects: Vec<String>,
+    source: String,
+    collected_at: String,
+    basis: String,
+    #[serde(default)]
+    categories: Vec<String>,
+    visibility: Option<Visibility>,
+    jurisdiction: Option<String>,
+    license: Option<String>,
+    obtained_from: Option<String>,
+    key: Option<String>,
+    content_hash: Option<String>,
+    #[serde(default)]
+    replace: bool,
+}
+
+const RECORD_TYPES: &[(&str, &str)] = &[
+    ("dataset", "string"),
+    ("shard", "string"),
+    ("row", "u32"),
+    ("subjects", "string list"),
+    ("source", "string"),
+    ("collected_at", "string"),
+    ("basis", "string"),
+    ("categories", "string list"),
+    ("visibility", "\"public\" or \"private\""),
+    ("jurisdiction", "string"),
+    ("license", "string"),
+    ("obtained_from", "string"),
+    ("key", "string"),
+    ("content_hash", "string"),
+    ("replace", "bool"),
+];
+
+/// Names the first field whose JSON type is wrong (for error messages only).
+fn diagnose(line: &str, types: &[(&str, &str)]) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let obj = v.as_object()?;
+    for (name, ty) in types {
+        let Some(x) = obj.get(*name) else { continue };
+        let ok = match *ty {
+            "string" => x.is_string() || x.is_null(),
+            "u32" => x.as_u64().is_some_and(|n| n <= u32::MAX as u64),
+            "bool" => x.is_boolean(),
+            "string list" => x
+                .as_array()
+                .is_some_and(|a| a.iter().all(|e| e.is_string())),
+            "\"public\" or \"private\"" => {
+                x.is_null() || x.as_str().is_some_and(|s| s == "public" || s == "private")
+            }
+            _ => true,
+        };
+        if !ok {
+            return Some((name.to_string(), format!("expected {ty}, got {x}")));
+        }
+    }
+    None
+}
+
+fn json_error(
+    file: &str,
+    line_no: u64,
+    line: &str,
+    e: serde_json::Error,
+    types: &[(&str, &str)],
+) -> InputError {
+    let msg = e.to_string();
+    if let Some(f) = field_of(&msg) {
+        let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        return InputError::new(file, line_no, Some(&f), clean);
+    }
+    if let Some((f, m)) = diagnose(line, types) {
+        return InputError::new(file, line_no, Some(&f), m);
+    }
+    InputError::new(file, line_no, None, format!("invalid JSON: {msg}"))
+}
+
+fn nonempty(file: &str, line: u64, field: &str, v: &str) -> Result<(), InputError> {
+    if v.trim().is_empty() {
+        Err(InputError::new(
+            file,
+            line,
+            Some(field),
+            "must not be empty",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn time(file: &str, line: u64, field: &str, v: &str) -> Result<Timestamp, InputError> {
+    Timestamp::parse(v).map_err(|m| InputError::new(file, line, Some(field), m))
+}
+
+/// Reads lines, skipping blank ones, calling `f(line_no, line)`.
+fn for_lines(
+    input: impl BufRead,
+    file: &str,
+    mut f: impl FnMut(u64, &str) -> Result<(), InputError>,
+) -> Result<(), InputError> {
+    let mut buf = Vec::new();
+    let mut input = input;
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let got = std::io::Read::take(&mut input, MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| InputError::new(file, n + 1, None, format!("read error: {e}")))?;
+        if got == 0 {
+            return Ok(());
+        }
+        n += 1;
+        if buf.len() > MAX_LINE {
+            return Err(InputError::new(
+                file,
+                n,
+                None,
+                format!("line longer than {MAX_LINE} bytes"),
+            ));
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| InputError::new(file, n, None, "not valid UTF-8"))?
+            .trim();
+        if !text.is_empty() {
+            f(n, text)?;
+        }
+    }
+}
+
+/// Builds a [`RecordBatch`] (profiles stored once, rows grouped by shard).
+#[derive(Default)]
+pub struct BatchBuilder {
+    batch: RecordBatch,
+    profiles: HashMap<Profile, u32>,
+    shards: HashMap<(String, String), usize>,
+}
+
+impl BatchBuilder {
+    /// Adds one row.
+    pub fn push(&mut self, dataset: &str, shard: &str, profile: Profile, row: RowEntry) {
+        let pid = match self.profiles.get(&profile) {
+            Some(&p) => p,
+            None => {
+                let p = self.batch.profiles.len() as u32;
+                self.batch.profiles.push(profile.clone());
+                self.profiles.insert(profile, p);
+                p
+            }
+        };
+        let gi = match self.shards.get(&(dataset.to_string(), shard.to_string())) {
+            Some(&g) => g,
+            None => {
+                self.batch.shards.push(ShardRecords {
+                    dataset: dataset.to_string(),
+                    shard: shard.to_string(),
+                    rows: Vec::new(),
+                });
+                let g = self.batch.shards.len() - 1;
+                self.shards
+                    .insert((dataset.to_string(), shard.to_string()), g);
+                g
+            }
+        };
+        self.batch.shards[gi].rows.push(RowEntry {
+            profile: pid,
+            ..row
+        });
+    }
+
+    /// Rows added so far.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// The batch.
+    pub fn finish(self) -> RecordBatch {
+        self.batch
+    }
+}
+
+/// Parses one record line into the builder.
+pub fn parse_record_line(
+    b: &mut BatchBuilder,
+    keyer: &SubjectKeyer,
+    file: &str,
+    n: u64,
+    line: &str,
+) -> Result<(), InputError> {
+    let r: RecordLine =
+        serde_json::from_str(line).map_err(|e| json_error(file, n, line, e, RECORD_TYPES))?;
+    nonempty(file, n, "dataset", &r.dataset)?;
+    nonempty(file, n, "shard", &r.shard)?;
+    nonempty(file, n, "source", &r.source)?;
+    nonempty(file, n, "basis", &r.basis)?;
+    for (i, s) in r.subjects.iter().enumerate() {
+        if s.trim().is_empty() {
+            return Err(InputError::new(
+                file,
+                n,
+                Some(&format!("subjects[{i}]")),
+                "must not be empty",
+            ));
+        }
+    }
+    let collected_at = time(file, n, "collected_at", &r.collected_at)?;
+    let content_hash = match &r.content_hash {
+        Some(h) => Some(
+            ContentHash::from_hex(h)
+                .map_err(|m| InputError::new(file, n, Some("content_hash"), m))?,
+        ),
+        None => None,
+    };
+    let mut subjects: Vec<_> = r.subjects.iter().map(|s| keyer.pseudonym(s)).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    let mut profile = Profile {
+        source: r.source,
+        basis: r.basis,
+        categories: r.categories,
+        visibility: r.visibility,
+        jurisdiction: r.jurisdiction,
+        license: r.license,
+        obtained_from: r.obtained_from,
+    };
+    profile.normalise();
+    b.push(
+        &r.dataset,
+        &r.shard,
+        profile,
+        RowEntry {
+            row: r.row,
+            subjects,
+            profile: 0,
+            collected_at,
+            key: r.key,
+            content_hash,
+            replace: r.replace,
+        },
+    );
+    Ok(())
+}
+
+/// Parses a whole JSONL input of records.
+///
+/// ```
+/// use optout::{jsonl, SubjectKeyer};
+/// let k = SubjectKeyer::from_secret([1; 32]);
+/// let text = r#"{"dataset":"forum","shard":"p0","row":0,"subjects":["a@x.org"],"source":"forum.x.org","collected_at":"2024-03-01T12:00:00Z","basis":"legitimate_interest"}
+/// {"dataset":"forum","shard":"p0","row":1,"subjects":[],"source":"forum.x.org","collected_at":"not a time","basis":"consent"}"#;
+/// let err = jsonl::parse_records(text.as_bytes(), "in.jsonl", &k).unwrap_err();
+/// assert_eq!((err.line, err.field.as_deref()), (2, Some("collected_at")));
+/// ```
+pub fn parse_records(
+    input: impl BufRead,
+    file: &str,
+    keyer: &SubjectKeyer,
+) -> Result<RecordBatch, InputError> {
+    let mut b = BatchBuilder::default();
+    for_lines(input, file, |n, line| {
+        parse_record_line(&mut b, keyer, file, n, line)
+    })?;
+    Ok(b.finish())
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum EventLine {
+    Objection {
+        subject: String,
+        at: String,
+        purposes: Vec<String>,
+        #[serde(default)]
+        categories: Vec<String>,
+        #[serde(default)]
+        sources: Vec<String>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    ObjectionWithdrawn {
+        subject: String,
+        at: String,
+        purposes: Vec<String>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    Consent {
+        subject: String,
+        at: String,
+        purposes: Vec<String>,
+        method: ConsentMethod,
+        #[serde(default)]
+        confirmed: bool,
+        granted_by: Option<String>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    ConsentWithdrawn {
+        subject: String,
+        at: String,
+        purposes: Vec<String>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    Erasure {
+        subject: String,
+        at: String,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    Restriction {
+        subject: String,
+        at: String,
+        until: Option<String>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    Takedown {
+        at: String,
+        reason: Option<String>,
+        key: Option<String>,
+        content_hash: Option<String>,
+        record: Option<RecordRef>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+    SourceOptout {
+        source: String,
+        at: String,
+        purposes: Vec<String>,
+        signal: Option<String>,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordRef {
+    dataset: String,
+    shard: String,
+    row: u32,
+}
+
+const EVENT_TYPES: &[(&str, &str)] = &[
+    ("type", "string"),
+    ("subject", "string"),
+    ("at", "string"),
+    ("purposes", "string list"),
+    ("categories", "string list"),
+    ("sources", "string list"),
+    ("confirmed", "bool"),
+    ("granted_by", "string"),
+    ("until", "string"),
+    ("reason", "string"),
+    ("key", "string"),
+    ("content_hash", "string"),
+    ("source", "string"),
+    ("signal", "string"),
+    ("ref", "string"),
+];
+
+/// Parses one event line.
+pub fn parse_event_line(
+    keyer: &SubjectKeyer,
+    file: &str,
+    n: u64,
+    line: &str,
+) -> Result<Event, InputError> {
+    let ev: EventLine =
+        serde_json::from_str(line).map_err(|e| json_error(file, n, line, e, EVENT_TYPES))?;
+    let purposes = |p: &[String]| {
+        Purposes::parse(p).map_err(|m| InputError::new(file, n, Some("purposes"), m))
+    };
+    let subject = |s: &str| -> Result<_, InputError> {
+        nonempty(file, n, "subject", s)?;
+        Ok(keyer.pseudonym(s))
+    };
+    let (at, reference, kind) = match ev {
+        EventLine::Objection {
+            subject: s,
+            at,
+            purposes: p,
+            categories,
+            sources,
+            reference,
+        } => (
+            at,
+            reference,
+            EventKind::Objection {
+                subject: subject(&s)?,
+                purposes: purposes(&p)?,
+                categories,
+                sources,
+            },
+        ),
+        EventLine::ObjectionWithdrawn {
+            subject: s,
+            at,
+            purposes: p,
+            reference,
+        } => (
+            at,
+            reference,
+            EventKind::ObjectionWithdrawn {
+                subject: subject(&s)?,
+                purposes: purposes(&p)?,
+            },
+        ),
+        EventLine::Consent {
+            subject: s,
+            at,
+            purposes: p,
+            method,
+            confirmed,
+            granted_by,
+            reference,
+        } => {
+            let granted_by = match granted_by {
+                Some(g) => {
+                    nonempty(file, n, "granted_by", &g)?;
+                    Some(keyer.pseudonym(&g))
+                }
+                None => None,
+            };
+            (
+                at,
+                reference,
+                EventKind::Consent {
+                    subject: subject(&s)?,
+                    purposes: purposes(&p)?,
+                    method,
+                    confirmed,
+                    granted_by,
+                },
+            )
+        }
+        EventLine::ConsentWithdrawn {
+            subject: s,
+            at,
+            purposes: p,
+            reference,
+        } => (
+            at,
+            reference,
+            EventKind::ConsentWithdrawn {
+                subject: subject(&s)?,
+                purposes: purposes(&p)?,
+            },
+        ),
+        EventLine::Erasure {
+            subject: s,
+            at,
+            reference,
+        } => (
+            at,
+            reference,
+            EventKind::Erasure {
+                subject: subject(&s)?,
+            },
+        ),
+        EventLine::Restriction {
+            subject: s,
+            at,
+            until,
+            reference,
+        } => {
+            let until = match until {
+                Some(u) => Some(time(file, n, "until", &u)?),
+                None => None,
+            };
+            (
+                at,
+                reference,
+                EventKind::Restriction {
+                    subject: subject(&s)?,
+                    until,
+                },
+            )
+        }
+        EventLine::Takedown {
+            at,
+            reason,
+            key,
+            content_hash,
+            record,
+            reference,
+        } => {
+            let target =
+                match (key, content_hash, record) {
+                    (Some(k), None, None) => {
+                        nonempty(file, n, "key", &k)?;
+                        TakedownTarget::Key(k)
+                    }
+                    (None, Some(h), None) => TakedownTarget::ContentHash(
+                        ContentHash::from_hex(&h)
+                            .map_err(|m| InputError::new(file, n, Some("content_hash"), m))?,
+                    ),
+                    (None, None, Some(r)) => {
+                        nonempty(file, n, "record.dataset", &r.dataset)?;
+                        nonempty(file, n, "record.shard", &r.shard)?;
+                        TakedownTarget::Record {
+                            dataset: r.dataset,
+                            shard: r.shard,
+                            row: r.row,
+                        }
+                    }
+                    _ => return Err(InputError::new(
+                        file,
+                        n,
+                        Some("key"),
+                        "a takedown names exactly one of \"key\", \"content_hash\" or \"record\"",
+                    )),
+                };
+            (at, reference, EventKind::Takedown { target, reason })
+        }
+        EventLine::SourceOptout {
+            source,
+            at,
+            purposes: p,
+            signal,
+            reference,
+        } => {
+            nonempty(file, n, "source", &source)?;
+            (
+                at,
+                reference,
+                EventKind::SourceOptout {
+                    source,
+                    purposes: purposes(&p)?,
+                    signal,
+                },
+            )
+        }
+    };
+    Ok(Event {
+        at: time(file, n, "at", &at)?,
+        reference,
+        kind,
+    })
+}
+
+/// Parses a whole JSONL input of events.
+///
+/// ```
+/// use optout::{jsonl, SubjectKeyer};
+/// let k = SubjectKeyer::from_secret([1; 32]);
+/// let ok = r#"{"type":"objection","subject":"alice@example.com","at":"2025-06-01T00:00:00Z","purposes":["ai-training"]}"#;
+/// assert_eq!(jsonl::parse_events(ok.as_bytes(), "ev.jsonl", &k).unwrap().len(), 1);
+/// let bad = r#"{"type":"objection","subject":"alice@example.com","purposes":["ai-training"]}"#;
+/// let err = jsonl::parse_events(bad.as_bytes(), "ev.jsonl", &k).unwrap_err();
+/// assert_eq!(err.field.as_deref(), Some("at"));
+/// ```
+pub fn parse_events(
+    input: impl BufRead,
+    file: &str,
+    keyer: &SubjectKeyer,
+) -> Result<Vec<Event>, InputError> {
+    let mut out = Vec::new();
+    for_lines(input, file, |n, line| {
+        out.push(parse_event_line(keyer, file, n, line)?);
+        Ok(())
+    })?;
+    Ok(out)
+}

@@ -1,0 +1,121 @@
+//! Where a record came from and under which legal basis: its provenance.
+//!
+//! Policies decide from the [`Profile`] part (source, basis, categories,
+//! visibility, jurisdiction, license, third party). Records that share a
+//! profile share one row bitmap in the index, so a rule such as "exclude
+//! telemetry" is bitmap algebra over a handful of profiles, not a scan.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// Legal bases (GDPR Art. 6) as they appear in JSON. Any other lowercase
+/// name is accepted too (`licensed`, for example) and matched by name.
+pub mod basis {
+    /// Art. 6(1)(a): the subject consented.
+    pub const CONSENT: &str = "consent";
+    /// Art. 6(1)(f): legitimate interest of the controller.
+    pub const LEGITIMATE_INTEREST: &str = "legitimate_interest";
+    /// Art. 6(1)(b): needed for a contract with the subject.
+    pub const CONTRACT: &str = "contract";
+    /// Art. 6(1)(e): a task in the public interest.
+    pub const PUBLIC_TASK: &str = "public_task";
+    /// Licensed from a rights holder.
+    pub const LICENSED: &str = "licensed";
+}
+
+/// Whether a record was public where it was collected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Publicly visible (a public post, a public web page).
+    Public,
+    /// Visible only to some (a private chat, a meeting, a CRM record).
+    Private,
+}
+
+impl Visibility {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+}
+
+/// The policy-relevant provenance shared by many records.
+///
+/// Lists are kept sorted and free of duplicates, so equal profiles compare
+/// (and hash, and encode) equal.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Profile {
+    /// The system or domain the record was collected from (`forum.example.com`, `zoom`).
+    pub source: String,
+    /// The legal basis name (see [`basis`]).
+    pub basis: String,
+    /// Data categories (`text`, `image`, `audio`, `video`, `chat`, `telemetry`, ...).
+    pub categories: Vec<String>,
+    /// Public or private, when known. Unknown never satisfies a visibility requirement.
+    pub visibility: Option<Visibility>,
+    /// Jurisdiction code (`EU`, `UK`, `US`, ...), when known.
+    pub jurisdiction: Option<String>,
+    /// License of the content (an SPDX id, for instance), when known.
+    pub license: Option<String>,
+    /// The third party it was obtained from (`dmp:acme`), when not collected first-hand.
+    pub obtained_from: Option<String>,
+}
+
+impl Profile {
+    /// Sorts and deduplicates the lists, so equal profiles are equal values.
+    pub fn normalise(&mut self) {
+        self.categories.sort();
+        self.categories.dedup();
+    }
+
+    /// Whether the record carries any of `cats`.
+    pub fn has_any_category(&self, cats: &[String]) -> bool {
+        cats.iter().any(|c| self.categories.contains(c))
+    }
+
+    /// Whether a source-level signal for `source` covers this record: its
+    /// source or the third party it came from is `source` or a subdomain of it
+    /// (`example.com` covers `forum.example.com`).
+    pub fn from_source(&self, source: &str) -> bool {
+        source_matches(&self.source, source)
+            || self
+                .obtained_from
+                .as_deref()
+                .is_some_and(|o| source_matches(o, source))
+    }
+}
+
+/// `value` is `pattern` or a dot-separated subdomain of it.
+pub fn source_matches(value: &str, pattern: &str) -> bool {
+    value == pattern
+        || (value.len() > pattern.len()
+            && value.ends_with(pattern)
+            && value.as_bytes()[value.len() - pattern.len() - 1] == b'.')
+}
+
+/// The full provenance of one record: its profile and when it was collected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The policy-relevant part.
+    pub profile: Profile,
+    /// When the record was collected.
+    pub collected_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_matching_covers_subdomains_only() {
+        assert!(source_matches("example.com", "example.com"));
+        assert!(source_matches("forum.example.com", "example.com"));
+        assert!(!source_matches("badexample.com", "example.com"));
+        assert!(!source_matches("example.com", "forum.example.com"));
+    }
+}

@@ -1,0 +1,61 @@
+//! Points in time: the valid-time clock of events (`at`), RFC 3339 in JSON.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A point in time, in nanoseconds since the Unix epoch (UTC).
+///
+/// Events carry the time they took effect (`at`); manifests are computed at
+/// a valid time `T`: an event with `at <= T` has taken effect at `T`.
+///
+/// ```
+/// use optout::Timestamp;
+/// let t = Timestamp::parse("2025-06-01T00:00:00Z").unwrap();
+/// assert_eq!(t.to_rfc3339(), "2025-06-01T00:00:00Z");
+/// assert!(Timestamp::parse("yesterday").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        Self::from_datetime(OffsetDateTime::now_utc()).unwrap_or(Timestamp(i64::MAX))
+    }
+
+    /// Parses an RFC 3339 time such as `2024-03-01T12:00:00Z` or
+    /// `2024-03-01T13:00:00.5+01:00`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let dt = OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))?;
+        Self::from_datetime(dt).ok_or_else(|| format!("time out of range: {s:?}"))
+    }
+
+    fn from_datetime(dt: OffsetDateTime) -> Option<Self> {
+        i64::try_from(dt.unix_timestamp_nanos()).ok().map(Timestamp)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn from_unix_seconds(secs: i64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// The RFC 3339 form in UTC (`Z`), with fractional seconds only when present.
+    pub fn to_rfc3339(self) -> String {
+        match OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128) {
+            Ok(dt) => dt
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| format!("@{}ns", self.0)),
+            Err(_) => format!("@{}ns", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}

@@ -1,0 +1,254 @@
+//! Deterministic random ledgers for tests.
+#![allow(dead_code)]
+
+use optout::event::{
+    ConsentMethod, ContentHash, Entry, Event, EventKind, RecordBatch, RowEntry, ShardRecords,
+    TakedownTarget,
+};
+use optout::{Policy, Profile, Purpose, Purposes, Query, Seq, SubjectKey, Timestamp, Visibility};
+
+/// xorshift64*: small, fast, deterministic.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+    pub fn subset(&mut self, xs: &[&str], pct: u64) -> Vec<String> {
+        xs.iter()
+            .filter(|_| self.chance(pct))
+            .map(|s| s.to_string())
+            .collect()
+    }
+}
+
+pub fn subject(i: u64) -> SubjectKey {
+    SubjectKey::from_bytes([i as u8 + 1; 16])
+}
+
+pub fn day(d: u64) -> Timestamp {
+    Timestamp::from_unix_seconds(1_700_000_000 + d as i64 * 86_400)
+}
+
+const SOURCES: &[&str] = &["a.com", "forum.a.com", "b.org", "zoom"];
+const CATS: &[&str] = &["text", "audio", "telemetry"];
+
+pub fn profile(r: &mut Rng) -> Profile {
+    let mut p = Profile {
+        source: r.pick(SOURCES).to_string(),
+        basis: r
+            .pick(&["consent", "legitimate_interest", "contract"])
+            .to_string(),
+        categories: r.subset(CATS, 40),
+        visibility: *r.pick(&[None, Some(Visibility::Public), Some(Visibility::Private)]),
+        jurisdiction: r.pick(&[None, Some("EU"), Some("US")]).map(str::to_string),
+        license: None,
+        obtained_from: r
+            .pick(&[None, Some("dmp:acme"), Some("b.org")])
+            .map(str::to_string),
+    };
+    p.normalise();
+    p
+}
+
+fn purposes(r: &mut Rng) -> Purposes {
+    match r.below(4) {
+        0 => Purposes::All,
+        1 => Purposes::Some(vec![Purpose::new("ads").unwrap()]),
+        _ => Purposes::Some(vec![Purpose::new("ai-training").unwrap()]),
+    }
+}
+
+pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
+    let s = subject(r.below(n_subjects));
+    let kind = match r.below(12) {
+        0 | 1 => EventKind::Objection {
+            subject: s,
+            purposes: purposes(r),
+            categories: if r.chance(30) {
+                r.subset(CATS, 50)
+            } else {
+                vec![]
+            },
+            sources: if r.chance(20) {
+                vec![r.pick(&["a.com", "zoom", "dmp:acme"]).to_string()]
+            } else {
+                vec![]
+            },
+        },
+        2 => EventKind::ObjectionWithdrawn {
+            subject: s,
+            purposes: purposes(r),
+        },
+        3..=5 => EventKind::Consent {
+            subject: s,
+            purposes: purposes(r),
+            method: *r.pick(&[
+                ConsentMethod::SingleOptIn,
+                ConsentMethod::DoubleOptIn,
+                ConsentMethod::Delegated,
+            ]),
+            confirmed: r.chance(70),
+            granted_by: None,
+        },
+        6 => EventKind::ConsentWithdrawn {
+            subject: s,
+            purposes: purposes(r),
+        },
+        7 => EventKind::Erasure { subject: s },
+        8 => EventKind::Restriction {
+            subject: s,
+            until: if r.chance(50) {
+                Some(day(r.below(12)))
+            } else {
+                None
+            },
+        },
+        9 => EventKind::Takedown {
+            target: match r.below(3) {
+                0 => TakedownTarget::Key(format!("k{}", r.below(5))),
+                1 => TakedownTarget::ContentHash(ContentHash([r.below(3) as u8; 32])),
+                _ => TakedownTarget::Record {
+                    dataset: r.pick(&["d1", "d2"]).to_string(),
+                    shard: format!("s{}", r.below(3)),
+                    row: r.below(12) as u32,
+                },
+            },
+            reason: Some("copyright".into()),
+        },
+        _ => EventKind::SourceOptout {
+            source: r
+                .pick(&["a.com", "forum.a.com", "b.org", "dmp:acme", "zoom"])
+                .to_string(),
+            purposes: purposes(r),
+            signal: Some("tdmrep".into()),
+        },
+    };
+    Event {
+        at: day(r.below(12)),
+        reference: None,
+        kind,
+    }
+}
+
+/// A random log of `len` entries over `n_subjects` subjects.
+pub fn ledger(seed: u64, len: usize, n_subjects: u64) -> Vec<(Seq, Entry)> {
+    let mut r = Rng::new(seed);
+    let profiles: Vec<Profile> = (0..4).map(|_| profile(&mut r)).collect();
+    let mut registered = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for i in 0..len {
+        let seq = Seq(i as u64 + 1);
+        let entry = if r.chance(40) {
+            let mut b = RecordBatch {
+                profiles: profiles.clone(),
+                shards: vec![],
+            };
+            for _ in 0..1 + r.below(3) {
+                let dataset = r.pick(&["d1", "d2"]).to_string();
+                let shard = format!("s{}", r.below(3));
+                let mut rows = Vec::new();
+                let start = r.below(10) as u32;
+                for k in 0..1 + r.below(6) as u32 {
+                    let row = if r.chance(80) {
+                        start + k
+                    } else {
+                        r.below(12) as u32
+                    };
+                    let n = match r.below(10) {
+                        0 => 0,
+                        1..=6 => 1,
+                        _ => 2 + r.below(3),
+                    };
+                    let subjects: Vec<SubjectKey> =
+                        (0..n).map(|_| subject(r.below(n_subjects))).collect();
+                    let replace = !registered.insert((dataset.clone(), shard.clone(), row));
+                    rows.push(RowEntry {
+                        row,
+                        subjects,
+                        profile: r.below(profiles.len() as u64) as u32,
+                        collected_at: day(r.below(5)),
+                        key: if r.chance(40) {
+                            Some(format!("k{}", r.below(5)))
+                        } else {
+                            None
+                        },
+                        content_hash: if r.chance(30) {
+                            Some(ContentHash([r.below(3) as u8; 32]))
+                        } else {
+                            None
+                        },
+                        replace,
+                    });
+                }
+                b.shards.push(ShardRecords {
+                    dataset,
+                    shard,
+                    rows,
+                });
+            }
+            Entry::Records(b)
+        } else {
+            Entry::Event(event(&mut r, n_subjects))
+        };
+        out.push((seq, entry));
+    }
+    out
+}
+
+pub fn policy(r: &mut Rng) -> Policy {
+    let purpose = if r.chance(75) { "ai-training" } else { "ads" };
+    let mut p = Policy::default_for(Purpose::new(purpose).unwrap());
+    p.consent_required_for = r.subset(&["consent", "legitimate_interest", "contract"], 40);
+    p.require_double_opt_in = r.chance(30);
+    p.accept_delegated_consent = r.chance(50);
+    p.exclude_categories = if r.chance(40) {
+        r.subset(CATS, 40)
+    } else {
+        vec![]
+    };
+    p.require_visibility = *r.pick(&[
+        None,
+        None,
+        Some(Visibility::Public),
+        Some(Visibility::Private),
+    ]);
+    p.jurisdictions = if r.chance(30) {
+        Some(r.subset(&["EU", "US"], 60))
+    } else {
+        None
+    };
+    p.normalise();
+    p
+}
+
+pub fn query(seed: u64, len: usize) -> Query {
+    let mut r = Rng::new(seed ^ 0xABCD);
+    Query {
+        policy: policy(&mut r),
+        seq: Seq(r.below(len as u64 + 2)),
+        at: day(r.below(13)),
+        datasets: if r.chance(25) {
+            vec![r.pick(&["d1", "d2"]).to_string()]
+        } else {
+            vec![]
+        },
+    }
+}
