@@ -34,12 +34,15 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod codec;
 pub mod engine;
 mod error;
 pub mod event;
+mod fsutil;
 mod ids;
 mod index;
 pub mod jsonl;
+pub mod manifest;
 mod policy;
 pub mod provenance;
 mod pseudonym;
@@ -53,15 +56,8 @@ pub use error::{Error, InputError, Result};
 pub use event::{Entry, Event, EventKind, TrainingRun};
 pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
 pub use index::{Index, IndexStats};
+pub use manifest::{Manifest, ManifestError};
 pub use policy::Policy;
 pub use provenance::{Profile, Provenance, Visibility};
 pub use pseudonym::SubjectKeyer;
 pub use time::Timestamp;
-
-/// Placeholder until the manifest module lands.
-pub mod manifest {
-    /// Manifest decoding and verification errors.
-    #[derive(Debug, thiserror::Error)]
-    #[error("manifest error: {0}")]
-    pub struct ManifestError(pub String);
-}

@@ -6,12 +6,13 @@
 //! entry at its sequence number. It never holds raw subject ids.
 
 mod records;
+mod snapshot;
 mod subjects;
 
 use std::collections::HashMap;
 
 pub(crate) use records::{key_hash, Records};
-pub(crate) use subjects::{Links, SubjectTable};
+pub(crate) use subjects::{Csr, Links, SubjectTable};
 
 use crate::error::{Error, InputError, Result};
 use crate::event::{Entry, Event, RecordBatch, TrainingRun};

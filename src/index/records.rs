@@ -133,6 +133,8 @@ pub(crate) struct Records {
     /// `new ordinal -> the ordinal it replaced`.
     pub(crate) previous: HashMap<u32, u32>,
     /// Linked-subject count per ordinal; 255 means "see `nsubj_big`".
+    /// Stored raw in snapshots.
+    #[serde(skip)]
     pub(crate) nsubj: Vec<u8>,
     pub(crate) nsubj_big: HashMap<u32, u32>,
     /// Distinct profiles and, per profile, the ordinals that have it.
@@ -153,6 +155,28 @@ impl Records {
             .enumerate()
             .map(|(i, p)| (p.clone(), i as u32))
             .collect();
+    }
+
+    /// A copy of everything but the per-ordinal columns (stored raw in snapshots).
+    pub(crate) fn clone_without_columns(&self) -> Records {
+        Records {
+            datasets: self.datasets.clone(),
+            dataset_ids: self.dataset_ids.clone(),
+            shards: self.shards.clone(),
+            shard_ids: self.shard_ids.clone(),
+            runs: self.runs.clone(),
+            n_ords: self.n_ords,
+            checkpoints: self.checkpoints.clone(),
+            superseded: self.superseded.clone(),
+            previous: self.previous.clone(),
+            nsubj: Vec::new(),
+            nsubj_big: self.nsubj_big.clone(),
+            profiles: self.profiles.clone(),
+            profile_ids: HashMap::new(),
+            profile_rows: self.profile_rows.clone(),
+            keys: self.keys.clone(),
+            hashes: self.hashes.clone(),
+        }
     }
 
     pub(crate) fn dataset(&mut self, name: &str) -> DatasetId {

@@ -37,10 +37,6 @@ impl SubjectTable {
             .copied()
     }
 
-    pub(crate) fn key(&self, i: u32) -> SubjectKey {
-        self.keys[i as usize]
-    }
-
     pub(crate) fn keys(&self) -> &[SubjectKey] {
         &self.keys
     }

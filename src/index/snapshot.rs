@@ -1,0 +1,190 @@
+//! The index as bytes, for snapshots: a bincode section for the small,
+//! irregular state, then raw little-endian arrays for the big columns
+//! (subject pseudonyms, the link CSR, subject counts) so that loading a
+//! 100M-record index is a few large copies, not 100M decode calls.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Csr, Index, Links, Records, SubjectTable};
+use crate::codec::{self, CodecError};
+use crate::event::{Event, TrainingRun};
+use crate::ids::{Seq, SubjectKey};
+
+const MAGIC: &[u8; 8] = b"OPTIDX01";
+
+#[derive(Serialize, Deserialize)]
+struct Small {
+    records: Records,
+    events: Vec<(Seq, Event)>,
+    subject_events: Vec<(u32, Vec<u32>)>,
+    content_events: Vec<u32>,
+    runs: Vec<(Seq, TrainingRun)>,
+    seq: Seq,
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if n > self.b.len() - self.pos {
+            return Err(CodecError::Invalid(format!(
+                "index snapshot truncated at byte {} (needs {n})",
+                self.pos
+            )));
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    /// A length-prefixed array of `width`-byte items, checked against what is left.
+    fn array(&mut self, width: usize) -> Result<&'a [u8], CodecError> {
+        let n = self.u64()?;
+        let bytes = n
+            .checked_mul(width as u64)
+            .filter(|&b| b <= (self.b.len() - self.pos) as u64)
+            .ok_or_else(|| {
+                CodecError::Invalid(format!("array of {n} items exceeds the snapshot"))
+            })?;
+        self.take(bytes as usize)
+    }
+}
+
+impl Index {
+    /// Encodes the whole index (compacting its links first).
+    pub fn to_snapshot_bytes(&mut self) -> Result<Vec<u8>, CodecError> {
+        self.compact();
+        let small = Small {
+            records: self.records.clone_without_columns(),
+            events: self.events.clone(),
+            subject_events: {
+                let mut v: Vec<(u32, Vec<u32>)> = self
+                    .subject_events
+                    .iter()
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect();
+                v.sort_unstable_by_key(|(k, _)| *k);
+                v
+            },
+            content_events: self.content_events.clone(),
+            runs: self.runs.clone(),
+            seq: self.seq,
+        };
+        let small = codec::encode_large(&small)?;
+        let keys = self.subjects.keys();
+        let csr = &self.links.base;
+        let nsubj = &self.records.nsubj;
+        let mut out = Vec::with_capacity(
+            64 + small.len()
+                + keys.len() * 16
+                + csr.offsets.len() * 8
+                + csr.targets.len() * 4
+                + nsubj.len(),
+        );
+        out.extend_from_slice(MAGIC);
+        put_u64(&mut out, small.len() as u64);
+        out.extend_from_slice(&small);
+        put_u64(&mut out, keys.len() as u64);
+        for k in keys {
+            out.extend_from_slice(k.as_bytes());
+        }
+        put_u64(&mut out, csr.offsets.len() as u64);
+        for o in &csr.offsets {
+            out.extend_from_slice(&o.to_le_bytes());
+        }
+        put_u64(&mut out, csr.targets.len() as u64);
+        for t in &csr.targets {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        put_u64(&mut out, nsubj.len() as u64);
+        out.extend_from_slice(nsubj);
+        Ok(out)
+    }
+
+    /// Decodes an index written by [`Index::to_snapshot_bytes`], checking
+    /// every length against the input and the structure's invariants.
+    pub fn from_snapshot_bytes(b: &[u8]) -> Result<Index, CodecError> {
+        let bad = |m: &str| CodecError::Invalid(format!("index snapshot: {m}"));
+        if b.len() < 8 || &b[..8] != MAGIC {
+            return Err(bad("bad magic"));
+        }
+        let mut r = Reader { b, pos: 8 };
+        let small: Small = codec::decode_large(r.array(1)?)?;
+        let keys: Vec<SubjectKey> = r
+            .array(16)?
+            .chunks_exact(16)
+            .map(|c| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(c);
+                SubjectKey::from_bytes(a)
+            })
+            .collect();
+        let offsets: Vec<u64> = r
+            .array(8)?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        let targets: Vec<u32> = r
+            .array(4)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let nsubj = r.array(1)?.to_vec();
+        if r.pos != b.len() {
+            return Err(bad("trailing bytes"));
+        }
+        let mut records = small.records;
+        records.nsubj = nsubj;
+        records.rebuild_lookups();
+        // Invariants the engine relies on; a violation means damage.
+        let n = records.n_ords;
+        if records.nsubj.len() != n as usize
+            || offsets.windows(2).any(|w| w[0] > w[1])
+            || offsets.last().is_some_and(|&l| l != targets.len() as u64)
+            || offsets.first().is_some_and(|&f| f != 0)
+            || targets.iter().any(|&t| t >= n)
+            || offsets.len() > keys.len() + 1
+            || records.runs.first().is_some_and(|r| r.ord != 0)
+            || records.runs.windows(2).any(|w| w[0].ord >= w[1].ord)
+            || records
+                .runs
+                .iter()
+                .any(|r| r.shard as usize >= records.shards.len())
+            || records.profile_rows.len() != records.profiles.len()
+            || records.checkpoints.iter().any(|(_, c)| *c > n)
+            || small.events.iter().any(|(s, _)| *s > small.seq)
+        {
+            return Err(bad("inconsistent structure"));
+        }
+        let n_events = small.events.len() as u32;
+        if small
+            .subject_events
+            .iter()
+            .any(|(s, v)| *s as usize >= keys.len() || v.iter().any(|&i| i >= n_events))
+            || small.content_events.iter().any(|&i| i >= n_events)
+        {
+            return Err(bad("event positions out of range"));
+        }
+        Ok(Index {
+            records,
+            subjects: SubjectTable::from_keys(keys),
+            links: Links::from_base(Csr { offsets, targets }),
+            events: small.events,
+            subject_events: small.subject_events.into_iter().collect(),
+            content_events: small.content_events,
+            runs: small.runs,
+            seq: small.seq,
+        })
+    }
+}

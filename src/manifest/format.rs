@@ -1,0 +1,269 @@
+//! The manifest file format, version 1 (see `docs/FORMAT.md`).
+//!
+//! ```text
+//! magic "OPTOUTMF" | version u16 | reserved u16 | header_len u32 | header (JSON)
+//! shard_count u32 | per shard: dataset (u32 len + UTF-8) | shard (u32 len + UTF-8)
+//!   | registered u64 | bitmap_count u32 | per bitmap: u32 len + portable roaring
+//! digest [32]: blake3 keyed hash (derive_key "optout 2026-11 manifest v1") of all before
+//! ```
+//! All integers little-endian. Bitmaps: the excluded set, then one per reason.
+
+use std::path::Path;
+
+use roaring::RoaringBitmap;
+
+use super::{Manifest, ManifestHeader, ManifestShard, FORMAT_VERSION};
+use crate::engine::Reason;
+
+const MAGIC: &[u8; 8] = b"OPTOUTMF";
+const CONTEXT: &str = "optout 2026-11 manifest v1";
+const DIGEST_LEN: usize = 32;
+
+/// A manifest that did not decode or verify. Names the byte offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}manifest damaged at byte {offset}: {what}", file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct ManifestError {
+    /// The file, when known.
+    pub file: Option<String>,
+    /// Byte offset of the damage (the digest's offset for a digest mismatch).
+    pub offset: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl ManifestError {
+    fn at(offset: usize, what: impl Into<String>) -> Self {
+        ManifestError {
+            file: None,
+            offset: offset as u64,
+            what: what.into(),
+        }
+    }
+    /// The same error, naming the file.
+    pub fn in_file(mut self, path: &Path) -> Self {
+        self.file = Some(path.display().to_string());
+        self
+    }
+}
+
+pub(super) fn digest_of(bytes: &[u8]) -> [u8; 32] {
+    let body = &bytes[..bytes.len().saturating_sub(DIGEST_LEN)];
+    let key = blake3::derive_key(CONTEXT, b"");
+    *blake3::keyed_hash(&key, body).as_bytes()
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_bitmap(out: &mut Vec<u8>, b: &RoaringBitmap) {
+    let len = b.serialized_size();
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    let start = out.len();
+    out.reserve(len);
+    // Writing into a Vec cannot fail.
+    let _ = b.serialize_into(&mut *out);
+    debug_assert_eq!(out.len() - start, len);
+}
+
+pub(super) fn encode(m: &Manifest) -> Vec<u8> {
+    let header = serde_json::to_vec(&m.header).unwrap_or_default();
+    let mut out = Vec::with_capacity(
+        64 + header.len()
+            + m.shards
+                .iter()
+                .map(|s| 64 + s.dataset.len() + s.shard.len() + 2 * s.excluded.serialized_size())
+                .sum::<usize>(),
+    );
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&(m.shards.len() as u32).to_le_bytes());
+    for s in &m.shards {
+        put_str(&mut out, &s.dataset);
+        put_str(&mut out, &s.shard);
+        out.extend_from_slice(&s.registered.to_le_bytes());
+        out.extend_from_slice(&(1 + Reason::COUNT as u32).to_le_bytes());
+        put_bitmap(&mut out, &s.excluded);
+        for r in &s.reasons {
+            put_bitmap(&mut out, r);
+        }
+    }
+    out.extend_from_slice(&[0u8; DIGEST_LEN]);
+    let d = digest_of(&out);
+    let n = out.len();
+    out[n - DIGEST_LEN..].copy_from_slice(&d);
+    out
+}
+
+/// A bounds-checked reader over the manifest body.
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ManifestError> {
+        if n > self.b.len() - self.pos {
+            return Err(ManifestError::at(
+                self.pos,
+                format!("{what}: needs {n} bytes, {} left", self.b.len() - self.pos),
+            ));
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, ManifestError> {
+        let s = self.take(4, what)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, ManifestError> {
+        let s = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn string(&mut self, what: &str) -> Result<String, ManifestError> {
+        let at = self.pos;
+        let n = self.u32(what)? as usize;
+        let s = self.take(n, what)?;
+        String::from_utf8(s.to_vec())
+            .map_err(|_| ManifestError::at(at, format!("{what}: not UTF-8")))
+    }
+    fn bitmap(&mut self, what: &str) -> Result<RoaringBitmap, ManifestError> {
+        let at = self.pos;
+        let n = self.u32(what)? as usize;
+        let s = self.take(n, what)?;
+        let b = RoaringBitmap::deserialize_from(s)
+            .map_err(|e| ManifestError::at(at + 4, format!("{what}: bad roaring bitmap: {e}")))?;
+        // Canonical form: the bitmap must re-encode to exactly these bytes
+        // (no duplicate or unsorted containers, no wasted space).
+        if b.serialized_size() != n {
+            return Err(ManifestError::at(
+                at + 4,
+                format!("{what}: roaring bitmap not in canonical form"),
+            ));
+        }
+        let mut again = Vec::with_capacity(n);
+        let _ = b.serialize_into(&mut again);
+        if again != s {
+            return Err(ManifestError::at(
+                at + 4,
+                format!("{what}: roaring bitmap not in canonical form"),
+            ));
+        }
+        Ok(b)
+    }
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+    if bytes.len() < MAGIC.len() + 8 + DIGEST_LEN {
+        return Err(ManifestError::at(
+            0,
+            format!("{} bytes is too short for a manifest", bytes.len()),
+        ));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(ManifestError::at(0, "not an optout manifest (bad magic)"));
+    }
+    let digest_at = bytes.len() - DIGEST_LEN;
+    if digest_of(bytes)[..] != bytes[digest_at..] {
+        return Err(ManifestError::at(
+            digest_at,
+            "digest mismatch: the manifest was altered or truncated",
+        ));
+    }
+    let mut c = Cursor {
+        b: &bytes[..digest_at],
+        pos: 8,
+    };
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != FORMAT_VERSION {
+        return Err(ManifestError::at(
+            8,
+            format!("unsupported format version {version}"),
+        ));
+    }
+    c.take(4, "version")?;
+    let hl = c.u32("header length")? as usize;
+    let at = c.pos;
+    let header: ManifestHeader = serde_json::from_slice(c.take(hl, "header")?)
+        .map_err(|e| ManifestError::at(at, format!("header: {e}")))?;
+    let n = c.u32("shard count")? as usize;
+    // Each shard takes at least 20 + 4 * bitmaps bytes: bound the count by the input.
+    if n > (c.b.len() - c.pos) / 20 {
+        return Err(ManifestError::at(
+            c.pos - 4,
+            format!("shard count {n} exceeds what the file can hold"),
+        ));
+    }
+    let mut shards: Vec<ManifestShard> = Vec::with_capacity(n);
+    let mut counts = [0u64; Reason::COUNT];
+    for i in 0..n {
+        let shard_at = c.pos;
+        let dataset = c.string("dataset name")?;
+        let shard = c.string("shard name")?;
+        let registered = c.u64("registered")?;
+        let nb = c.u32("bitmap count")? as usize;
+        if nb != 1 + Reason::COUNT {
+            return Err(ManifestError::at(
+                c.pos - 4,
+                format!("shard {i}: {nb} bitmaps, expected {}", 1 + Reason::COUNT),
+            ));
+        }
+        let excluded = c.bitmap("excluded rows")?;
+        let mut reasons: [RoaringBitmap; Reason::COUNT] = Default::default();
+        let mut union = RoaringBitmap::new();
+        for (k, r) in reasons.iter_mut().enumerate() {
+            *r = c.bitmap(Reason::ALL[k].name())?;
+            counts[k] += r.len();
+            union |= &*r;
+        }
+        if union != excluded {
+            return Err(ManifestError::at(
+                shard_at,
+                format!(
+                    "shard {dataset}/{shard}: excluded rows differ from the union of the reasons"
+                ),
+            ));
+        }
+        if let Some(prev) = shards.last() {
+            if (&prev.dataset, &prev.shard) >= (&dataset, &shard) {
+                return Err(ManifestError::at(
+                    shard_at,
+                    "shards not sorted by (dataset, shard) or duplicated",
+                ));
+            }
+        }
+        shards.push(ManifestShard {
+            dataset,
+            shard,
+            registered,
+            excluded,
+            reasons,
+        });
+    }
+    if c.pos != c.b.len() {
+        return Err(ManifestError::at(
+            c.pos,
+            format!("{} unexpected bytes before the digest", c.b.len() - c.pos),
+        ));
+    }
+    let excluded: u64 = shards.iter().map(|s| s.excluded.len()).sum();
+    let registered: u64 = shards.iter().map(|s| s.registered).sum();
+    let want: Vec<(String, u64)> = Reason::ALL
+        .iter()
+        .map(|r| (r.name().to_string(), counts[*r as usize]))
+        .collect();
+    if header.excluded != excluded || header.registered != registered || header.counts != want {
+        return Err(ManifestError::at(
+            16,
+            "header counts do not match the bitmaps",
+        ));
+    }
+    Ok(Manifest { header, shards })
+}

@@ -1,0 +1,244 @@
+//! Exclusion manifests: what a training pipeline must skip, per data file,
+//! with reasons, sealed by a digest.
+//!
+//! A manifest is self-contained: its header says which purpose, policy,
+//! ledger, sequence number N and valid time T it was computed at, and the
+//! ledger chain head at N, so an auditor can recompute it (byte for byte)
+//! and a consumer can pin the ledger it came from. Shards are listed by
+//! name, sorted by `(dataset, shard)`; each carries the excluded rows and one
+//! bitmap per [`Reason`], in the portable roaring format that pyroaring,
+//! Java and Go roaring read. See `docs/FORMAT.md`.
+
+mod diff;
+mod format;
+
+use std::path::Path;
+
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+pub use diff::{check, CheckHit, ManifestDiff, ShardDiff};
+pub use format::ManifestError;
+
+use crate::engine::{Exclusions, Query, Reason};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::policy::Policy;
+
+/// Format version written by this build.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// What a manifest says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestHeader {
+    /// The tool that wrote it, e.g. `optout 0.1.0`.
+    pub tool: String,
+    /// The purpose.
+    pub purpose: String,
+    /// The policy applied (canonical form).
+    pub policy: Policy,
+    /// Hex blake3 digest of the policy.
+    pub policy_digest: String,
+    /// Hex id of the ledger it was computed from.
+    pub ledger_id: String,
+    /// The ledger sequence number N: entries recorded at or before N count.
+    pub seq: u64,
+    /// Hex chain hash of the ledger's log at N (pin this).
+    pub chain_head: String,
+    /// The valid time T, RFC 3339: events that took effect at or before T count.
+    pub at: String,
+    /// T in nanoseconds since the Unix epoch.
+    pub at_ns: i64,
+    /// The datasets covered; empty means all.
+    pub datasets: Vec<String>,
+    /// Rows the ledger knew at N in the covered shards.
+    pub registered: u64,
+    /// Rows excluded for any reason.
+    pub excluded: u64,
+    /// Rows excluded per reason (by reason name, in code order).
+    pub counts: Vec<(String, u64)>,
+}
+
+/// One shard (data file) of a manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManifestShard {
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard (data file) name.
+    pub shard: String,
+    /// Rows of this shard the ledger knew at N.
+    pub registered: u64,
+    /// Rows excluded for any reason: the union of `reasons`.
+    pub excluded: RoaringBitmap,
+    /// Rows excluded per reason, indexed by `Reason as usize`.
+    pub reasons: [RoaringBitmap; Reason::COUNT],
+}
+
+impl ManifestShard {
+    /// Reasons that exclude `row`.
+    pub fn reasons_of(&self, row: u32) -> Vec<Reason> {
+        Reason::ALL
+            .iter()
+            .copied()
+            .filter(|r| self.reasons[*r as usize].contains(row))
+            .collect()
+    }
+
+    /// For each row of `rows`, whether it may be used (not excluded).
+    /// Sorted input is fastest (a merge); any order works.
+    ///
+    /// ```
+    /// # use optout::manifest::ManifestShard;
+    /// # let mut s = ManifestShard { dataset: "d".into(), shard: "s".into(), registered: 9,
+    /// #     excluded: Default::default(), reasons: Default::default() };
+    /// s.excluded.insert(3);
+    /// assert_eq!(s.keep_mask(&[1, 3, 5]), vec![true, false, true]);
+    /// ```
+    pub fn keep_mask(&self, rows: &[u32]) -> Vec<bool> {
+        let mut out = vec![true; rows.len()];
+        self.keep_mask_into(rows, &mut out);
+        out
+    }
+
+    /// [`ManifestShard::keep_mask`] into a caller's buffer (`out.len() == rows.len()`).
+    pub fn keep_mask_into(&self, rows: &[u32], out: &mut [bool]) {
+        let sorted = rows.windows(2).all(|w| w[0] <= w[1]);
+        if !sorted {
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o = !self.excluded.contains(*r);
+            }
+            return;
+        }
+        out.fill(true);
+        // Merge the sorted rows with the sorted excluded set.
+        let mut i = 0usize;
+        for x in self.excluded.iter() {
+            i += rows[i..].partition_point(|&r| r < x);
+            if i >= rows.len() {
+                break;
+            }
+            let mut j = i;
+            while j < rows.len() && rows[j] == x {
+                out[j] = false;
+                j += 1;
+            }
+            i = j;
+        }
+    }
+}
+
+/// An exclusion manifest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// What it was computed from.
+    pub header: ManifestHeader,
+    /// Shards, sorted by `(dataset, shard)`.
+    pub shards: Vec<ManifestShard>,
+}
+
+/// The tool string written into manifests.
+pub fn tool_version() -> String {
+    format!("optout {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Manifest {
+    /// Builds a manifest from an evaluation over `index`.
+    pub fn build(
+        index: &Index,
+        q: &Query,
+        ex: &Exclusions,
+        ledger_id: [u8; 16],
+        chain_head: [u8; 32],
+    ) -> Manifest {
+        let mut shards: Vec<ManifestShard> = ex
+            .shards
+            .iter()
+            .map(|(&id, e)| {
+                let (d, s) = index
+                    .names_of(crate::ids::RecordId::new(id, 0))
+                    .unwrap_or(("?", "?"));
+                ManifestShard {
+                    dataset: d.to_string(),
+                    shard: s.to_string(),
+                    registered: e.registered,
+                    excluded: e.excluded.clone(),
+                    reasons: e.reasons.clone(),
+                }
+            })
+            .collect();
+        shards.sort_by(|a, b| (&a.dataset, &a.shard).cmp(&(&b.dataset, &b.shard)));
+        let counts = ex.counts();
+        let mut datasets = q.datasets.clone();
+        datasets.sort();
+        datasets.dedup();
+        let mut policy = q.policy.clone();
+        policy.normalise();
+        Manifest {
+            header: ManifestHeader {
+                tool: tool_version(),
+                purpose: q.purpose().to_string(),
+                policy_digest: hex(&policy.digest()),
+                policy,
+                ledger_id: hex(&ledger_id),
+                seq: q.seq.0,
+                chain_head: hex(&chain_head),
+                at: q.at.to_rfc3339(),
+                at_ns: q.at.0,
+                datasets,
+                registered: shards.iter().map(|s| s.registered).sum(),
+                excluded: ex.excluded(),
+                counts: Reason::ALL
+                    .iter()
+                    .map(|r| (r.name().to_string(), counts[*r as usize]))
+                    .collect(),
+            },
+            shards,
+        }
+    }
+
+    /// The shard named `(dataset, shard)`, if the manifest covers it.
+    pub fn shard(&self, dataset: &str, shard: &str) -> Option<&ManifestShard> {
+        self.shards
+            .binary_search_by(|s| (s.dataset.as_str(), s.shard.as_str()).cmp(&(dataset, shard)))
+            .ok()
+            .map(|i| &self.shards[i])
+    }
+
+    /// Whether `(dataset, shard, row)` is excluded.
+    pub fn is_excluded(&self, dataset: &str, shard: &str, row: u32) -> bool {
+        self.shard(dataset, shard)
+            .is_some_and(|s| s.excluded.contains(row))
+    }
+
+    /// The digest sealing the manifest (hex), as written at its end.
+    pub fn digest_hex(&self) -> String {
+        hex(&format::digest_of(&self.to_bytes()))
+    }
+
+    /// Encodes the manifest (deterministic: same manifest, same bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        format::encode(self)
+    }
+
+    /// Decodes and verifies a manifest: digest, framing, canonical roaring
+    /// bitmaps, the excluded set equal to the union of the reasons, counts.
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Manifest, ManifestError> {
+        format::decode(bytes)
+    }
+
+    /// Writes the manifest atomically (temp file, fsync, rename, fsync dir).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::fsutil::atomic_write(path, &self.to_bytes())
+    }
+
+    /// Reads and verifies a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read manifest", e))?;
+        Manifest::from_bytes(&bytes).map_err(|e| Error::Manifest(e.in_file(path)))
+    }
+}

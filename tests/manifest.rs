@@ -1,0 +1,168 @@
+//! Manifests: encoding round trips, tamper detection, diff, check, keep masks.
+
+mod common;
+
+use optout::manifest::{check, Manifest, ManifestDiff};
+use optout::{engine, Index, Query, Reason};
+
+fn index_of(seed: u64, len: usize) -> (Vec<(optout::Seq, optout::Entry)>, Index) {
+    let log = common::ledger(seed, len, 6);
+    let mut index = Index::new();
+    for (s, e) in &log {
+        index.apply(*s, e).unwrap();
+    }
+    (log, index)
+}
+
+fn manifest(index: &Index, q: &Query) -> Manifest {
+    let ex = engine::evaluate(index, q);
+    Manifest::build(index, q, &ex, [7; 16], [9; 32])
+}
+
+/// A query with at least some exclusions.
+fn busy_query(index: &Index, seed: u64, len: usize) -> Query {
+    (0..200)
+        .map(|k| {
+            let mut q = common::query(seed + k, len);
+            q.seq = index.seq();
+            q
+        })
+        .find(|q| engine::evaluate(index, q).excluded() >= 3)
+        .expect("some random query excludes something")
+}
+
+#[test]
+fn roundtrip_is_exact_and_deterministic() {
+    for seed in 0..30 {
+        let (_, index) = index_of(seed, 80);
+        let q = common::query(seed, 80);
+        let m = manifest(&index, &q);
+        let bytes = m.to_bytes();
+        let back = Manifest::from_bytes(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.to_bytes(), bytes, "same manifest, same bytes");
+        assert_eq!(
+            manifest(&index, &q).to_bytes(),
+            bytes,
+            "recomputing gives the same bytes"
+        );
+    }
+}
+
+#[test]
+fn every_bit_flip_and_truncation_is_rejected() {
+    let (_, index) = index_of(3, 60);
+    let q = busy_query(&index, 3, 60);
+    let bytes = manifest(&index, &q).to_bytes();
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut b = bytes.clone();
+            b[i] ^= 1 << bit;
+            let err = Manifest::from_bytes(&b).expect_err("a flipped bit must be detected");
+            assert!(err.offset as usize <= bytes.len());
+        }
+    }
+    for n in 0..bytes.len() {
+        assert!(
+            Manifest::from_bytes(&bytes[..n]).is_err(),
+            "truncation to {n} bytes accepted"
+        );
+    }
+}
+
+#[test]
+fn check_finds_exactly_the_excluded_records() {
+    let (_, index) = index_of(5, 120);
+    let q = busy_query(&index, 5, 120);
+    let m = manifest(&index, &q);
+    // "Used": every registered row 0..12 of every shard, plus an unknown shard.
+    let mut used = Vec::new();
+    for s in &m.shards {
+        for row in 0..14 {
+            used.push((s.dataset.as_str(), s.shard.as_str(), row));
+        }
+    }
+    used.push(("nope", "nope", 1));
+    let hits = check(&m, used.iter().copied());
+    let want: usize = m
+        .shards
+        .iter()
+        .map(|s| s.excluded.iter().filter(|&r| r < 14).count())
+        .sum();
+    assert_eq!(hits.len(), want);
+    assert!(want > 0);
+    for h in &hits {
+        assert!(m.is_excluded(&h.dataset, &h.shard, h.row));
+        assert!(!h.reasons.is_empty());
+    }
+}
+
+#[test]
+fn keep_mask_agrees_with_contains() {
+    let (_, index) = index_of(11, 120);
+    let q = busy_query(&index, 11, 120);
+    let m = manifest(&index, &q);
+    for s in &m.shards {
+        let sorted: Vec<u32> = (0..20).flat_map(|r| [r, r]).collect();
+        let unsorted: Vec<u32> = (0..20).rev().collect();
+        for rows in [sorted, unsorted] {
+            let mask = s.keep_mask(&rows);
+            for (k, r) in mask.iter().zip(&rows) {
+                assert_eq!(*k, !s.excluded.contains(*r));
+            }
+        }
+    }
+}
+
+#[test]
+fn diff_matches_set_arithmetic() {
+    let (log, index) = index_of(21, 150);
+    let mut q = busy_query(&index, 21, 150);
+    q.seq = optout::Seq(log.len() as u64 / 2);
+    let old = manifest(&index, &q);
+    q.seq = index.seq();
+    let new = manifest(&index, &q);
+    let d = ManifestDiff::between(&old, &new);
+    let mut added = 0;
+    let mut removed = 0;
+    for s in &new.shards {
+        let o = old
+            .shard(&s.dataset, &s.shard)
+            .map(|x| x.excluded.clone())
+            .unwrap_or_default();
+        added += (&s.excluded - &o).len();
+    }
+    for s in &old.shards {
+        let n = new
+            .shard(&s.dataset, &s.shard)
+            .map(|x| x.excluded.clone())
+            .unwrap_or_default();
+        removed += (&s.excluded - &n).len();
+    }
+    assert_eq!(d.newly_excluded(), added);
+    assert_eq!(d.re_included(), removed);
+    assert!(ManifestDiff::between(&new, &new).shards.is_empty());
+    let per = d.per_reason();
+    assert_eq!(per.len(), Reason::COUNT);
+}
+
+#[test]
+fn snapshot_roundtrip_preserves_every_answer() {
+    for seed in 0..20 {
+        let (_, mut index) = index_of(seed, 100);
+        let bytes = index.to_snapshot_bytes().unwrap();
+        let back = Index::from_snapshot_bytes(&bytes).unwrap();
+        for k in 0..5 {
+            let q = common::query(seed * 31 + k, 100);
+            assert_eq!(
+                manifest(&index, &q).to_bytes(),
+                manifest(&back, &q).to_bytes(),
+                "seed {seed} query {k}"
+            );
+        }
+        // Truncated snapshots are refused, not misread.
+        for cut in [0, 7, 8, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Index::from_snapshot_bytes(&bytes[..cut]).is_err());
+        }
+    }
+}
