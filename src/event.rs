@@ -272,9 +272,21 @@ pub struct TrainingRun {
     pub policy: Policy,
 }
 
+/// The first entry of every ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerInit {
+    /// Format version of the entries that follow.
+    pub format: u32,
+    /// Fingerprint of the subject key the ledger's pseudonyms are made with,
+    /// so a different key is refused rather than silently making new ones.
+    pub key_fingerprint: [u8; 32],
+}
+
 /// One log entry: what a sequence number stands for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
+    /// The ledger was created (always `Seq` 1).
+    Init(LedgerInit),
     /// Records registered.
     Records(RecordBatch),
     /// An event.

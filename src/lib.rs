@@ -42,6 +42,7 @@ mod fsutil;
 mod ids;
 mod index;
 pub mod jsonl;
+pub mod lineage;
 pub mod manifest;
 mod policy;
 pub mod provenance;

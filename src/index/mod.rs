@@ -58,6 +58,8 @@ pub struct Index {
     pub(crate) runs: Vec<(Seq, TrainingRun)>,
     /// The sequence number of the last applied entry.
     pub(crate) seq: Seq,
+    /// From the ledger's [`Entry::Init`].
+    pub(crate) key_fingerprint: Option<[u8; 32]>,
 }
 
 impl Index {
@@ -96,6 +98,10 @@ impl Index {
         match entry {
             Entry::Records(b) => self.check_records(b),
             Entry::Event(_) => Ok(()),
+            Entry::Init(_) if self.key_fingerprint.is_some() => {
+                Err(Error::Invalid("a second ledger init entry".into()))
+            }
+            Entry::Init(_) => Ok(()),
             Entry::Run(r) => {
                 if self.runs.iter().any(|(_, x)| x.name == r.name) {
                     return Err(Error::Invalid(format!(
@@ -155,6 +161,7 @@ impl Index {
             Entry::Records(b) => self.apply_records(seq, b),
             Entry::Event(e) => self.apply_event(seq, e.clone()),
             Entry::Run(r) => self.runs.push((seq, r.clone())),
+            Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
         }
         self.seq = seq;
         Ok(())
@@ -265,6 +272,11 @@ impl Index {
     /// Every event with its sequence number, in log order.
     pub fn events(&self) -> &[(Seq, Event)] {
         &self.events
+    }
+
+    /// The subject-key fingerprint the ledger was created with.
+    pub fn key_fingerprint(&self) -> Option<[u8; 32]> {
+        self.key_fingerprint
     }
 
     /// Merges all subject links into one array (done before snapshots).

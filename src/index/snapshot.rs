@@ -20,6 +20,7 @@ struct Small {
     content_events: Vec<u32>,
     runs: Vec<(Seq, TrainingRun)>,
     seq: Seq,
+    key_fingerprint: Option<[u8; 32]>,
 }
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -80,6 +81,7 @@ impl Index {
             content_events: self.content_events.clone(),
             runs: self.runs.clone(),
             seq: self.seq,
+            key_fingerprint: self.key_fingerprint,
         };
         let small = codec::encode_large(&small)?;
         let keys = self.subjects.keys();
@@ -185,6 +187,7 @@ impl Index {
             content_events: small.content_events,
             runs: small.runs,
             seq: small.seq,
+            key_fingerprint: small.key_fingerprint,
         })
     }
 }

@@ -1,0 +1,535 @@
+//! The ledger: a directory holding the hash-chained log of everything
+//! recorded, and snapshots of the index folded from it.
+//!
+//! Writes are all-or-nothing per call: input is validated against the
+//! current state first, then written as one atomic group (one fsync with
+//! the default [`Durability::Fsync`]), then folded into the index. A call
+//! returns only once its entries are durable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::codec;
+use crate::engine::{evaluate, Query};
+use crate::error::{Error, InputError, Result};
+use crate::event::{Entry, Event, LedgerInit, RecordBatch, RowEntry, TrainingRun};
+use crate::ids::{Purpose, RecordId, Seq, SubjectKey};
+use crate::index::Index;
+use crate::manifest::Manifest;
+use crate::policy::Policy;
+use crate::provenance::Profile;
+use crate::pseudonym::SubjectKeyer;
+use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
+use crate::time::Timestamp;
+
+/// Entry format version written by this build.
+pub const ENTRY_FORMAT: u32 = 1;
+
+/// Rows per log frame when a record batch is split for writing.
+const ROWS_PER_FRAME: usize = 50_000;
+/// Frames per atomic group (bounds the memory of one write).
+const FRAMES_PER_GROUP: usize = 64;
+/// Take a snapshot when opening replayed more entries than this.
+const SNAPSHOT_AFTER_REPLAY: u64 = 20_000;
+
+/// How to open a ledger.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    /// When appended entries become durable (default: before each call returns).
+    pub durability: Durability,
+    /// Open without the writer lock and never write (default false).
+    pub read_only: bool,
+    /// Log segment size in bytes (default 64 MiB).
+    pub segment_size: u64,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            durability: Durability::Fsync,
+            read_only: false,
+            segment_size: 64 << 20,
+        }
+    }
+}
+
+/// What an ingest did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestSummary {
+    /// Records registered (new or replacing).
+    pub registered: u64,
+    /// Records skipped because they were already registered identically.
+    pub unchanged: u64,
+    /// Record → subject links added.
+    pub links: u64,
+    /// The last sequence number written (the ledger's head).
+    pub seq: Seq,
+}
+
+/// A ledger directory, open.
+pub struct Ledger<I: Io = FsIo> {
+    log: Log<I>,
+    index: Index,
+    keyer: Option<SubjectKeyer>,
+    path: PathBuf,
+    read_only: bool,
+}
+
+impl<I: Io> std::fmt::Debug for Ledger<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.path)
+            .field("seq", &self.index.seq())
+            .finish()
+    }
+}
+
+/// The default place of a ledger's subject key: `LEDGER.key` beside the directory.
+pub fn default_key_path(ledger: &Path) -> PathBuf {
+    let mut s = ledger.as_os_str().to_owned();
+    s.push(".key");
+    PathBuf::from(s)
+}
+
+impl Ledger<FsIo> {
+    /// Creates a ledger directory at `path`, pseudonymising with `keyer`.
+    pub fn create(path: &Path, keyer: SubjectKeyer) -> Result<Self> {
+        Self::create_with(FsIo::new(), path, keyer, LedgerOptions::default())
+    }
+
+    /// Opens an existing ledger for writing. `keyer` is needed to ingest,
+    /// apply events, or look subjects up by their external id.
+    pub fn open(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {
+        Self::open_with(FsIo::new(), path, keyer, LedgerOptions::default())
+    }
+
+    /// Opens an existing ledger read-only (no lock, no writes).
+    pub fn open_read_only(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {
+        let opts = LedgerOptions {
+            read_only: true,
+            ..Default::default()
+        };
+        Self::open_with(FsIo::new(), path, keyer, opts)
+    }
+}
+
+impl<I: Io> Ledger<I> {
+    fn log_options(opts: &LedgerOptions, create: bool) -> LogOptions {
+        LogOptions::new()
+            .create(create)
+            .read_only(opts.read_only)
+            .durability(opts.durability)
+            .segment_size(opts.segment_size)
+    }
+
+    /// Creates a ledger on any [`Io`] (the in-memory one in tests).
+    pub fn create_with(io: I, path: &Path, keyer: SubjectKeyer, opts: LedgerOptions) -> Result<Self> {
+        let log = Log::open(io, path, Self::log_options(&opts, true))?;
+        if log.head().0 != Seq(0) {
+            return Err(Error::Invalid(format!("{}: a ledger already exists here", path.display())));
+        }
+        let mut l = Ledger {
+            log,
+            index: Index::new(),
+            keyer: Some(keyer.clone()),
+            path: path.to_path_buf(),
+            read_only: false,
+        };
+        l.append(vec![Entry::Init(LedgerInit {
+            format: ENTRY_FORMAT,
+            key_fingerprint: keyer.fingerprint(),
+        })])?;
+        l.log.sync()?;
+        Ok(l)
+    }
+
+    /// Opens a ledger on any [`Io`]: loads the newest valid snapshot and
+    /// replays the log after it, verifying every frame and the chain.
+    pub fn open_with(io: I, path: &Path, keyer: Option<SubjectKeyer>, opts: LedgerOptions) -> Result<Self> {
+        let log = Log::open(io, path, Self::log_options(&opts, false))?;
+        let load = log.latest_valid_snapshot()?;
+        let mut index = match &load.snapshot {
+            Some(s) => {
+                let ix = Index::from_snapshot_bytes(&s.payload).map_err(|e| {
+                    Error::Other(format!("{}: snapshot does not decode: {e}", s.path.display()))
+                })?;
+                if ix.seq() != s.seq {
+                    return Err(Error::Other(format!("{}: snapshot state is not at its seq", s.path.display())));
+                }
+                ix
+            }
+            None => Index::new(),
+        };
+        let from = Seq(index.seq().0 + 1);
+        let mut replayed = 0u64;
+        log.replay(from, |seq, payload| -> Result<()> {
+            let entry: Entry = codec::decode(payload).map_err(|e| {
+                Error::Other(format!("{}: log entry at seq {seq} does not decode: {e}", path.display()))
+            })?;
+            index.apply(seq, &entry)?;
+            replayed += 1;
+            Ok(())
+        })?;
+        if let (Some(k), Some(fp)) = (&keyer, index.key_fingerprint()) {
+            if k.fingerprint() != fp {
+                return Err(Error::Invalid(format!(
+                    "{}: the subject key given is not the key this ledger was created with",
+                    path.display()
+                )));
+            }
+        }
+        let mut l = Ledger {
+            log,
+            index,
+            keyer,
+            path: path.to_path_buf(),
+            read_only: opts.read_only,
+        };
+        if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY {
+            l.snapshot()?;
+        }
+        Ok(l)
+    }
+
+    /// The ledger directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The index (read access to everything the ledger knows).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The sequence number and chain hash of the last entry.
+    pub fn head(&self) -> (Seq, ChainHash) {
+        self.log.head()
+    }
+
+    /// The ledger's random 16-byte id.
+    pub fn ledger_id(&self) -> [u8; 16] {
+        *self.log.ledger_id().as_bytes()
+    }
+
+    /// What recovery did when the ledger was opened (a torn tail cut off), if anything.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.log.recovery()
+    }
+
+    /// The chain hash after the entry at `seq` (pin it to detect rewrites).
+    pub fn chain_at(&self, seq: Seq) -> Result<ChainHash> {
+        Ok(self.log.chain_at(seq)?)
+    }
+
+    fn keyer(&self) -> Result<&SubjectKeyer> {
+        self.keyer.as_ref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "this needs the subject key: pass --key-file (default {})",
+                default_key_path(&self.path).display()
+            ))
+        })
+    }
+
+    /// The pseudonym of an external subject id (needs the key).
+    pub fn pseudonym(&self, subject: &str) -> Result<SubjectKey> {
+        Ok(self.keyer()?.pseudonym(subject))
+    }
+
+    /// Appends entries as one atomic group and folds them into the index.
+    fn append(&mut self, entries: Vec<Entry>) -> Result<Seq> {
+        if self.read_only {
+            return Err(Error::Invalid("the ledger is open read-only".into()));
+        }
+        let payloads: Vec<Vec<u8>> = entries
+            .iter()
+            .map(codec::encode)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
+        let range = self.log.append_group(&refs)?;
+        for (i, e) in entries.iter().enumerate() {
+            self.index.apply(Seq(range.first.0 + i as u64), e)?;
+        }
+        Ok(range.last)
+    }
+
+    /// Registers records. Rows already registered with identical content
+    /// are skipped (so re-running an ingest is harmless); a row registered
+    /// with different content is an error unless it has `replace` set.
+    /// Nothing is written unless the whole batch is valid.
+    pub fn ingest(&mut self, batch: RecordBatch) -> Result<IngestSummary> {
+        self.keyer()?;
+        let (batch, unchanged) = self.drop_unchanged(batch)?;
+        let mut summary = IngestSummary {
+            unchanged,
+            seq: self.index.seq(),
+            ..Default::default()
+        };
+        if batch.is_empty() {
+            return Ok(summary);
+        }
+        self.index.check(&Entry::Records(batch.clone()))?;
+        summary.registered = batch.len() as u64;
+        summary.links = batch.shards.iter().flat_map(|g| &g.rows).map(|r| r.subjects.len() as u64).sum();
+        let chunks = split(batch);
+        for group in chunks.chunks(FRAMES_PER_GROUP) {
+            summary.seq = self.append(group.iter().cloned().map(Entry::Records).collect())?;
+        }
+        Ok(summary)
+    }
+
+    /// Splits off rows that are already registered with identical content;
+    /// errors on rows registered with different content and no `replace`.
+    fn drop_unchanged(&self, mut batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+        let mut cache: HashMap<Seq, RecordBatch> = HashMap::new();
+        let mut unchanged = 0u64;
+        let profiles = batch.profiles.clone();
+        for g in &mut batch.shards {
+            let Some(shard) = self.index.records.find_shard(&g.dataset, &g.shard) else {
+                continue;
+            };
+            let mut keep = Vec::with_capacity(g.rows.len());
+            for r in std::mem::take(&mut g.rows) {
+                let existing = self.index.records.shards[shard.0 as usize].current(r.row);
+                match existing {
+                    Some(ord) if !r.replace => {
+                        let (old, old_profile) = self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
+                        let same = old.subjects == r.subjects
+                            && old_profile == profiles[r.profile as usize]
+                            && old.collected_at == r.collected_at
+                            && old.key == r.key
+                            && old.content_hash == r.content_hash;
+                        if same {
+                            unchanged += 1;
+                        } else {
+                            return Err(InputError::new(
+                                "<ingest>",
+                                0,
+                                Some("row"),
+                                format!(
+                                    "record {}/{}#{} is already registered with different content; set \"replace\": true to replace it",
+                                    g.dataset, g.shard, r.row
+                                ),
+                            )
+                            .into());
+                        }
+                    }
+                    _ => keep.push(r),
+                }
+            }
+            g.rows = keep;
+        }
+        batch.shards.retain(|g| !g.rows.is_empty());
+        Ok((batch, unchanged))
+    }
+
+    /// The stored registration of ordinal `ord` (read back from the log).
+    fn stored_row(
+        &self,
+        cache: &mut HashMap<Seq, RecordBatch>,
+        ord: u32,
+        dataset: &str,
+        shard: &str,
+        row: u32,
+    ) -> Result<(RowEntry, Profile)> {
+        let recs = &self.index.records;
+        let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
+        let seq = recs
+            .checkpoints
+            .get(i)
+            .map(|c| c.0)
+            .ok_or_else(|| Error::Other(format!("record ordinal {ord} has no registering entry")))?;
+        if !cache.contains_key(&seq) {
+            let entry: Entry = codec::decode(&self.log.read(seq)?)
+                .map_err(|e| Error::Other(format!("log entry at seq {seq} does not decode: {e}")))?;
+            let Entry::Records(b) = entry else {
+                return Err(Error::Other(format!("log entry at seq {seq} is not a record batch")));
+            };
+            cache.clear();
+            cache.insert(seq, b);
+        }
+        let b = &cache[&seq];
+        // The last registration of the row in that batch is the live one.
+        b.shards
+            .iter()
+            .filter(|g| g.dataset == dataset && g.shard == shard)
+            .flat_map(|g| &g.rows)
+            .filter(|r| r.row == row)
+            .last()
+            .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
+            .ok_or_else(|| Error::Other(format!("record {dataset}/{shard}#{row} not found at seq {seq}")))
+    }
+
+    /// The registration of a record as the ledger knew it at `seq`:
+    /// the row, its profile and the sequence number that registered it.
+    pub fn record_details(&self, id: RecordId, seq: Seq) -> Result<Option<(RowEntry, Profile, Seq)>> {
+        let recs = &self.index.records;
+        let Some(ord) = recs.version_at(id.shard(), id.row(), seq) else {
+            return Ok(None);
+        };
+        let (d, s) = self.index.names_of(id).unwrap_or(("?", "?"));
+        let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
+        let reg = recs.checkpoints.get(i).map(|c| c.0).unwrap_or_default();
+        let mut cache = HashMap::new();
+        let (row, profile) = self.stored_row(&mut cache, ord, d, s, id.row())?;
+        Ok(Some((row, profile, reg)))
+    }
+
+    /// Records events, all or nothing. Returns the head after them.
+    pub fn apply(&mut self, events: Vec<Event>) -> Result<Seq> {
+        self.keyer()?;
+        if events.is_empty() {
+            return Ok(self.index.seq());
+        }
+        self.append(events.into_iter().map(Entry::Event).collect())
+    }
+
+    /// Registers a training run that used `manifest`, which must come from
+    /// this ledger's history (its pinned chain head is checked).
+    pub fn register_run(&mut self, name: &str, model: &str, manifest: &Manifest, started_at: Timestamp) -> Result<Seq> {
+        self.verify_manifest(manifest)?;
+        if name.trim().is_empty() || model.trim().is_empty() {
+            return Err(Error::Invalid("a run needs a non-empty name and model".into()));
+        }
+        let h = &manifest.header;
+        let run = TrainingRun {
+            name: name.to_string(),
+            model: model.to_string(),
+            started_at,
+            purpose: Purpose::new(&h.purpose).map_err(Error::Invalid)?,
+            manifest_digest: manifest.digest_hex(),
+            manifest_seq: Seq(h.seq),
+            manifest_at: Timestamp(h.at_ns),
+            datasets: h.datasets.clone(),
+            policy: h.policy.clone(),
+        };
+        self.index.check(&Entry::Run(run.clone()))?;
+        self.append(vec![Entry::Run(run)])
+    }
+
+    /// A query for `purpose` at the head and the given valid time, with the
+    /// default policy unless one is given.
+    pub fn query(&self, policy: Option<Policy>, purpose: &str, at: Timestamp) -> Result<Query> {
+        let purpose = Purpose::new(purpose).map_err(Error::Invalid)?;
+        let policy = match policy {
+            Some(p) if p.purpose != purpose => {
+                return Err(Error::Invalid(format!(
+                    "the policy is for purpose {}, not {purpose}",
+                    p.purpose
+                )))
+            }
+            Some(p) => p,
+            None => Policy::default_for(purpose),
+        };
+        Ok(Query {
+            policy,
+            seq: self.index.seq(),
+            at,
+            datasets: Vec::new(),
+        })
+    }
+
+    /// Computes the exclusion manifest for `q`.
+    pub fn manifest(&self, q: &Query) -> Result<Manifest> {
+        if q.seq > self.index.seq() {
+            return Err(Error::Invalid(format!(
+                "--at-seq {} is past the ledger's head {}",
+                q.seq,
+                self.index.seq()
+            )));
+        }
+        for d in &q.datasets {
+            if !self.index.records.dataset_ids.contains_key(d) {
+                return Err(Error::Invalid(format!("unknown dataset {d:?}")));
+            }
+        }
+        let chain = self.log.chain_at(q.seq)?;
+        let ex = evaluate(&self.index, q);
+        Ok(Manifest::build(&self.index, q, &ex, self.ledger_id(), *chain.as_bytes()))
+    }
+
+    /// Checks that `m` was computed from this ledger's history: same ledger
+    /// id, and the chain head it pins is this log's chain at its `Seq`. A
+    /// manifest from a forked or rewritten ledger fails.
+    pub fn verify_manifest(&self, m: &Manifest) -> Result<()> {
+        let h = &m.header;
+        let id: String = self.ledger_id().iter().map(|b| format!("{b:02x}")).collect();
+        if h.ledger_id != id {
+            return Err(Error::Invalid(format!(
+                "the manifest is from ledger {}, not this one ({id})",
+                h.ledger_id
+            )));
+        }
+        if Seq(h.seq) > self.index.seq() {
+            return Err(Error::Invalid(format!(
+                "the manifest pins seq {} but this ledger ends at {}: it was rolled back or truncated",
+                h.seq,
+                self.index.seq()
+            )));
+        }
+        let chain = self.log.chain_at(Seq(h.seq))?;
+        if chain.to_hex() != h.chain_head {
+            return Err(Error::Invalid(format!(
+                "the manifest pins chain head {} at seq {}, but this ledger has {}: its history was rewritten",
+                h.chain_head,
+                h.seq,
+                chain.to_hex()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that this ledger extends a pinned head `(seq, chain hash hex)`.
+    pub fn check_extends(&self, seq: Seq, chain_hex: &str) -> Result<()> {
+        if seq > self.index.seq() {
+            return Err(Error::Invalid(format!(
+                "pinned seq {seq} is past this ledger's head {}: rolled back",
+                self.index.seq()
+            )));
+        }
+        let c = self.log.chain_at(seq)?;
+        if c.to_hex() != chain_hex {
+            return Err(Error::Invalid(format!("the chain at seq {seq} differs from the pinned head: history rewritten")));
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of the index at the head, so the next open
+    /// replays only what comes after it.
+    pub fn snapshot(&mut self) -> Result<PathBuf> {
+        if self.read_only {
+            return Err(Error::Invalid("the ledger is open read-only".into()));
+        }
+        let (seq, chain) = self.log.head();
+        let bytes = self.index.to_snapshot_bytes().map_err(|e| Error::Other(e.to_string()))?;
+        Ok(self.log.write_snapshot(seq, chain, &bytes)?)
+    }
+
+    /// Makes everything appended so far durable (only needed with [`Durability::Buffered`]).
+    pub fn sync(&mut self) -> Result<()> {
+        Ok(self.log.sync()?)
+    }
+}
+
+/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows, each
+/// carrying only the profiles it uses.
+fn split(batch: RecordBatch) -> Vec<RecordBatch> {
+    if batch.len() <= ROWS_PER_FRAME {
+        return vec![batch];
+    }
+    let mut out = Vec::new();
+    let mut cur = crate::jsonl::BatchBuilder::default();
+    for g in batch.shards {
+        for r in g.rows {
+            let profile = batch.profiles[r.profile as usize].clone();
+            cur.push(&g.dataset, &g.shard, profile, r);
+            if cur.len() >= ROWS_PER_FRAME {
+                out.push(std::mem::take(&mut cur).finish());
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur.finish());
+    }
+    out
+}
