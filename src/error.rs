@@ -61,6 +61,9 @@ pub enum Error {
     /// A manifest failed to decode or verify.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
+    /// The ledger's log, snapshot or lock: damaged, locked, poisoned, or an I/O failure.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// A request the ledger cannot honour (unknown run, wrong key, ...).
     #[error("{0}")]
     Invalid(String),

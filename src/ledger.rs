@@ -123,10 +123,18 @@ impl<I: Io> Ledger<I> {
     }
 
     /// Creates a ledger on any [`Io`] (the in-memory one in tests).
-    pub fn create_with(io: I, path: &Path, keyer: SubjectKeyer, opts: LedgerOptions) -> Result<Self> {
+    pub fn create_with(
+        io: I,
+        path: &Path,
+        keyer: SubjectKeyer,
+        opts: LedgerOptions,
+    ) -> Result<Self> {
         let log = Log::open(io, path, Self::log_options(&opts, true))?;
         if log.head().0 != Seq(0) {
-            return Err(Error::Invalid(format!("{}: a ledger already exists here", path.display())));
+            return Err(Error::Invalid(format!(
+                "{}: a ledger already exists here",
+                path.display()
+            )));
         }
         let mut l = Ledger {
             log,
@@ -145,16 +153,27 @@ impl<I: Io> Ledger<I> {
 
     /// Opens a ledger on any [`Io`]: loads the newest valid snapshot and
     /// replays the log after it, verifying every frame and the chain.
-    pub fn open_with(io: I, path: &Path, keyer: Option<SubjectKeyer>, opts: LedgerOptions) -> Result<Self> {
+    pub fn open_with(
+        io: I,
+        path: &Path,
+        keyer: Option<SubjectKeyer>,
+        opts: LedgerOptions,
+    ) -> Result<Self> {
         let log = Log::open(io, path, Self::log_options(&opts, false))?;
         let load = log.latest_valid_snapshot()?;
         let mut index = match &load.snapshot {
             Some(s) => {
                 let ix = Index::from_snapshot_bytes(&s.payload).map_err(|e| {
-                    Error::Other(format!("{}: snapshot does not decode: {e}", s.path.display()))
+                    Error::Other(format!(
+                        "{}: snapshot does not decode: {e}",
+                        s.path.display()
+                    ))
                 })?;
                 if ix.seq() != s.seq {
-                    return Err(Error::Other(format!("{}: snapshot state is not at its seq", s.path.display())));
+                    return Err(Error::Other(format!(
+                        "{}: snapshot state is not at its seq",
+                        s.path.display()
+                    )));
                 }
                 ix
             }
@@ -164,7 +183,10 @@ impl<I: Io> Ledger<I> {
         let mut replayed = 0u64;
         log.replay(from, |seq, payload| -> Result<()> {
             let entry: Entry = codec::decode(payload).map_err(|e| {
-                Error::Other(format!("{}: log entry at seq {seq} does not decode: {e}", path.display()))
+                Error::Other(format!(
+                    "{}: log entry at seq {seq} does not decode: {e}",
+                    path.display()
+                ))
             })?;
             index.apply(seq, &entry)?;
             replayed += 1;
@@ -270,7 +292,12 @@ impl<I: Io> Ledger<I> {
         }
         self.index.check(&Entry::Records(batch.clone()))?;
         summary.registered = batch.len() as u64;
-        summary.links = batch.shards.iter().flat_map(|g| &g.rows).map(|r| r.subjects.len() as u64).sum();
+        summary.links = batch
+            .shards
+            .iter()
+            .flat_map(|g| &g.rows)
+            .map(|r| r.subjects.len() as u64)
+            .sum();
         let chunks = split(batch);
         for group in chunks.chunks(FRAMES_PER_GROUP) {
             summary.seq = self.append(group.iter().cloned().map(Entry::Records).collect())?;
@@ -293,7 +320,8 @@ impl<I: Io> Ledger<I> {
                 let existing = self.index.records.shards[shard.0 as usize].current(r.row);
                 match existing {
                     Some(ord) if !r.replace => {
-                        let (old, old_profile) = self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
+                        let (old, old_profile) =
+                            self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
                         let same = old.subjects == r.subjects
                             && old_profile == profiles[r.profile as usize]
                             && old.collected_at == r.collected_at
@@ -334,16 +362,17 @@ impl<I: Io> Ledger<I> {
     ) -> Result<(RowEntry, Profile)> {
         let recs = &self.index.records;
         let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
-        let seq = recs
-            .checkpoints
-            .get(i)
-            .map(|c| c.0)
-            .ok_or_else(|| Error::Other(format!("record ordinal {ord} has no registering entry")))?;
+        let seq = recs.checkpoints.get(i).map(|c| c.0).ok_or_else(|| {
+            Error::Other(format!("record ordinal {ord} has no registering entry"))
+        })?;
         if !cache.contains_key(&seq) {
-            let entry: Entry = codec::decode(&self.log.read(seq)?)
-                .map_err(|e| Error::Other(format!("log entry at seq {seq} does not decode: {e}")))?;
+            let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
+                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+            })?;
             let Entry::Records(b) = entry else {
-                return Err(Error::Other(format!("log entry at seq {seq} is not a record batch")));
+                return Err(Error::Other(format!(
+                    "log entry at seq {seq} is not a record batch"
+                )));
             };
             cache.clear();
             cache.insert(seq, b);
@@ -357,12 +386,20 @@ impl<I: Io> Ledger<I> {
             .filter(|r| r.row == row)
             .last()
             .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
-            .ok_or_else(|| Error::Other(format!("record {dataset}/{shard}#{row} not found at seq {seq}")))
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "record {dataset}/{shard}#{row} not found at seq {seq}"
+                ))
+            })
     }
 
     /// The registration of a record as the ledger knew it at `seq`:
     /// the row, its profile and the sequence number that registered it.
-    pub fn record_details(&self, id: RecordId, seq: Seq) -> Result<Option<(RowEntry, Profile, Seq)>> {
+    pub fn record_details(
+        &self,
+        id: RecordId,
+        seq: Seq,
+    ) -> Result<Option<(RowEntry, Profile, Seq)>> {
         let recs = &self.index.records;
         let Some(ord) = recs.version_at(id.shard(), id.row(), seq) else {
             return Ok(None);
@@ -386,10 +423,18 @@ impl<I: Io> Ledger<I> {
 
     /// Registers a training run that used `manifest`, which must come from
     /// this ledger's history (its pinned chain head is checked).
-    pub fn register_run(&mut self, name: &str, model: &str, manifest: &Manifest, started_at: Timestamp) -> Result<Seq> {
+    pub fn register_run(
+        &mut self,
+        name: &str,
+        model: &str,
+        manifest: &Manifest,
+        started_at: Timestamp,
+    ) -> Result<Seq> {
         self.verify_manifest(manifest)?;
         if name.trim().is_empty() || model.trim().is_empty() {
-            return Err(Error::Invalid("a run needs a non-empty name and model".into()));
+            return Err(Error::Invalid(
+                "a run needs a non-empty name and model".into(),
+            ));
         }
         let h = &manifest.header;
         let run = TrainingRun {
@@ -445,7 +490,13 @@ impl<I: Io> Ledger<I> {
         }
         let chain = self.log.chain_at(q.seq)?;
         let ex = evaluate(&self.index, q);
-        Ok(Manifest::build(&self.index, q, &ex, self.ledger_id(), *chain.as_bytes()))
+        Ok(Manifest::build(
+            &self.index,
+            q,
+            &ex,
+            self.ledger_id(),
+            *chain.as_bytes(),
+        ))
     }
 
     /// Checks that `m` was computed from this ledger's history: same ledger
@@ -453,7 +504,11 @@ impl<I: Io> Ledger<I> {
     /// manifest from a forked or rewritten ledger fails.
     pub fn verify_manifest(&self, m: &Manifest) -> Result<()> {
         let h = &m.header;
-        let id: String = self.ledger_id().iter().map(|b| format!("{b:02x}")).collect();
+        let id: String = self
+            .ledger_id()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         if h.ledger_id != id {
             return Err(Error::Invalid(format!(
                 "the manifest is from ledger {}, not this one ({id})",
@@ -489,7 +544,9 @@ impl<I: Io> Ledger<I> {
         }
         let c = self.log.chain_at(seq)?;
         if c.to_hex() != chain_hex {
-            return Err(Error::Invalid(format!("the chain at seq {seq} differs from the pinned head: history rewritten")));
+            return Err(Error::Invalid(format!(
+                "the chain at seq {seq} differs from the pinned head: history rewritten"
+            )));
         }
         Ok(())
     }
@@ -501,7 +558,10 @@ impl<I: Io> Ledger<I> {
             return Err(Error::Invalid("the ledger is open read-only".into()));
         }
         let (seq, chain) = self.log.head();
-        let bytes = self.index.to_snapshot_bytes().map_err(|e| Error::Other(e.to_string()))?;
+        let bytes = self
+            .index
+            .to_snapshot_bytes()
+            .map_err(|e| Error::Other(e.to_string()))?;
         Ok(self.log.write_snapshot(seq, chain, &bytes)?)
     }
 

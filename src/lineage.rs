@@ -71,7 +71,11 @@ pub struct RunImpact {
 impl RunImpact {
     /// The worst status among the records: violation, then after, then used.
     pub fn status(&self) -> Use {
-        self.records.iter().map(|r| r.status).min().unwrap_or(Use::Used)
+        self.records
+            .iter()
+            .map(|r| r.status)
+            .min()
+            .unwrap_or(Use::Used)
     }
 }
 
@@ -86,7 +90,12 @@ fn query_of(run: &TrainingRun, seq: Seq, at: Timestamp) -> Query {
 
 /// The runs that used `subject`'s records, judged as the ledger stands at
 /// `now_seq` and valid time `now`.
-pub fn affected(index: &Index, subject: &SubjectKey, now_seq: Seq, now: Timestamp) -> Vec<RunImpact> {
+pub fn affected(
+    index: &Index,
+    subject: &SubjectKey,
+    now_seq: Seq,
+    now: Timestamp,
+) -> Vec<RunImpact> {
     let mut out = Vec::new();
     for (run_seq, run) in index.runs() {
         if *run_seq > now_seq {
@@ -107,7 +116,10 @@ pub fn affected(index: &Index, subject: &SubjectKey, now_seq: Seq, now: Timestam
             continue;
         }
         let trained = evaluate(index, &query_of(run, run.manifest_seq, run.manifest_at));
-        let used: Vec<RecordId> = known.into_iter().filter(|&id| !trained.contains(id)).collect();
+        let used: Vec<RecordId> = known
+            .into_iter()
+            .filter(|&id| !trained.contains(id))
+            .collect();
         if used.is_empty() {
             continue;
         }

@@ -2,23 +2,12 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 /// A ledger sequence number.
 ///
 /// Every frame appended to the log gets the next sequence number, starting at
 /// 1 and consecutive across all segments. `Seq(0)` is the empty log (before
 /// the first frame). A state "at `Seq` N" reflects every frame at or before N.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub struct Seq(pub u64);
-
-impl fmt::Display for Seq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+pub use crate::ids::Seq;
 
 /// An inclusive range of sequence numbers `first..=last` (never empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,261 @@
+//! The ledger end to end on real files: create, ingest, apply, reopen,
+//! snapshots, manifests reproducible at an old N, pinning, runs, affected.
+
+use optout::lineage::{affected, Use};
+use optout::{jsonl, Ledger, Manifest, Seq, SubjectKeyer, Timestamp};
+
+fn keyer() -> SubjectKeyer {
+    SubjectKeyer::from_secret([9; 32])
+}
+
+fn records(n: u32, shard: &str) -> String {
+    (0..n)
+        .map(|r| {
+            format!(
+                r#"{{"dataset":"forum","shard":"{shard}","row":{r},"subjects":["u{}@x.org"],"source":"forum.x.org","collected_at":"2024-01-01T00:00:00Z","basis":"legitimate_interest"}}"#,
+                r % 7
+            ) + "\n"
+        })
+        .collect()
+}
+
+fn ingest(l: &mut Ledger, text: &str) -> optout::IngestSummary {
+    let b = jsonl::parse_records(text.as_bytes(), "r.jsonl", &keyer()).unwrap();
+    l.ingest(b).unwrap()
+}
+
+fn apply(l: &mut Ledger, text: &str) -> Seq {
+    let e = jsonl::parse_events(text.as_bytes(), "e.jsonl", &keyer()).unwrap();
+    l.apply(e).unwrap()
+}
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+#[test]
+fn reopen_replays_and_snapshots_give_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    let s = ingest(&mut l, &records(50, "p0"));
+    assert_eq!((s.registered, s.links), (50, 50));
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u3@x.org","at":"2025-01-01T00:00:00Z","purposes":["*"]}"#,
+    );
+    let q = l
+        .query(None, "ai-training", t("2025-02-01T00:00:00Z"))
+        .unwrap();
+    let m1 = l.manifest(&q).unwrap().to_bytes();
+    drop(l);
+
+    let l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.manifest(&q).unwrap().to_bytes(), m1, "after replay");
+    drop(l);
+
+    let mut l = Ledger::open(&path, Some(keyer())).unwrap();
+    l.snapshot().unwrap();
+    drop(l);
+    let l = Ledger::open_read_only(&path, None).unwrap();
+    let m = l.manifest(&q).unwrap();
+    assert_eq!(m.to_bytes(), m1, "after snapshot");
+    assert_eq!(m.header.excluded, 7, "rows 3, 10, ..., 45");
+}
+
+#[test]
+fn manifest_at_an_old_seq_is_byte_identical_after_more_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    ingest(&mut l, &records(30, "p0"));
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u1@x.org","at":"2025-01-01T00:00:00Z","purposes":["ai-training"]}"#,
+    );
+    let q = l
+        .query(None, "ai-training", t("2025-06-01T00:00:00Z"))
+        .unwrap();
+    let old = l.manifest(&q).unwrap().to_bytes();
+    apply(
+        &mut l,
+        r#"{"type":"erasure","subject":"u2@x.org","at":"2025-01-02T00:00:00Z"}"#,
+    );
+    ingest(&mut l, &records(10, "p1"));
+    l.snapshot().unwrap();
+    drop(l);
+    let l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.manifest(&q).unwrap().to_bytes(), old);
+    let mut now = q.clone();
+    now.seq = l.index().seq();
+    assert_ne!(l.manifest(&now).unwrap().to_bytes(), old);
+}
+
+#[test]
+fn reingest_is_idempotent_and_conflicts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::create(&dir.path().join("l"), keyer()).unwrap();
+    ingest(&mut l, &records(20, "p0"));
+    let head = l.index().seq();
+    let again = ingest(&mut l, &records(20, "p0"));
+    assert_eq!((again.registered, again.unchanged), (0, 20));
+    assert_eq!(l.index().seq(), head, "nothing written");
+    let changed = records(20, "p0").replace(
+        "\"row\":5,\"subjects\":[\"u5@x.org\"]",
+        "\"row\":5,\"subjects\":[\"zed@x.org\"]",
+    );
+    let b = jsonl::parse_records(changed.as_bytes(), "r", &keyer()).unwrap();
+    let err = l.ingest(b).unwrap_err().to_string();
+    assert!(
+        err.contains("forum/p0#5") && err.contains("replace"),
+        "{err}"
+    );
+    assert_eq!(l.index().seq(), head, "nothing of the bad batch written");
+    let replaced = changed.replace(
+        "\"basis\":\"legitimate_interest\"}",
+        "\"basis\":\"legitimate_interest\",\"replace\":true}",
+    );
+    let b = jsonl::parse_records(replaced.as_bytes(), "r", &keyer()).unwrap();
+    let s = l.ingest(b).unwrap();
+    assert_eq!(s.registered, 20);
+}
+
+#[test]
+fn wrong_key_and_second_writer_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let l = Ledger::create(&path, keyer()).unwrap();
+    let err = Ledger::open(&path, Some(SubjectKeyer::from_secret([1; 32])))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("lock") || err.contains("LOCK"),
+        "second writer: {err}"
+    );
+    drop(l);
+    let err = Ledger::open(&path, Some(SubjectKeyer::from_secret([1; 32])))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not the key"), "{err}");
+    assert!(
+        Ledger::create(&path, keyer()).is_err(),
+        "create over an existing ledger"
+    );
+}
+
+#[test]
+fn manifest_from_a_forked_ledger_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let mut la = Ledger::create(&a, keyer()).unwrap();
+    ingest(&mut la, &records(10, "p0"));
+    let q = la
+        .query(None, "ai-training", t("2025-01-01T00:00:00Z"))
+        .unwrap();
+    let m = la.manifest(&q).unwrap();
+    la.verify_manifest(&m).unwrap();
+    // A copy of the ledger that then diverges: same id, different history.
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(b.join("log")).unwrap();
+    for f in std::fs::read_dir(a.join("log")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), b.join("log").join(f.file_name())).unwrap();
+    }
+    drop(la);
+    let mut lb = Ledger::open(&b, Some(keyer())).unwrap();
+    let m_b_old = lb.manifest(&q).unwrap();
+    lb.verify_manifest(&m_b_old).unwrap();
+    apply(
+        &mut lb,
+        r#"{"type":"erasure","subject":"u1@x.org","at":"2024-06-01T00:00:00Z"}"#,
+    );
+    let mut la = Ledger::open(&a, Some(keyer())).unwrap();
+    apply(
+        &mut la,
+        r#"{"type":"erasure","subject":"u2@x.org","at":"2024-06-01T00:00:00Z"}"#,
+    );
+    let mut qa = q.clone();
+    qa.seq = la.index().seq();
+    let ma = la.manifest(&qa).unwrap();
+    let err = lb.verify_manifest(&ma).unwrap_err().to_string();
+    assert!(err.contains("rewritten"), "{err}");
+    // A manifest pinning a seq past the head: rolled back.
+    let mut far = ma.clone();
+    far.header.seq += 10;
+    assert!(la
+        .verify_manifest(&far)
+        .unwrap_err()
+        .to_string()
+        .contains("rolled back"));
+}
+
+#[test]
+fn late_objection_affects_runs_as_after_or_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::create(&dir.path().join("l"), keyer()).unwrap();
+    ingest(&mut l, &records(14, "p0"));
+    let q = l
+        .query(None, "ai-training", t("2025-01-01T00:00:00Z"))
+        .unwrap();
+    let m1 = l.manifest(&q).unwrap();
+    l.register_run("run-1", "model-a", &m1, t("2025-01-02T00:00:00Z"))
+        .unwrap();
+    // Alice (u4) objects after run 1.
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u4@x.org","at":"2025-02-01T00:00:00Z","purposes":["ai-training"]}"#,
+    );
+    // Run 2 trains on the *old* manifest although the objection was recorded: a violation.
+    l.register_run("run-2", "model-b", &m1, t("2025-03-01T00:00:00Z"))
+        .unwrap();
+    // Run 3 uses a fresh manifest: honoured, so u4's records are not used.
+    let mut q3 = q.clone();
+    q3.seq = l.index().seq();
+    q3.at = t("2025-03-01T00:00:00Z");
+    let m3 = l.manifest(&q3).unwrap();
+    assert_eq!(m3.header.excluded, 2);
+    l.register_run("run-3", "model-c", &m3, t("2025-03-02T00:00:00Z"))
+        .unwrap();
+    assert!(
+        l.register_run("run-3", "model-c", &m3, t("2025-03-02T00:00:00Z"))
+            .is_err(),
+        "duplicate run name"
+    );
+
+    let alice = l.pseudonym("u4@x.org").unwrap();
+    let runs = affected(
+        l.index(),
+        &alice,
+        l.index().seq(),
+        t("2025-04-01T00:00:00Z"),
+    );
+    let by: Vec<(&str, Use, usize)> = runs
+        .iter()
+        .map(|r| (r.run.as_str(), r.status(), r.records.len()))
+        .collect();
+    assert_eq!(
+        by,
+        vec![("run-1", Use::After, 2), ("run-2", Use::Violation, 2)]
+    );
+    // Bob never objected: his records were used by all three runs, cleanly.
+    let bob = l.pseudonym("u5@x.org").unwrap();
+    let runs = affected(l.index(), &bob, l.index().seq(), t("2025-04-01T00:00:00Z"));
+    assert_eq!(
+        runs.iter().map(|r| r.status()).collect::<Vec<_>>(),
+        vec![Use::Used; 3]
+    );
+    // A manifest from another ledger cannot be registered.
+    let other = tempfile::tempdir().unwrap();
+    let mut lo = Ledger::create(&other.path().join("o"), keyer()).unwrap();
+    ingest(&mut lo, &records(3, "p0"));
+    let mo = lo
+        .manifest(
+            &lo.query(None, "ai-training", t("2025-01-01T00:00:00Z"))
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(l
+        .register_run("run-x", "m", &mo, t("2025-05-01T00:00:00Z"))
+        .is_err());
+    let _ = Manifest::from_bytes(&m3.to_bytes()).unwrap();
+}
