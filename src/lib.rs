@@ -49,6 +49,8 @@ mod policy;
 pub mod provenance;
 mod pseudonym;
 pub mod reference;
+pub mod render;
+pub mod report;
 pub mod status;
 pub mod storage;
 mod time;

@@ -259,3 +259,122 @@ fn late_objection_affects_runs_as_after_or_violation() {
         .is_err());
     let _ = Manifest::from_bytes(&m3.to_bytes()).unwrap();
 }
+
+#[test]
+fn subject_report_lists_records_events_runs_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::create(&dir.path().join("l"), keyer()).unwrap();
+    ingest(&mut l, &records(14, "p0"));
+    let m = l
+        .manifest(
+            &l.query(None, "ai-training", t("2025-01-01T00:00:00Z"))
+                .unwrap(),
+        )
+        .unwrap();
+    l.register_run("run-1", "model-a", &m, t("2025-01-02T00:00:00Z"))
+        .unwrap();
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u2@x.org","at":"2025-02-01T00:00:00Z","purposes":["ai-training"],"ref":"T-9"}"#,
+    );
+    let r = optout::report::subject_report(&l, "U2@x.org", t("2025-03-01T00:00:00Z")).unwrap();
+    assert_eq!(
+        r.records.iter().map(|x| x.row).collect::<Vec<_>>(),
+        vec![2, 9]
+    );
+    assert_eq!(r.records[0].source, "forum.x.org");
+    assert_eq!(r.records[0].collected_at, "2024-01-01T00:00:00Z");
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.events[0]["ref"], "T-9");
+    assert_eq!(r.runs.len(), 1);
+    let ai = r
+        .status
+        .iter()
+        .find(|s| s.purpose == "ai-training")
+        .unwrap();
+    assert!(ai.objection);
+    assert_eq!(ai.records_excluded, 2);
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains("\"schema_version\":1"));
+}
+
+/// G8: subject ids written through every path never reach the disk in raw,
+/// hex or unkeyed-hash form.
+#[test]
+fn no_raw_subject_identifier_reaches_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let canary = "canary-7f3a9b@example.com";
+    let admin = "admin-canary-55e1@example.com";
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    let rec = format!(
+        r#"{{"dataset":"d","shard":"s","row":0,"subjects":["{canary}","Other@x.org"],"source":"x","collected_at":"2024-01-01T00:00:00Z","basis":"consent"}}"#
+    );
+    ingest(&mut l, &rec);
+    let mut events = String::new();
+    for ty in ["objection", "objection_withdrawn", "consent_withdrawn"] {
+        events += &format!(
+            r#"{{"type":"{ty}","subject":"{canary}","at":"2025-01-01T00:00:00Z","purposes":["*"]}}"#
+        );
+        events += "\n";
+    }
+    events += &format!(
+        r#"{{"type":"consent","subject":"{canary}","at":"2025-01-01T00:00:00Z","purposes":["*"],"method":"delegated","confirmed":true,"granted_by":"{admin}"}}"#
+    );
+    events += "\n";
+    events += &format!(r#"{{"type":"erasure","subject":"{canary}","at":"2025-01-01T00:00:00Z"}}"#);
+    events += "\n";
+    events +=
+        &format!(r#"{{"type":"restriction","subject":"{canary}","at":"2025-01-01T00:00:00Z"}}"#);
+    apply(&mut l, &events);
+    let m = l
+        .manifest(
+            &l.query(None, "ai-training", t("2025-02-01T00:00:00Z"))
+                .unwrap(),
+        )
+        .unwrap();
+    m.save(&dir.path().join("m.optm")).unwrap();
+    l.register_run("r", "m", &m, t("2025-02-02T00:00:00Z"))
+        .unwrap();
+    l.snapshot().unwrap();
+    drop(l);
+
+    let mut forms: Vec<Vec<u8>> = Vec::new();
+    for id in [canary, admin] {
+        for s in [id.to_string(), id.to_uppercase()] {
+            forms.push(s.as_bytes().to_vec());
+            forms.push(
+                s.bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into_bytes(),
+            );
+            let h = blake3::hash(s.as_bytes());
+            forms.push(h.as_bytes()[..16].to_vec());
+            forms.push(h.to_hex().as_bytes()[..32].to_vec());
+        }
+        forms.push(b"canary".to_vec());
+    }
+    let mut files = 0;
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&p).unwrap();
+            for f in &forms {
+                assert!(
+                    !bytes.windows(f.len()).any(|w| w == f.as_slice()),
+                    "{} contains a raw form {:?}",
+                    p.display(),
+                    String::from_utf8_lossy(f)
+                );
+            }
+        }
+    }
+    assert!(files >= 4, "log segment, snapshot, manifest, lock: {files}");
+}

@@ -1,0 +1,95 @@
+//! JSON renderings of stored entries, in the shape of the input JSONL (with
+//! pseudonyms in hex where the input had subject ids).
+
+use serde_json::{json, Map, Value};
+
+use crate::event::{Event, EventKind, TakedownTarget};
+use crate::ids::Seq;
+
+/// An event as JSON, with the sequence number that recorded it.
+pub fn event_json(seq: Seq, e: &Event) -> Value {
+    let mut m = Map::new();
+    m.insert("seq".into(), json!(seq.0));
+    m.insert("type".into(), json!(e.type_name()));
+    m.insert("at".into(), json!(e.at.to_rfc3339()));
+    if let Some(r) = &e.reference {
+        m.insert("ref".into(), json!(r));
+    }
+    if let Some(s) = e.subject() {
+        m.insert("subject_pseudonym".into(), json!(s.to_hex()));
+    }
+    match &e.kind {
+        EventKind::Objection {
+            purposes,
+            categories,
+            sources,
+            ..
+        } => {
+            m.insert("purposes".into(), json!(purposes.names()));
+            if !categories.is_empty() {
+                m.insert("categories".into(), json!(categories));
+            }
+            if !sources.is_empty() {
+                m.insert("sources".into(), json!(sources));
+            }
+        }
+        EventKind::ObjectionWithdrawn { purposes, .. }
+        | EventKind::ConsentWithdrawn { purposes, .. } => {
+            m.insert("purposes".into(), json!(purposes.names()));
+        }
+        EventKind::Consent {
+            purposes,
+            method,
+            confirmed,
+            granted_by,
+            ..
+        } => {
+            m.insert("purposes".into(), json!(purposes.names()));
+            m.insert(
+                "method".into(),
+                serde_json::to_value(method).unwrap_or(Value::Null),
+            );
+            m.insert("confirmed".into(), json!(confirmed));
+            if let Some(g) = granted_by {
+                m.insert("granted_by_pseudonym".into(), json!(g.to_hex()));
+            }
+        }
+        EventKind::Erasure { .. } => {}
+        EventKind::Restriction { until, .. } => {
+            if let Some(u) = until {
+                m.insert("until".into(), json!(u.to_rfc3339()));
+            }
+        }
+        EventKind::Takedown { target, reason } => {
+            if let Some(r) = reason {
+                m.insert("reason".into(), json!(r));
+            }
+            match target {
+                TakedownTarget::Key(k) => m.insert("key".into(), json!(k)),
+                TakedownTarget::ContentHash(h) => {
+                    m.insert("content_hash".into(), json!(h.to_hex()))
+                }
+                TakedownTarget::Record {
+                    dataset,
+                    shard,
+                    row,
+                } => m.insert(
+                    "record".into(),
+                    json!({"dataset": dataset, "shard": shard, "row": row}),
+                ),
+            };
+        }
+        EventKind::SourceOptout {
+            source,
+            purposes,
+            signal,
+        } => {
+            m.insert("source".into(), json!(source));
+            m.insert("purposes".into(), json!(purposes.names()));
+            if let Some(s) = signal {
+                m.insert("signal".into(), json!(s));
+            }
+        }
+    }
+    Value::Object(m)
+}
