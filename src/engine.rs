@@ -163,9 +163,9 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         if !(st.erased || st.restricted || !st.objections.is_empty() || consent_matters) {
             continue;
         }
-        for &o in index.links.get(sid).iter().flat_map(|s| s.iter()) {
+        index.links.for_each(sid, |o| {
             if !vis(o) {
-                continue;
+                return;
             }
             if st.erased {
                 by_reason[Reason::Erasure as usize].push(o);
@@ -189,7 +189,7 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
                     by_reason[Reason::ConsentWithdrawn as usize].push(o);
                 }
             }
-        }
+        });
     }
 
     // 2. Consent: every linked subject must be accounted for (valid or withdrawn).

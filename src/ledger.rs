@@ -188,10 +188,11 @@ impl<I: Io> Ledger<I> {
                     path.display()
                 ))
             })?;
-            index.apply(seq, &entry)?;
+            index.apply_unfrozen(seq, &entry)?;
             replayed += 1;
             Ok(())
         })?;
+        index.freeze();
         if let (Some(k), Some(fp)) = (&keyer, index.key_fingerprint()) {
             if k.fingerprint() != fp {
                 return Err(Error::Invalid(format!(
@@ -269,9 +270,8 @@ impl<I: Io> Ledger<I> {
             .map_err(|e| Error::Other(e.to_string()))?;
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
-        for (i, e) in entries.iter().enumerate() {
-            self.index.apply(Seq(range.first.0 + i as u64), e)?;
-        }
+        let seqs = (range.first.0..).map(Seq);
+        self.index.apply_all(seqs.zip(entries.iter()))?;
         Ok(range.last)
     }
 

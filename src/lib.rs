@@ -54,6 +54,7 @@ pub mod report;
 pub mod status;
 pub mod storage;
 mod time;
+pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
 pub use error::{Error, InputError, Result};
