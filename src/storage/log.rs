@@ -112,9 +112,11 @@ impl<I: Io> Log<I> {
                     return Err(no_ledger());
                 }
                 io.create_dir(&root).map_err(io_err("create dir", &root))?;
-                if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    io.sync_dir(parent).map_err(io_err("sync dir", parent))?;
-                }
+            }
+            // Unconditionally: an earlier open may have created `root` and
+            // failed before this sync, leaving its entry not yet durable.
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                io.sync_dir(parent).map_err(io_err("sync dir", parent))?;
             }
             let lock_path = root.join(LOCK_FILE);
             lock = Some(
