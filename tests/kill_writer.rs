@@ -14,7 +14,9 @@ use optout::storage::{verify, FindingKind, FsIo, LedgerId, Log, LogOptions, Seq,
 const DIR_VAR: &str = "OPTOUT_KILL_CHILD_DIR";
 
 fn opts() -> LogOptions {
-    LogOptions::new().segment_size(8 << 10).ledger_id(LedgerId::from_bytes(*b"kill-test-ledger"))
+    LogOptions::new()
+        .segment_size(8 << 10)
+        .ledger_id(LedgerId::from_bytes(*b"kill-test-ledger"))
 }
 
 /// Payload of `seq` in a group ending at `last`: the group end is recorded
@@ -28,7 +30,12 @@ fn payload(seq: u64, last: u64) -> Vec<u8> {
 fn parse_last(p: &[u8]) -> Option<(u64, u64)> {
     let s = std::str::from_utf8(p).ok()?;
     let mut it = s.split(' ');
-    let (_, seq, _, last) = (it.next()?, it.next()?.parse().ok()?, it.next()?, it.next()?.parse().ok()?);
+    let (_, seq, _, last) = (
+        it.next()?,
+        it.next()?.parse().ok()?,
+        it.next()?,
+        it.next()?.parse().ok()?,
+    );
     Some((seq, last))
 }
 
@@ -36,7 +43,9 @@ fn parse_last(p: &[u8]) -> Option<(u64, u64)> {
 /// after each durable group.
 #[test]
 fn child_writer() {
-    let Ok(dir) = std::env::var(DIR_VAR) else { return };
+    let Ok(dir) = std::env::var(DIR_VAR) else {
+        return;
+    };
     let mut log = Log::open(FsIo::new(), &dir, opts()).expect("child open");
     let out = std::io::stdout();
     let t0 = Instant::now();
@@ -55,13 +64,17 @@ fn child_writer() {
 struct Rng(u64);
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
 
 fn check(dir: &Path, acked: u64) -> (u64, bool) {
-    let log = Log::open(FsIo::new(), dir, opts()).unwrap_or_else(|e| panic!("reopen after kill: {e}"));
+    let log =
+        Log::open(FsIo::new(), dir, opts()).unwrap_or_else(|e| panic!("reopen after kill: {e}"));
     let head = log.head().0 .0;
     assert!(head >= acked, "acknowledged seq {acked} lost: head {head}");
     let mut next = 1;
@@ -69,7 +82,10 @@ fn check(dir: &Path, acked: u64) -> (u64, bool) {
         let (seq, last) = parse_last(p).expect("payload readable");
         assert_eq!((s.0, seq), (next, next));
         assert_eq!(p, payload(seq, last), "payload of seq {seq}");
-        assert!(last >= seq && (last <= head), "group of seq {seq} ends at {last} beyond head {head}");
+        assert!(
+            last >= seq && (last <= head),
+            "group of seq {seq} ends at {last} beyond head {head}"
+        );
         next += 1;
         Ok(())
     })
@@ -79,7 +95,10 @@ fn check(dir: &Path, acked: u64) -> (u64, bool) {
     drop(log);
     let report = verify(&FsIo::new(), dir).unwrap();
     assert!(
-        report.findings.iter().all(|f| f.kind == FindingKind::Quarantined),
+        report
+            .findings
+            .iter()
+            .all(|f| f.kind == FindingKind::Quarantined),
         "verify: {:?}",
         report.findings
     );
@@ -88,7 +107,10 @@ fn check(dir: &Path, acked: u64) -> (u64, bool) {
 
 #[test]
 fn sigkill_never_loses_acknowledged_groups() {
-    let rounds: u64 = std::env::var("OPTOUT_KILL_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let rounds: u64 = std::env::var("OPTOUT_KILL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ledger");
     let exe = std::env::current_exe().unwrap();

@@ -18,7 +18,9 @@ fn fixture_dir() -> PathBuf {
 }
 
 fn opts() -> LogOptions {
-    LogOptions::new().segment_size(300).ledger_id(LedgerId::from_bytes(*b"golden-ledger-v1"))
+    LogOptions::new()
+        .segment_size(300)
+        .ledger_id(LedgerId::from_bytes(*b"golden-ledger-v1"))
 }
 
 fn payload(seq: u64) -> Vec<u8> {
@@ -46,10 +48,15 @@ fn generate(root: &Path) {
 fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for sub in ["log", "snap"] {
-        let Ok(rd) = std::fs::read_dir(root.join(sub)) else { continue };
+        let Ok(rd) = std::fs::read_dir(root.join(sub)) else {
+            continue;
+        };
         for e in rd {
             let e = e.unwrap();
-            out.push((format!("{sub}/{}", e.file_name().to_string_lossy()), std::fs::read(e.path()).unwrap()));
+            out.push((
+                format!("{sub}/{}", e.file_name().to_string_lossy()),
+                std::fs::read(e.path()).unwrap(),
+            ));
         }
     }
     out.sort();
@@ -70,7 +77,12 @@ fn golden_v1_fixture_reads_and_is_reproduced_byte_for_byte() {
             std::fs::write(p, bytes).unwrap();
         }
         let log = Log::open(FsIo::new(), &dir, opts().read_only(true)).unwrap();
-        eprintln!("regenerated {}: head {} {}", dir.display(), log.head().0, log.head().1);
+        eprintln!(
+            "regenerated {}: head {} {}",
+            dir.display(),
+            log.head().0,
+            log.head().1
+        );
     }
 
     let before = files(&dir);
@@ -93,11 +105,18 @@ fn golden_v1_fixture_reads_and_is_reproduced_byte_for_byte() {
     let snap = log.latest_valid_snapshot().unwrap();
     assert!(snap.rejected.is_empty());
     let snap = snap.snapshot.unwrap();
-    assert_eq!((snap.seq, snap.payload), (Seq(4), b"golden snapshot at 4".to_vec()));
+    assert_eq!(
+        (snap.seq, snap.payload),
+        (Seq(4), b"golden snapshot at 4".to_vec())
+    );
     assert!(verify(&FsIo::new(), &dir).unwrap().is_clean());
     assert!(files(&dir).len() >= 4, "three segments and a snapshot");
     assert_eq!(files(&dir), before, "a read-only open modifies nothing");
-    assert_eq!(files(&fresh), before, "the current code writes the v1 bytes exactly");
+    assert_eq!(
+        files(&fresh),
+        before,
+        "the current code writes the v1 bytes exactly"
+    );
 }
 
 /// The chain recomputed from docs/FORMAT.md with blake3 alone (a test

@@ -88,7 +88,7 @@ pub(crate) fn list<I: Io + ?Sized>(io: &I, dir: &Path) -> Result<Vec<(Seq, PathB
             }
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
     Ok(out)
 }
 

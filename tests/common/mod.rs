@@ -65,7 +65,7 @@ pub fn plan() -> Plan {
             let len = (seq * 37 + g as u64) % 91;
             let mut p = format!("g{g}s{seq}:").into_bytes();
             p.extend((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seq as u8)));
-            if seq % 11 == 0 {
+            if seq.is_multiple_of(11) {
                 p.clear();
             }
             group.push(p);
