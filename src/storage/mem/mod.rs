@@ -431,6 +431,28 @@ mod tests {
     }
 
     #[test]
+    fn random_images_reorder_and_tear_unsynced_writes() {
+        let io = MemIo::new();
+        let f = Path::new("/f");
+        io.create_file(f).unwrap();
+        io.sync_dir(Path::new("/")).unwrap();
+        io.write_at(f, 0, b"AAAA").unwrap();
+        io.write_at(f, 4, b"BBBB").unwrap();
+        let (mut reordered, mut torn, mut both, mut none) = (false, false, false, false);
+        for seed in 0..200 {
+            let b = io.crash_image(CrashKind::Random, seed).read_all(f).unwrap();
+            match &b[..] {
+                b"\0\0\0\0BBBB" => reordered = true,
+                b"AAAABBBB" => both = true,
+                b"" => none = true,
+                _ if b.len() < 8 || b[..4] != *b"AAAA" || b[4..] != *b"BBBB" => torn = true,
+                _ => {}
+            }
+        }
+        assert!(reordered && torn && both && none);
+    }
+
+    #[test]
     fn faults_once_and_from() {
         let io = MemIo::new();
         io.set_fault(Some(Fault::Once(1)));
