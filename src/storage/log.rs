@@ -18,6 +18,7 @@ use super::frame::{self, FLAG_COMMIT};
 use super::fs::FsIo;
 use super::io::{Io, IoLock};
 use super::options::{Durability, LogOptions};
+use super::quarantine;
 use super::recovery::{self, Recovery, SegmentMeta};
 use super::segment::{self, SegmentHeader};
 use super::types::{ChainHash, LedgerId, Seq, SeqRange};
@@ -136,7 +137,7 @@ impl<I: Io> Log<I> {
 
         let mut scan = recovery::scan(&io, &log_dir)?;
         if let Some(tail) = scan.tail.as_mut().filter(|_| !opts.read_only) {
-            recovery::quarantine_tail(&io, &root.join(QUARANTINE_DIR), tail)?;
+            quarantine::quarantine_tail(&io, &root.join(QUARANTINE_DIR), tail)?;
         }
         let ledger = match scan.ledger {
             Some(id) => id,
