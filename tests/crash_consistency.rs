@@ -9,7 +9,8 @@
 //! verify finds no damage; snapshots found are valid; a second open has
 //! nothing left to recover.
 
-mod common;
+mod crash_common;
+use crash_common as common;
 
 use std::path::Path;
 use std::time::Instant;

@@ -363,3 +363,22 @@ fn snapshot_of_another_history_is_rejected() {
         StorageError::SnapshotMismatch { .. }
     ));
 }
+
+#[test]
+fn writing_an_older_snapshot_keeps_it() {
+    let io = MemIo::new();
+    let mut log = Log::open(io.clone(), ROOT, opts()).unwrap();
+    fill(&mut log, 10);
+    for s in [8, 10] {
+        log.write_snapshot(Seq(s), log.chain_at(Seq(s)).unwrap(), b"new")
+            .unwrap();
+    }
+    let p = log
+        .write_snapshot(Seq(3), log.chain_at(Seq(3)).unwrap(), b"old")
+        .unwrap();
+    assert!(io.exists(&p).unwrap());
+    assert_eq!(
+        log.latest_valid_snapshot().unwrap().snapshot.unwrap().seq,
+        Seq(10)
+    );
+}

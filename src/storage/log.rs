@@ -191,6 +191,8 @@ impl<I: Io> Log<I> {
     /// The last appended sequence number and the chain value after it
     /// (`Seq(0)` and the genesis value for an empty log). In
     /// [`Durability::Buffered`] mode this includes groups not yet synced.
+    /// On a poisoned handle it is the last head acknowledged before the
+    /// failure; only a reopen tells what is durable.
     pub fn head(&self) -> (Seq, ChainHash) {
         (self.head, self.chain)
     }
