@@ -41,6 +41,8 @@ pub struct LedgerOptions {
     pub read_only: bool,
     /// Log segment size in bytes (default 64 MiB).
     pub segment_size: u64,
+    /// The id a new ledger gets (default: random). For reproducible tests.
+    pub ledger_id: Option<[u8; 16]>,
 }
 
 impl Default for LedgerOptions {
@@ -49,6 +51,7 @@ impl Default for LedgerOptions {
             durability: Durability::Fsync,
             read_only: false,
             segment_size: 64 << 20,
+            ledger_id: None,
         }
     }
 }
@@ -115,11 +118,15 @@ impl Ledger<FsIo> {
 
 impl<I: Io> Ledger<I> {
     fn log_options(opts: &LedgerOptions, create: bool) -> LogOptions {
-        LogOptions::new()
+        let o = LogOptions::new()
             .create(create)
             .read_only(opts.read_only)
             .durability(opts.durability)
-            .segment_size(opts.segment_size)
+            .segment_size(opts.segment_size);
+        match opts.ledger_id {
+            Some(id) => o.ledger_id(crate::storage::LedgerId::from_bytes(id)),
+            None => o,
+        }
     }
 
     /// Creates a ledger on any [`Io`] (the in-memory one in tests).
