@@ -60,7 +60,11 @@ fn main() {
     };
     let mut times = Vec::new();
     let mut excluded = 0;
-    for _ in 0..7 {
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7);
+    for _ in 0..reps.max(4) {
         let t = Instant::now();
         let ex = engine::evaluate(&index, &q);
         times.push(t.elapsed().as_secs_f64() * 1e3);
