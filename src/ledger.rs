@@ -390,8 +390,7 @@ impl<I: Io> Ledger<I> {
             .iter()
             .filter(|g| g.dataset == dataset && g.shard == shard)
             .flat_map(|g| &g.rows)
-            .filter(|r| r.row == row)
-            .last()
+            .rfind(|r| r.row == row)
             .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
             .ok_or_else(|| {
                 Error::Other(format!(

@@ -141,10 +141,8 @@ pub fn fold_with<'a>(
                 withdrawn = true;
             }
             EventKind::Erasure { .. } => st.erased = true,
-            EventKind::Restriction { until, .. } => {
-                if until.is_none_or(|u| at < u) {
-                    st.restricted = true;
-                }
+            EventKind::Restriction { until, .. } if until.is_none_or(|u| at < u) => {
+                st.restricted = true;
             }
             _ => {}
         }

@@ -93,7 +93,11 @@ pub fn subjects_of(spec: &Spec, r: u64, out: &mut Vec<u64>) {
         Layout::Clustered => out.push(r * spec.subjects / spec.records()),
         Layout::Mixed => {
             let h = splitmix64(r);
-            let n = if h % 5 == 0 { 2 + (h >> 8) % 4 } else { 1 };
+            let n = if h.is_multiple_of(5) {
+                2 + (h >> 8) % 4
+            } else {
+                1
+            };
             for k in 0..n {
                 out.push(splitmix64(r.wrapping_mul(7).wrapping_add(k)) % spec.subjects);
             }
@@ -105,7 +109,7 @@ pub fn subjects_of(spec: &Spec, r: u64, out: &mut Vec<u64>) {
 
 /// Whether subject `i` objects.
 pub fn objects(spec: &Spec, i: u64) -> bool {
-    splitmix64(i ^ 0x0b1e_c7) % 10_000 < spec.objecting_per_10k
+    splitmix64(i ^ 0x000b_1ec7) % 10_000 < spec.objecting_per_10k
 }
 
 /// The provenance profile of shard `s`. Under [`Layout::Mixed`]: one shard
@@ -188,7 +192,7 @@ pub fn events(spec: &Spec) -> Vec<Event> {
                 },
             });
         }
-        if spec.layout == Layout::Mixed && splitmix64(i ^ 0xc0) % 10 == 0 {
+        if spec.layout == Layout::Mixed && splitmix64(i ^ 0xc0).is_multiple_of(10) {
             out.push(Event {
                 at,
                 reference: None,

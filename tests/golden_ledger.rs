@@ -87,6 +87,9 @@ fn golden_v1_ledger_opens_and_answers_the_same() {
             .digest_hex();
         panic!("fixture regenerated; set GOLDEN_DIGEST = \"{d}\" and re-run");
     }
+    let v = optout::verify_ledger(&path).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(v.snapshot_checked, Some(Seq(8)));
     let l = Ledger::open_read_only(&path, Some(SubjectKeyer::from_secret(SECRET))).unwrap();
     let head = l.index().seq();
     assert_eq!(head, Seq(1 + 1 + 11 + 1), "init, records, 11 events, run");

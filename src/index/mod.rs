@@ -7,6 +7,7 @@
 
 mod records;
 mod snapshot;
+mod sorted;
 mod subjects;
 
 use std::collections::HashMap;
