@@ -217,6 +217,25 @@ impl Links {
         (self.base.get(s), &self.recent[lo..hi])
     }
 
+    /// Starts loading subject `s`'s CSR offsets into cache.
+    #[inline(always)]
+    pub(crate) fn prefetch_offsets(&self, s: u32) {
+        if let Some(o) = self.base.offsets.get(s as usize) {
+            crate::engine::prefetch(o);
+        }
+    }
+
+    /// Starts loading subject `s`'s CSR targets into cache (its offsets
+    /// should already be cached).
+    #[inline(always)]
+    pub(crate) fn prefetch_targets(&self, s: u32) {
+        if let Some(&o) = self.base.offsets.get(s as usize) {
+            if let Some(t) = self.base.targets.get(o as usize) {
+                crate::engine::prefetch(t);
+            }
+        }
+    }
+
     /// Calls `f` for each ordinal of subject `s`, ascending.
     #[inline]
     pub(crate) fn for_each(&self, s: u32, mut f: impl FnMut(u32)) {
