@@ -518,10 +518,17 @@ fn buffer(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if let Ok(b) = data.cast::<PyBytes>() {
         return Ok(b.as_bytes().to_vec());
     }
-    let b = py
+    let view = py
         .import("builtins")?
-        .getattr("bytes")?
+        .getattr("memoryview")?
         .call1((data,))
-        .map_err(|_| bad_arg(py, "data", "expected bytes or a buffer"))?;
+        .map_err(|_| {
+            bad_arg(
+                py,
+                "data",
+                "expected bytes or an object with the buffer protocol",
+            )
+        })?;
+    let b = view.call_method0("tobytes")?;
     Ok(b.cast::<PyBytes>()?.as_bytes().to_vec())
 }
