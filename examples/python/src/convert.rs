@@ -58,7 +58,11 @@ pub fn policy(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Policy> {
             .py(py)?;
         (text, p.display().to_string())
     } else {
-        return Err(bad_arg(py, "policy", "expected a dict, JSON text or a path"));
+        return Err(bad_arg(
+            py,
+            "policy",
+            "expected a dict, JSON text or a path",
+        ));
     };
     Policy::from_json(&text, &name).map_err(|e| input(py, &e))
 }

@@ -10,12 +10,7 @@ use pyo3::types::PyDict;
 use pyo3::BoundObject;
 
 /// Builds `optout._errors.<class>(message, **attrs)` as a `PyErr`.
-pub fn raise(
-    py: Python<'_>,
-    class: &str,
-    message: String,
-    attrs: &[(&str, Py<PyAny>)],
-) -> PyErr {
+pub fn raise(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let cls = py.import("optout._errors")?.getattr(class)?;
         let kw = PyDict::new(py);
@@ -148,9 +143,7 @@ pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
                 ],
             )
         }
-        Error::Invalid(m) if m.contains("read-only") => {
-            raise(py, "ReadOnlyError", m.clone(), &[])
-        }
+        Error::Invalid(m) if m.contains("read-only") => raise(py, "ReadOnlyError", m.clone(), &[]),
         Error::Invalid(m) => raise(py, "InvalidRequestError", m.clone(), &[]),
         other => raise(py, "OptoutError", other.to_string(), &[]),
     }

@@ -82,8 +82,8 @@ fn each_line(
         match s {
             Source::File(p) => {
                 let name = p.display().to_string();
-                let file = std::fs::File::open(p)
-                    .map_err(|e| optout::Error::io(p, "open input", e))?;
+                let file =
+                    std::fs::File::open(p).map_err(|e| optout::Error::io(p, "open input", e))?;
                 read_lines(std::io::BufReader::new(file), &name, &mut f)?;
             }
             Source::Text { name, bytes } => read_lines(bytes.as_slice(), name, &mut f)?,

@@ -1,11 +1,11 @@
 //! The keep-mask kernels: for each row of an array, whether it may be used.
 //!
-//! Three strategies, chosen per call:
-//! * sorted input with few excluded rows in its range: a galloping merge of
-//!   the excluded bitmap into the rows (cost ~ one pass + E log(n/E));
-//! * otherwise, with a dense bitset of the excluded rows (built once per
-//!   shard and cached, when the largest excluded row is below
-//!   [`DENSE_LIMIT`]): one branch-free lookup per row;
+//! Three strategies:
+//! * with a dense bitset of the excluded rows (built once per shard and
+//!   cached, when the largest excluded row is below [`DENSE_LIMIT`]): one
+//!   branch-free lookup per row, any order;
+//! * otherwise, sorted input: a galloping merge of the excluded bitmap into
+//!   the rows (cost ~ one pass + E log(n/E));
 //! * otherwise: `RoaringBitmap::contains` per row.
 //!
 //! Rows wider than `u32` (from `uint64` input) are never excluded.
@@ -107,15 +107,18 @@ fn by_contains<T: Row>(ex: &RoaringBitmap, rows: &[T], out: &mut [bool]) {
 
 /// Writes into `out[i]` whether `rows[i]` may be used. `dense` is the
 /// shard's cached bitset, or `None` to use the bitmap itself.
-pub fn keep_mask<T: Row>(
-    ex: &RoaringBitmap,
-    dense: Option<&[u64]>,
-    rows: &[T],
-    out: &mut [bool],
-) {
+///
+/// With a dense bitset, one lookup per row (about 1 ns, bound by reading the
+/// rows) beats the merge's sortedness pass + fill + searches in every case
+/// measured (see `bench_keep_mask.py`), so the merge is only used without one.
+pub fn keep_mask<T: Row>(ex: &RoaringBitmap, dense: Option<&[u64]>, rows: &[T], out: &mut [bool]) {
     debug_assert_eq!(rows.len(), out.len());
     if ex.is_empty() || rows.is_empty() {
         out.fill(true);
+        return;
+    }
+    if let Some(words) = dense {
+        by_dense(words, rows, out);
         return;
     }
     if is_sorted(rows) {
@@ -125,21 +128,12 @@ pub fn keep_mask<T: Row>(
             return;
         }
         let hi = rows[rows.len() - 1].wide().min(u32::MAX as u64) as u32;
-        let in_range = ex.range_cardinality(lo as u32..=hi);
-        // The merge pays ~log(n/E) per excluded row in range; a dense
-        // lookup pays ~1ns per row, `contains` several.
-        let n = rows.len() as u64;
-        let merge = match dense {
-            Some(_) => in_range.saturating_mul(8) <= n,
-            None => in_range <= n.saturating_mul(4),
-        };
-        if merge {
+        // The merge pays ~log(n/E) per excluded row in range, `contains` a
+        // few ns per row.
+        if ex.range_cardinality(lo as u32..=hi) <= (rows.len() as u64).saturating_mul(4) {
             merge_sorted(ex, lo as u32, hi, rows, out);
             return;
         }
     }
-    match dense {
-        Some(words) => by_dense(words, rows, out),
-        None => by_contains(ex, rows, out),
-    }
+    by_contains(ex, rows, out);
 }

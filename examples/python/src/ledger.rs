@@ -209,7 +209,12 @@ impl PyLedger {
     /// Whether ``close()`` was called.
     #[getter]
     fn closed(&self, py: Python<'_>) -> bool {
-        py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_none())
+        py.detach(|| {
+            self.inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none()
+        })
     }
 
     /// The ledger directory.
@@ -389,7 +394,10 @@ impl PyLedger {
                     let status = r.status();
                     let mut v = serde_json::to_value(&r).unwrap_or_default();
                     if let Some(o) = v.as_object_mut() {
-                        o.insert("status".into(), serde_json::to_value(status).unwrap_or_default());
+                        o.insert(
+                            "status".into(),
+                            serde_json::to_value(status).unwrap_or_default(),
+                        );
                     }
                     v
                 })
@@ -430,7 +438,11 @@ impl PyLedger {
             Ok((s, _)) => format!(
                 "Ledger({:?}, seq={s}{})",
                 self.path.display().to_string(),
-                if self.read_only { ", read_only=True" } else { "" }
+                if self.read_only {
+                    ", read_only=True"
+                } else {
+                    ""
+                }
             ),
             Err(_) => format!("Ledger({:?}, closed)", self.path.display().to_string()),
         }

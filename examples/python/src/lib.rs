@@ -21,7 +21,10 @@ mod manifest;
 /// Verifies the ledger directory at ``path`` without opening it for
 /// writing (no lock, nothing modified). See ``Ledger.verify``.
 #[pyfunction]
-fn verify<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+fn verify<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
     ledger::verify_path(py, &path)
 }
 

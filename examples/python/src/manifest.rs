@@ -37,9 +37,7 @@ impl PyManifest {
     }
 
     fn decode(py: Python<'_>, bytes: Vec<u8>) -> PyResult<Self> {
-        let m = py
-            .detach(|| Manifest::from_bytes(&bytes))
-            .py(py)?;
+        let m = py.detach(|| Manifest::from_bytes(&bytes)).py(py)?;
         Ok(Self::new(m, bytes))
     }
 
@@ -95,7 +93,8 @@ impl PyManifest {
         let out = PyArray1::<bool>::zeros(py, n, false);
         {
             // SAFETY: `out` was just created here and is not shared yet.
-            let o = unsafe { out.as_slice_mut() }.map_err(|e| bad_arg(py, "rows", e.to_string()))?;
+            let o =
+                unsafe { out.as_slice_mut() }.map_err(|e| bad_arg(py, "rows", e.to_string()))?;
             let Some(i) = idx else {
                 o.fill(keep_value);
                 return Ok(out);
@@ -103,7 +102,9 @@ impl PyManifest {
             let ex = &self.m.shards[i].excluded;
             match &rows {
                 Rows::U32(a) => {
-                    let s = a.as_slice().map_err(|e| bad_arg(py, "rows", e.to_string()))?;
+                    let s = a
+                        .as_slice()
+                        .map_err(|e| bad_arg(py, "rows", e.to_string()))?;
                     py.detach(|| {
                         let d = self.dense_of(i);
                         keep::keep_mask(ex, d, s, o);
@@ -113,7 +114,9 @@ impl PyManifest {
                     });
                 }
                 Rows::U64(a) => {
-                    let s = a.as_slice().map_err(|e| bad_arg(py, "rows", e.to_string()))?;
+                    let s = a
+                        .as_slice()
+                        .map_err(|e| bad_arg(py, "rows", e.to_string()))?;
                     py.detach(|| {
                         let d = self.dense_of(i);
                         keep::keep_mask(ex, d, s, o);
@@ -151,7 +154,11 @@ impl<'py> Rows<'py> {
         let arr = np.call_method1("asarray", (v,))?;
         let ndim: usize = arr.getattr("ndim")?.extract()?;
         if ndim != 1 {
-            return Err(bad_arg(py, "rows", format!("expected a 1-D array of row numbers, got {ndim}-D")));
+            return Err(bad_arg(
+                py,
+                "rows",
+                format!("expected a 1-D array of row numbers, got {ndim}-D"),
+            ));
         }
         let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
         let size: usize = arr.getattr("size")?.extract()?;
@@ -172,7 +179,11 @@ impl<'py> Rows<'py> {
         if kind == "i" && size > 0 {
             let min: i64 = arr.call_method0("min")?.extract()?;
             if min < 0 {
-                return Err(bad_arg(py, "rows", format!("row numbers must be >= 0, got {min}")));
+                return Err(bad_arg(
+                    py,
+                    "rows",
+                    format!("row numbers must be >= 0, got {min}"),
+                ));
             }
         }
         let kw = PyDict::new(py);
@@ -189,7 +200,10 @@ impl<'py> Rows<'py> {
     }
 }
 
-fn reasons_dict<'py>(py: Python<'py>, counts: impl Iterator<Item = (Reason, u64)>) -> PyResult<Bound<'py, PyDict>> {
+fn reasons_dict<'py>(
+    py: Python<'py>,
+    counts: impl Iterator<Item = (Reason, u64)>,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (r, n) in counts {
         d.set_item(r.name(), n)?;
@@ -204,7 +218,11 @@ fn reason_of(py: Python<'_>, name: &str) -> PyResult<Reason> {
         .find(|r| r.name() == name)
         .ok_or_else(|| {
             let names: Vec<&str> = Reason::ALL.iter().map(|r| r.name()).collect();
-            bad_arg(py, "reason", format!("unknown reason {name:?}; one of {}", names.join(", ")))
+            bad_arg(
+                py,
+                "reason",
+                format!("unknown reason {name:?}; one of {}", names.join(", ")),
+            )
         })
 }
 
@@ -326,7 +344,9 @@ impl PyManifest {
         strict: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        let s: Option<&ManifestShard> = self.find(py, dataset, shard, strict)?.map(|i| &self.m.shards[i]);
+        let s: Option<&ManifestShard> = self
+            .find(py, dataset, shard, strict)?
+            .map(|i| &self.m.shards[i]);
         d.set_item("registered", s.map_or(0, |s| s.registered))?;
         d.set_item("excluded", s.map_or(0, |s| s.excluded.len()))?;
         d.set_item(
@@ -406,7 +426,12 @@ impl PyManifest {
         }
         self.m
             .shard(dataset, shard)
-            .map(|s| s.reasons_of(row as u32).into_iter().map(|r| r.name()).collect())
+            .map(|s| {
+                s.reasons_of(row as u32)
+                    .into_iter()
+                    .map(|r| r.name())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -440,7 +465,11 @@ impl PyManifest {
     /// Which of the records a job used are excluded. ``used``: an iterable
     /// of ``(dataset, shard, row)`` tuples or ``{"dataset", "shard", "row"}``
     /// dicts. Returns hits in input order: ``{"dataset", "shard", "row", "reasons"}``.
-    fn check<'py>(&self, py: Python<'py>, used: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn check<'py>(
+        &self,
+        py: Python<'py>,
+        used: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let mut items: Vec<(String, String, u32)> = Vec::new();
         for (i, it) in used.try_iter()?.enumerate() {
             let it = it?;
@@ -453,19 +482,31 @@ impl PyManifest {
                         )
                     })
                 };
-                (get("dataset")?.extract()?, get("shard")?.extract()?, get("row")?.extract()?)
+                (
+                    get("dataset")?.extract()?,
+                    get("shard")?.extract()?,
+                    get("row")?.extract()?,
+                )
             } else {
                 it.extract().map_err(|e| {
                     crate::errors::input(
                         py,
-                        &optout::InputError::new("<used>", i as u64 + 1, None, format!("expected (dataset, shard, row): {e}")),
+                        &optout::InputError::new(
+                            "<used>",
+                            i as u64 + 1,
+                            None,
+                            format!("expected (dataset, shard, row): {e}"),
+                        ),
                     )
                 })?
             };
             items.push(t);
         }
         let hits = py.detach(|| {
-            check(&self.m, items.iter().map(|(d, s, r)| (d.as_str(), s.as_str(), *r)))
+            check(
+                &self.m,
+                items.iter().map(|(d, s, r)| (d.as_str(), s.as_str(), *r)),
+            )
         });
         let out = PyList::empty(py);
         for h in hits {
@@ -473,7 +514,10 @@ impl PyManifest {
             d.set_item("dataset", h.dataset)?;
             d.set_item("shard", h.shard)?;
             d.set_item("row", h.row)?;
-            d.set_item("reasons", h.reasons.iter().map(|r| r.name()).collect::<Vec<_>>())?;
+            d.set_item(
+                "reasons",
+                h.reasons.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            )?;
             out.append(d)?;
         }
         Ok(out)
