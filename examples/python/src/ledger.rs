@@ -196,10 +196,12 @@ impl PyLedger {
         });
     }
 
+    /// Context manager: returns the ledger itself.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
+    /// Context manager: closes the ledger (exceptions propagate).
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
         self.close(py);
