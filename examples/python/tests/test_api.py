@@ -215,3 +215,23 @@ def test_manifest_save_load_and_threads(manifest, tmp_path):
         outs = list(ex.map(lambda _: m.keep_mask("forum", SHARD0, rows), range(16)))
     for o in outs:
         np.testing.assert_array_equal(o, want)
+
+
+def test_keep_mask_without_dense_bitset(tmp_path):
+    """Rows past 2**27 make the kernel use the merge (sorted) and contains (shuffled) paths."""
+    rng = np.random.default_rng(3)
+    rows = np.unique(np.concatenate([rng.integers(0, 2**32 - 1, 3000), [0, 5, 2**27, 2**32 - 1]]))
+    recs = [
+        {"dataset": "big", "shard": "s", "row": int(r), "subjects": [f"s{i % 3}"], "source": "x.org",
+         "collected_at": "2024-01-01T00:00:00Z", "basis": "legitimate_interest"}
+        for i, r in enumerate(rows)
+    ]
+    with optout.Ledger.create(tmp_path / "big") as led:
+        led.ingest(recs)
+        led.apply({"type": "objection", "subject": "s1", "at": "2025-01-01T00:00:00Z", "purposes": ["*"]})
+        m = led.manifest("ai-training", at="2025-02-01T00:00:00Z")
+    ex = np.array([r for i, r in enumerate(rows) if i % 3 == 1], dtype=np.uint64)
+    np.testing.assert_array_equal(m.excluded("big", "s"), ex.astype(np.uint32))
+    probe = np.unique(np.concatenate([rows, rows + 1, rng.integers(0, 2**33, 5000)])).astype(np.uint64)
+    for q in (probe, probe[probe < 2**32].astype(np.uint32), rng.permutation(probe), probe[::7]):
+        np.testing.assert_array_equal(m.keep_mask("big", "s", q), ~np.isin(q.astype(np.uint64), ex))
