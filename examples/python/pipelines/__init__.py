@@ -1,0 +1,1 @@
+"""Pipeline examples for optout manifests (each runs as a test in ../tests)."""

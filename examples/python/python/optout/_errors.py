@@ -1,0 +1,101 @@
+"""The exceptions optout raises. All derive from :class:`OptoutError`.
+
+Each carries, as attributes, what is needed to find the problem (the input
+file, line and field; the damaged file and byte offset; the lock file).
+They pickle with their attributes, so an error raised in a DataLoader or Ray
+worker arrives intact in the driver.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OptoutError",
+    "InputError",
+    "InvalidRequestError",
+    "ReadOnlyError",
+    "CorruptError",
+    "LockedError",
+    "NotFoundError",
+    "StorageIOError",
+    "UnknownShardError",
+]
+
+
+class OptoutError(Exception):
+    """Base class of every optout error."""
+
+    def __init__(self, message: str, **attrs: object) -> None:
+        super().__init__(message)
+        self.message = message
+        for k, v in attrs.items():
+            setattr(self, k, v)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(OptoutError, ValueError):
+    """Bad input (a JSONL line, a policy, an argument); nothing of the batch was applied.
+
+    Attributes: ``file`` (path, ``<bytes>`` or ``<records>``), ``line``
+    (1-based; 0 = the whole input), ``field`` (the offending field or None),
+    ``reason`` (what is wrong, without the location).
+    """
+
+    file: str
+    line: int
+    field: str | None
+    reason: str
+
+
+class InvalidRequestError(OptoutError, ValueError):
+    """A request the ledger cannot honour: wrong key, unknown dataset, a seq past the head, ..."""
+
+
+class ReadOnlyError(InvalidRequestError):
+    """A write on a ledger opened read-only (or closed)."""
+
+
+class CorruptError(OptoutError):
+    """Damaged bytes: a ledger log/snapshot or a manifest.
+
+    Attributes: ``file`` (or None), ``offset`` (byte offset of the damage),
+    ``seq`` (ledger sequence number concerned, or None).
+    """
+
+    file: str | None
+    offset: int
+    seq: int | None
+
+
+class LockedError(OptoutError):
+    """Another writer holds the ledger's lock. Attribute ``path``: the lock file."""
+
+    path: str
+
+
+class NotFoundError(OptoutError, FileNotFoundError):
+    """No ledger (or file) at the path given. Attribute ``path``."""
+
+    path: str
+
+    def __init__(self, message: str, **attrs: object) -> None:
+        # FileNotFoundError's constructor would treat extra args as errno.
+        OptoutError.__init__(self, message, **attrs)
+
+
+class StorageIOError(OptoutError, OSError):
+    """An operating-system I/O error. Attributes ``path`` and ``op``."""
+
+    path: str
+    op: str
+
+    def __init__(self, message: str, **attrs: object) -> None:
+        OptoutError.__init__(self, message, **attrs)
+
+
+class UnknownShardError(OptoutError, KeyError):
+    """The manifest does not cover this ``(dataset, shard)`` (with ``strict=True``)."""
+
+    dataset: str
+    shard: str

@@ -1,0 +1,193 @@
+"""Type stubs of the compiled module ``optout._optout`` (re-exported by ``optout``)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, TypedDict, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+LIBRARY_VERSION: str
+
+PathLike = Union[str, os.PathLike[str]]
+Source = Union[PathLike, bytes, bytearray, Mapping[str, Any], Iterable[Union[Mapping[str, Any], str]]]
+"""A JSONL file path, JSONL bytes, one record/event dict, or an iterable of dicts (or JSON lines)."""
+Time = Union[str, datetime.datetime, None]
+"""An RFC 3339 string or an aware datetime; None means now."""
+Rows = Union[npt.NDArray[np.uint32], npt.NDArray[np.uint64], npt.NDArray[np.integer[Any]], Sequence[int]]
+
+class IngestSummary(TypedDict):
+    registered: int
+    unchanged: int
+    links: int
+    seq: int
+
+class Finding(TypedDict):
+    kind: Literal["corrupt", "torn_tail", "quarantined", "snapshot", "other"]
+    file: str
+    offset: int
+    seq: int | None
+    what: str
+    message: str
+
+class VerifyReport(TypedDict):
+    clean: bool
+    head_seq: int | None
+    head_chain: str | None
+    segments: int
+    snapshots_ok: int
+    findings: list[Finding]
+
+class ShardCounts(TypedDict):
+    registered: int
+    excluded: int
+    reasons: dict[str, int]
+
+class ShardDiff(TypedDict):
+    dataset: str
+    shard: str
+    newly_excluded: npt.NDArray[np.uint32]
+    re_included: npt.NDArray[np.uint32]
+
+class Diff(TypedDict):
+    newly_excluded: int
+    re_included: int
+    per_reason: dict[str, tuple[int, int]]
+    shards: list[ShardDiff]
+
+class CheckHit(TypedDict):
+    dataset: str
+    shard: str
+    row: int
+    reasons: list[str]
+
+class Run(TypedDict):
+    seq: int
+    name: str
+    model: str
+    started_at: str
+    purpose: str
+    manifest_digest: str
+    manifest_seq: int
+    manifest_at: str
+    datasets: list[str]
+
+def verify(path: PathLike) -> VerifyReport:
+    """Verifies the ledger at ``path`` (no lock, nothing modified)."""
+
+def reason_names() -> list[str]:
+    """Reason names in code order."""
+
+class Ledger:
+    """A ledger of records and privacy events (see the module docs)."""
+
+    @staticmethod
+    def create(path: PathLike, key_file: PathLike | None = None) -> Ledger:
+        """Creates a ledger (and ``PATH.key`` unless a key exists or is given)."""
+    @staticmethod
+    def open(path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False) -> Ledger:
+        """Opens a ledger; raises ``LockedError`` if another writer holds it."""
+    def close(self) -> None:
+        """Releases the writer lock. Idempotent."""
+    def __enter__(self) -> Ledger: ...
+    def __exit__(self, *args: object) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def read_only(self) -> bool: ...
+    @property
+    def seq(self) -> int:
+        """The head sequence number."""
+    @property
+    def head(self) -> tuple[int, str]:
+        """``(seq, chain hash hex)`` of the last entry."""
+    @property
+    def ledger_id(self) -> str: ...
+    def pseudonym(self, subject: str) -> str:
+        """The ledger's pseudonym (hex) of an external subject id."""
+    def ingest(self, *sources: Source) -> IngestSummary:
+        """Registers records, all or nothing; ``InputError`` names file/line/field."""
+    def apply(self, *sources: Source) -> int:
+        """Records events, all or nothing; returns the head seq."""
+    def manifest(
+        self,
+        purpose: str,
+        at: Time = None,
+        at_seq: int | None = None,
+        *,
+        datasets: Sequence[str] | None = None,
+        policy: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    ) -> Manifest:
+        """Computes the exclusion manifest (byte-reproducible for the same arguments)."""
+    def verify_manifest(self, manifest: Manifest) -> None:
+        """Raises ``InvalidRequestError`` unless ``manifest`` comes from this ledger's history."""
+    def add_run(self, name: str, model: str, manifest: Manifest, started_at: Time = None) -> int:
+        """Registers a training run on ``manifest``; returns its seq."""
+    def runs(self) -> list[Run]:
+        """The training runs registered."""
+    def affected(self, subject: str, at: Time = None) -> list[dict[str, Any]]:
+        """Runs that trained on the subject's records, with status violation/after/used."""
+    def report(self, subject: str, at: Time = None) -> dict[str, Any]:
+        """The subject's Art. 15/20 report."""
+    def verify(self) -> VerifyReport:
+        """Verifies the ledger on disk."""
+    def snapshot(self) -> str:
+        """Writes a snapshot of the index; returns its path."""
+
+class Manifest:
+    """An exclusion manifest: immutable, thread-safe, picklable."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        """Decodes and verifies manifest bytes."""
+    @staticmethod
+    def load(path: PathLike) -> Manifest:
+        """Reads and verifies a manifest file."""
+    @staticmethod
+    def from_bytes(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8]) -> Manifest:
+        """Decodes and verifies manifest bytes."""
+    def to_bytes(self) -> bytes:
+        """The sealed bytes."""
+    def save(self, path: PathLike) -> None:
+        """Writes the manifest atomically."""
+    def __reduce__(self) -> tuple[type[Manifest], tuple[bytes]]: ...
+    @property
+    def header(self) -> dict[str, Any]:
+        """tool, purpose, policy, policy_digest, ledger_id, seq, chain_head, at, at_ns, datasets, registered, excluded, counts."""
+    @property
+    def digest(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> str: ...
+    @property
+    def excluded_count(self) -> int: ...
+    @property
+    def registered_count(self) -> int: ...
+    def shards(self) -> list[tuple[str, str]]:
+        """``(dataset, shard)`` pairs covered, sorted."""
+    def shard_counts(self, dataset: str, shard: str, *, strict: bool = True) -> ShardCounts: ...
+    def excluded(
+        self, dataset: str, shard: str, *, reason: str | None = None, strict: bool = False
+    ) -> npt.NDArray[np.uint32]:
+        """Sorted excluded rows of a shard."""
+    def keep_mask(self, dataset: str, shard: str, rows: Rows, *, strict: bool = False) -> npt.NDArray[np.bool_]:
+        """True where the row may be used."""
+    def contains_many(self, dataset: str, shard: str, rows: Rows, *, strict: bool = False) -> npt.NDArray[np.bool_]:
+        """True where the row is excluded."""
+    def contains(self, dataset: str, shard: str, row: int) -> bool: ...
+    def reasons(self, dataset: str, shard: str, row: int) -> list[str]: ...
+    def diff(self, new: Manifest) -> Diff:
+        """What changed from this (older) manifest to ``new``."""
+    def check(self, used: Iterable[tuple[str, str, int] | Mapping[str, Any]]) -> list[CheckHit]:
+        """The used records that this manifest excludes, in input order."""
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...

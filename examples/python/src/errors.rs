@@ -1,0 +1,190 @@
+//! Library errors as Python exceptions (defined in `optout/_errors.py`).
+//!
+//! Every fallible call maps its [`optout::Error`] here; nothing panics across
+//! the FFI boundary.
+
+use optout::storage::StorageError;
+use optout::{Error, InputError, ManifestError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::BoundObject;
+
+/// Builds `optout._errors.<class>(message, **attrs)` as a `PyErr`.
+pub fn raise(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let cls = py.import("optout._errors")?.getattr(class)?;
+        let kw = PyDict::new(py);
+        for (k, v) in attrs {
+            kw.set_item(*k, v)?;
+        }
+        let exc = cls.call((message.clone(),), Some(&kw))?;
+        Ok(PyErr::from_value(exc))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+fn obj<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> Py<PyAny> {
+    match v.into_pyobject(py) {
+        Ok(b) => b.into_any().unbind(),
+        Err(_) => py.None(),
+    }
+}
+
+/// An input error (bad JSONL line, policy, argument).
+pub fn input(py: Python<'_>, e: &InputError) -> PyErr {
+    raise(
+        py,
+        "InputError",
+        e.to_string(),
+        &[
+            ("file", obj(py, e.file.as_str())),
+            ("line", obj(py, e.line)),
+            ("field", obj(py, e.field.as_deref())),
+            ("reason", obj(py, e.message.as_str())),
+        ],
+    )
+}
+
+/// A manifest that did not decode or verify.
+pub fn manifest(py: Python<'_>, e: &ManifestError) -> PyErr {
+    raise(
+        py,
+        "CorruptError",
+        e.to_string(),
+        &[
+            ("file", obj(py, e.file.as_deref())),
+            ("offset", obj(py, e.offset)),
+            ("seq", py.None()),
+        ],
+    )
+}
+
+/// A storage-layer error.
+pub fn storage(py: Python<'_>, e: &StorageError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        StorageError::Locked { path } => raise(
+            py,
+            "LockedError",
+            msg,
+            &[("path", obj(py, path.display().to_string()))],
+        ),
+        StorageError::Corrupt {
+            file, offset, seq, ..
+        } => raise(
+            py,
+            "CorruptError",
+            msg,
+            &[
+                ("file", obj(py, file.display().to_string())),
+                ("offset", obj(py, *offset)),
+                ("seq", obj(py, seq.map(|s| s.0))),
+            ],
+        ),
+        StorageError::SnapshotMismatch { file, seq, .. } => raise(
+            py,
+            "CorruptError",
+            msg,
+            &[
+                ("file", obj(py, file.display().to_string())),
+                ("offset", obj(py, 0u64)),
+                ("seq", obj(py, seq.0)),
+            ],
+        ),
+        StorageError::UnsupportedVersion { file, .. } => raise(
+            py,
+            "CorruptError",
+            msg,
+            &[
+                ("file", obj(py, file.display().to_string())),
+                ("offset", obj(py, 8u64)),
+                ("seq", py.None()),
+            ],
+        ),
+        StorageError::NoLedger { path } => raise(
+            py,
+            "NotFoundError",
+            msg,
+            &[("path", obj(py, path.display().to_string()))],
+        ),
+        StorageError::Io { path, op, .. } => raise(
+            py,
+            "StorageIOError",
+            msg,
+            &[
+                ("path", obj(py, path.display().to_string())),
+                ("op", obj(py, *op)),
+            ],
+        ),
+        StorageError::ReadOnly => raise(py, "ReadOnlyError", msg, &[]),
+        _ => raise(py, "OptoutError", msg, &[]),
+    }
+}
+
+/// Any library error.
+pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
+    match e {
+        Error::Input(ie) => input(py, ie),
+        Error::Manifest(me) => manifest(py, me),
+        Error::Storage(se) => storage(py, se),
+        Error::Io { path, op, source } => {
+            let class = if source.kind() == std::io::ErrorKind::NotFound {
+                "NotFoundError"
+            } else {
+                "StorageIOError"
+            };
+            raise(
+                py,
+                class,
+                e.to_string(),
+                &[
+                    ("path", obj(py, path.display().to_string())),
+                    ("op", obj(py, *op)),
+                ],
+            )
+        }
+        Error::Invalid(m) if m.contains("read-only") => raise(py, "ReadOnlyError", m.clone(), &[]),
+        Error::Invalid(m) => raise(py, "InvalidRequestError", m.clone(), &[]),
+        other => raise(py, "OptoutError", other.to_string(), &[]),
+    }
+}
+
+/// Extension: `.map_err(py_err)` for library results inside `Python::attach`.
+pub trait IntoPyResult<T> {
+    /// Maps the error to the matching `optout` exception.
+    fn py(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for Result<T, Error> {
+    fn py(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| lib(py, &e))
+    }
+}
+
+impl<T> IntoPyResult<T> for Result<T, StorageError> {
+    fn py(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| storage(py, &e))
+    }
+}
+
+impl<T> IntoPyResult<T> for Result<T, InputError> {
+    fn py(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| input(py, &e))
+    }
+}
+
+impl<T> IntoPyResult<T> for Result<T, ManifestError> {
+    fn py(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| manifest(py, &e))
+    }
+}
+
+/// An invalid argument, as `InvalidRequestError`.
+pub fn invalid(py: Python<'_>, msg: impl Into<String>) -> PyErr {
+    raise(py, "InvalidRequestError", msg.into(), &[])
+}
+
+/// An argument error blaming `field`, as `InputError` (file `<argument>`).
+pub fn bad_arg(py: Python<'_>, field: &str, msg: impl Into<String>) -> PyErr {
+    input(py, &InputError::new("<argument>", 0, Some(field), msg))
+}

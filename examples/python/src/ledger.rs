@@ -1,0 +1,452 @@
+//! `optout.Ledger`: a ledger directory, open.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use optout::lineage::affected;
+use optout::report::subject_report;
+use optout::storage::{verify, FindingKind, FsIo, VerifyReport};
+use optout::{default_key_path, Ledger, Seq, SubjectKeyer};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::convert::{policy, timestamp, to_py};
+use crate::errors::{invalid, raise, IntoPyResult};
+use crate::input;
+use crate::manifest::PyManifest;
+
+/// A ledger of records and privacy events, open for writing (holding its
+/// lock) or read-only.
+///
+/// ``Ledger.create(path)`` makes a new one (and its subject key file,
+/// ``PATH.key``, mode 0600, unless ``key_file`` names an existing key);
+/// ``Ledger.open(path)`` opens one. Writes are all or nothing per call and
+/// durable when the call returns. Heavy calls release the GIL. Use it as a
+/// context manager, or call ``close()``, to release the writer lock.
+#[pyclass(module = "optout", name = "Ledger")]
+pub struct PyLedger {
+    inner: Mutex<Option<Ledger>>,
+    keyer: Option<SubjectKeyer>,
+    path: PathBuf,
+    read_only: bool,
+}
+
+fn closed(py: Python<'_>) -> PyErr {
+    raise(py, "ReadOnlyError", "the ledger is closed".into(), &[])
+}
+
+impl PyLedger {
+    /// Runs `f` on the open ledger without the GIL (the mutex is taken and
+    /// released while detached, so no lock-order inversion with the GIL).
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Ledger) -> Result<T, optout::Error> + Send,
+    ) -> PyResult<T> {
+        let r = py.detach(|| -> Option<Result<T, optout::Error>> {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.as_mut().map(f)
+        });
+        match r {
+            None => Err(closed(py)),
+            Some(r) => r.py(py),
+        }
+    }
+
+    fn keyer(&self, py: Python<'_>) -> PyResult<&SubjectKeyer> {
+        self.keyer.as_ref().ok_or_else(|| {
+            invalid(
+                py,
+                format!(
+                    "this needs the subject key: pass key_file= (default {})",
+                    default_key_path(&self.path).display()
+                ),
+            )
+        })
+    }
+}
+
+fn verify_dict<'py>(py: Python<'py>, r: &VerifyReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("clean", r.is_clean())?;
+    match &r.head {
+        Some((seq, chain)) => {
+            d.set_item("head_seq", seq.0)?;
+            d.set_item("head_chain", chain.to_hex())?;
+        }
+        None => {
+            d.set_item("head_seq", py.None())?;
+            d.set_item("head_chain", py.None())?;
+        }
+    }
+    d.set_item("segments", r.segments)?;
+    d.set_item("snapshots_ok", r.snapshots_ok)?;
+    let fs = PyList::empty(py);
+    for f in &r.findings {
+        let x = PyDict::new(py);
+        let kind = match f.kind {
+            FindingKind::Corrupt => "corrupt",
+            FindingKind::TornTail => "torn_tail",
+            FindingKind::Quarantined => "quarantined",
+            FindingKind::Snapshot => "snapshot",
+            _ => "other",
+        };
+        x.set_item("kind", kind)?;
+        x.set_item("file", f.file.display().to_string())?;
+        x.set_item("offset", f.offset)?;
+        x.set_item("seq", f.seq.map(|s| s.0))?;
+        x.set_item("what", &f.what)?;
+        x.set_item("message", f.to_string())?;
+        fs.append(x)?;
+    }
+    d.set_item("findings", fs)?;
+    Ok(d)
+}
+
+/// Verifies the ledger at `path` (no lock taken, nothing modified).
+pub fn verify_path<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyDict>> {
+    let r = py.detach(|| verify(&FsIo::new(), path)).py(py)?;
+    verify_dict(py, &r)
+}
+
+fn load_key(path: &Path) -> Result<SubjectKeyer, optout::Error> {
+    SubjectKeyer::load_key_file(path)
+}
+
+#[pymethods]
+impl PyLedger {
+    /// Creates a ledger directory at ``path``. The subject key is read from
+    /// ``key_file`` if given, else from ``PATH.key`` if it exists, else a new
+    /// one is created there (mode 0600). Keep the key apart from the ledger.
+    #[staticmethod]
+    #[pyo3(signature = (path, key_file = None))]
+    fn create(py: Python<'_>, path: PathBuf, key_file: Option<PathBuf>) -> PyResult<Self> {
+        let p = path.clone();
+        let (ledger, keyer) = py
+            .detach(move || -> Result<_, optout::Error> {
+                let keyer = match key_file {
+                    Some(k) => load_key(&k)?,
+                    None => {
+                        let k = default_key_path(&p);
+                        if k.exists() {
+                            load_key(&k)?
+                        } else {
+                            SubjectKeyer::create_key_file(&k)?
+                        }
+                    }
+                };
+                Ok((Ledger::create(&p, keyer.clone())?, keyer))
+            })
+            .py(py)?;
+        Ok(PyLedger {
+            inner: Mutex::new(Some(ledger)),
+            keyer: Some(keyer),
+            path,
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing ledger. The subject key (needed to ingest, apply,
+    /// or look subjects up) is read from ``key_file``, else from ``PATH.key``
+    /// if it exists. ``read_only=True`` takes no lock and never writes.
+    /// Raises ``LockedError`` if another writer holds the ledger.
+    #[staticmethod]
+    #[pyo3(signature = (path, key_file = None, *, read_only = false))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        key_file: Option<PathBuf>,
+        read_only: bool,
+    ) -> PyResult<Self> {
+        let p = path.clone();
+        let (ledger, keyer) = py
+            .detach(move || -> Result<_, optout::Error> {
+                let keyer = match key_file {
+                    Some(k) => Some(load_key(&k)?),
+                    None => {
+                        let k = default_key_path(&p);
+                        if k.exists() {
+                            Some(load_key(&k)?)
+                        } else {
+                            None
+                        }
+                    }
+                };
+                let l = if read_only {
+                    Ledger::open_read_only(&p, keyer.clone())?
+                } else {
+                    Ledger::open(&p, keyer.clone())?
+                };
+                Ok((l, keyer))
+            })
+            .py(py)?;
+        Ok(PyLedger {
+            inner: Mutex::new(Some(ledger)),
+            keyer,
+            path,
+            read_only,
+        })
+    }
+
+    /// Closes the ledger, releasing the writer lock. Idempotent.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.take();
+        });
+    }
+
+    /// Context manager: returns the ledger itself.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Context manager: closes the ledger (exceptions propagate).
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    /// Whether ``close()`` was called.
+    #[getter]
+    fn closed(&self, py: Python<'_>) -> bool {
+        py.detach(|| {
+            self.inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none()
+        })
+    }
+
+    /// The ledger directory.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// Whether it was opened read-only.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The head sequence number (the last entry written).
+    #[getter]
+    fn seq(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |l| Ok(l.head().0 .0))
+    }
+
+    /// ``(seq, chain_hash_hex)`` of the last entry: pin it to detect rewrites.
+    #[getter]
+    fn head(&self, py: Python<'_>) -> PyResult<(u64, String)> {
+        self.with(py, |l| {
+            let (s, c) = l.head();
+            Ok((s.0, c.to_hex()))
+        })
+    }
+
+    /// The ledger's id (hex).
+    #[getter]
+    fn ledger_id(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |l| Ok(crate::convert::hex(&l.ledger_id())))
+    }
+
+    /// The ledger's pseudonym (hex) of an external subject id (needs the key).
+    fn pseudonym(&self, py: Python<'_>, subject: &str) -> PyResult<String> {
+        Ok(self.keyer(py)?.pseudonym(subject).to_hex())
+    }
+
+    /// Registers records, all or nothing. Each source is a JSONL file path
+    /// (``str`` or ``PathLike``), JSONL ``bytes``, a record ``dict``, or an
+    /// iterable of dicts. A bad line raises ``InputError`` naming the file,
+    /// line and field, and nothing is written. Rows already registered
+    /// identically are skipped. Returns ``{"registered", "unchanged", "links", "seq"}``.
+    #[pyo3(signature = (*sources))]
+    fn ingest<'py>(
+        &self,
+        py: Python<'py>,
+        sources: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let keyer = self.keyer(py)?.clone();
+        let srcs = input::collect(py, sources)?;
+        let s = self.with(py, move |l| {
+            let batch = input::records(&srcs, &keyer)?;
+            l.ingest(batch)
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("registered", s.registered)?;
+        d.set_item("unchanged", s.unchanged)?;
+        d.set_item("links", s.links)?;
+        d.set_item("seq", s.seq.0)?;
+        Ok(d)
+    }
+
+    /// Records events (objections, consents, erasures, takedowns, ...), all
+    /// or nothing; sources as for ``ingest``. Returns the head seq after them.
+    #[pyo3(signature = (*sources))]
+    fn apply(&self, py: Python<'_>, sources: &Bound<'_, PyTuple>) -> PyResult<u64> {
+        let keyer = self.keyer(py)?.clone();
+        let srcs = input::collect(py, sources)?;
+        self.with(py, move |l| {
+            let events = input::events(&srcs, &keyer)?;
+            Ok(l.apply(events)?.0)
+        })
+    }
+
+    /// Computes the exclusion manifest for ``purpose`` at valid time ``at``
+    /// (RFC 3339 string or aware datetime; default now) and ledger seq
+    /// ``at_seq`` (default the head), over ``datasets`` (default all), with
+    /// ``policy`` (dict, JSON text or path; default the purpose's default).
+    /// The same arguments give byte-identical manifests later.
+    #[pyo3(signature = (purpose, at = None, at_seq = None, *, datasets = None, policy = None))]
+    fn manifest(
+        &self,
+        py: Python<'_>,
+        purpose: &str,
+        at: Option<&Bound<'_, PyAny>>,
+        at_seq: Option<u64>,
+        datasets: Option<Vec<String>>,
+        policy: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyManifest> {
+        let at = timestamp(py, at, "at")?;
+        let policy = policy.map(|p| self::policy(py, p)).transpose()?;
+        let purpose = purpose.to_string();
+        let (m, bytes) = self.with(py, move |l| {
+            let mut q = l.query(policy, &purpose, at)?;
+            if let Some(s) = at_seq {
+                q.seq = Seq(s);
+            }
+            if let Some(d) = datasets {
+                q.datasets = d;
+            }
+            let m = l.manifest(&q)?;
+            let bytes = m.to_bytes();
+            Ok((m, bytes))
+        })?;
+        Ok(PyManifest::new(m, bytes))
+    }
+
+    /// Checks that ``manifest`` comes from this ledger's history (same
+    /// ledger id, same chain at its seq); raises ``InvalidRequestError`` if
+    /// the ledger was forked, rewritten or rolled back.
+    fn verify_manifest(&self, py: Python<'_>, manifest: &PyManifest) -> PyResult<()> {
+        self.with(py, |l| l.verify_manifest(&manifest.m))
+    }
+
+    /// Registers a training run of ``model`` on ``manifest`` (which must come
+    /// from this ledger). ``started_at`` defaults to now. Returns its seq.
+    #[pyo3(signature = (name, model, manifest, started_at = None))]
+    fn add_run(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        model: &str,
+        manifest: &PyManifest,
+        started_at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let at = timestamp(py, started_at, "started_at")?;
+        self.with(py, |l| Ok(l.register_run(name, model, &manifest.m, at)?.0))
+    }
+
+    /// The training runs registered, in order: dicts with ``seq``, ``name``,
+    /// ``model``, ``started_at``, ``purpose``, ``manifest_digest``,
+    /// ``manifest_seq``, ``manifest_at``, ``datasets``.
+    fn runs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let runs = self.with(py, |l| {
+            Ok(l.index()
+                .runs()
+                .iter()
+                .map(|(seq, r)| {
+                    serde_json::json!({
+                        "seq": seq.0,
+                        "name": r.name,
+                        "model": r.model,
+                        "started_at": r.started_at.to_rfc3339(),
+                        "purpose": r.purpose.to_string(),
+                        "manifest_digest": r.manifest_digest,
+                        "manifest_seq": r.manifest_seq.0,
+                        "manifest_at": r.manifest_at.to_rfc3339(),
+                        "datasets": r.datasets,
+                    })
+                })
+                .collect::<Vec<_>>())
+        })?;
+        to_py(py, &runs)
+    }
+
+    /// The runs that trained on ``subject``'s records, each with the records
+    /// used and their status (``violation``, ``after`` or ``used``), judged at
+    /// the head and valid time ``at`` (default now). Needs the key.
+    #[pyo3(signature = (subject, at = None))]
+    fn affected<'py>(
+        &self,
+        py: Python<'py>,
+        subject: &str,
+        at: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let at = timestamp(py, at, "at")?;
+        let key = self.keyer(py)?.pseudonym(subject);
+        let out = self.with(py, |l| {
+            let ix = l.index();
+            let runs = affected(ix, &key, ix.seq(), at);
+            Ok(runs
+                .into_iter()
+                .map(|r| {
+                    let status = r.status();
+                    let mut v = serde_json::to_value(&r).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert(
+                            "status".into(),
+                            serde_json::to_value(status).unwrap_or_default(),
+                        );
+                    }
+                    v
+                })
+                .collect::<Vec<_>>())
+        })?;
+        to_py(py, &out)
+    }
+
+    /// The GDPR Art. 15/20 report of ``subject`` (records, provenance,
+    /// events, runs, status per purpose) as a dict. Needs the key.
+    #[pyo3(signature = (subject, at = None))]
+    fn report<'py>(
+        &self,
+        py: Python<'py>,
+        subject: &str,
+        at: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let at = timestamp(py, at, "at")?;
+        self.keyer(py)?;
+        let r = self.with(py, |l| subject_report(l, subject, at))?;
+        to_py(py, &r)
+    }
+
+    /// Verifies the ledger on disk: every frame, the whole chain, every
+    /// snapshot. Returns ``{"clean", "head_seq", "head_chain", "segments",
+    /// "snapshots_ok", "findings": [{"kind", "file", "offset", "seq", "what", "message"}]}``.
+    fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        verify_path(py, &self.path)
+    }
+
+    /// Writes a snapshot of the index at the head; returns its path.
+    fn snapshot(&self, py: Python<'_>) -> PyResult<PathBuf> {
+        self.with(py, |l| l.snapshot())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        match self.head(py) {
+            Ok((s, _)) => format!(
+                "Ledger({:?}, seq={s}{})",
+                self.path.display().to_string(),
+                if self.read_only {
+                    ", read_only=True"
+                } else {
+                    ""
+                }
+            ),
+            Err(_) => format!("Ledger({:?}, closed)", self.path.display().to_string()),
+        }
+    }
+}
