@@ -69,6 +69,17 @@ impl Reason {
         }
     }
 
+    /// The reason with this snake_case name.
+    ///
+    /// ```
+    /// use optout::Reason;
+    /// assert_eq!(Reason::from_name("consent_withdrawn"), Some(Reason::ConsentWithdrawn));
+    /// assert_eq!(Reason::from_name("nope"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.name() == name)
+    }
+
     /// The reason with this code.
     pub fn from_code(c: u8) -> Option<Reason> {
         Reason::ALL.get(c as usize).copied()
@@ -320,26 +331,38 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         }
     }
     count_registered(index, seq, limit, &mut shards);
+    let mut rows: Vec<u32> = Vec::new();
     for (r, ords) in by_reason.iter_mut().enumerate() {
         sort_unique(ords, recs.n_ords);
-        let mut cur: Option<(ShardId, Vec<u32>)> = None;
-        let flush = |cur: &mut Option<(ShardId, Vec<u32>)>,
+        // Ordinals ascend, so one shard's rows arrive together unless the
+        // shard was registered in several stretches (then they are merged).
+        let mut cur: Option<ShardId> = None;
+        let flush = |sh: Option<ShardId>,
+                     rows: &mut Vec<u32>,
                      shards: &mut BTreeMap<ShardId, ShardExclusion>| {
-            if let Some((sh, mut rows)) = cur.take() {
-                if let Some(e) = shards.get_mut(&sh) {
+            let Some(sh) = sh else { return };
+            if let Some(e) = shards.get_mut(&sh) {
+                if !rows.is_sorted() {
                     rows.sort_unstable();
-                    e.reasons[r] |= RoaringBitmap::from_sorted_iter(rows).unwrap_or_default();
+                    rows.dedup();
+                }
+                let b = RoaringBitmap::from_sorted_iter(rows.iter().copied()).unwrap_or_default();
+                if e.reasons[r].is_empty() {
+                    e.reasons[r] = b;
+                } else {
+                    e.reasons[r] |= b;
                 }
             }
+            rows.clear();
         };
-        recs.for_each_record(ords, |_, id| match &mut cur {
-            Some((sh, rows)) if *sh == id.shard() => rows.push(id.row()),
-            _ => {
-                flush(&mut cur, &mut shards);
-                cur = Some((id.shard(), vec![id.row()]));
+        recs.for_each_record(ords, |_, id| {
+            if cur != Some(id.shard()) {
+                flush(cur, &mut rows, &mut shards);
+                cur = Some(id.shard());
             }
+            rows.push(id.row());
         });
-        flush(&mut cur, &mut shards);
+        flush(cur, &mut rows, &mut shards);
     }
     for e in shards.values_mut() {
         let mut all = RoaringBitmap::new();
