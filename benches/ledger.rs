@@ -1,5 +1,5 @@
 //! Ledger benchmarks on real files (PERF.md T2, T4, T5). Prints a table;
-//! `cargo bench --bench ledger [-- ws|ws10]` (default ws10 = W-S/10 for T2).
+//! `cargo bench --bench ledger [-- ws|wm]` (default W-S/10 for T2).
 //! Run on the disk you care about: set OPTOUT_BENCH_DIR (default: target/).
 
 use std::path::PathBuf;
