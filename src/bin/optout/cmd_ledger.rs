@@ -14,12 +14,18 @@ use crate::args::KeyArg;
 use crate::out::{num, rate, secs, Out};
 use crate::{hex, input, key_path, load_key, Status};
 
-/// Parser threads for `ingest`.
+/// Parser threads for `ingest`: `$OPTOUT_THREADS`, else the cores (at most 4).
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4)
+    std::env::var("OPTOUT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4)
+        })
+        .clamp(1, 64)
 }
 
 pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
@@ -80,6 +86,7 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     let pb = out.bytes_bar(input::total_len(files).unwrap_or(0), "parsing");
     let recs = input::read_records(files, &keyer, threads(), &pb)?;
     pb.finish_and_clear();
+    let parse = t0.elapsed();
     let n = recs.batch.len() as u64;
     let sp = out.spinner(&format!("writing {} records", num(n)));
     let s = l.ingest(recs.batch)?;
@@ -107,6 +114,7 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
         "bytes": recs.bytes,
         "seq_before": before.0,
         "seq": s.seq.0,
+        "parse_seconds": parse.as_secs_f64(),
         "seconds": el.as_secs_f64(),
     }))?;
     Ok(Status::Ok)

@@ -383,6 +383,18 @@ pub fn check(out: &mut Out, path: &Path, used: &str, ledger: Option<&Path>) -> R
     Ok(if found { Status::Found } else { Status::Ok })
 }
 
+/// One line of `export --to jsonl` (fields in this order).
+#[derive(serde::Serialize)]
+struct ExportRow<'a> {
+    dataset: &'a str,
+    shard: &'a str,
+    row: u32,
+    reasons: &'a [&'a str],
+    /// Present (possibly null) only with `--ledger`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<Option<&'a str>>,
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -430,11 +442,14 @@ pub fn export(
                 .and_then(|k| k.get(&(s.dataset.clone(), s.shard.clone(), row)));
             match to {
                 ExportFormat::Jsonl => {
-                    let mut v = json!({"dataset": s.dataset, "shard": s.shard, "row": row, "reasons": reasons});
-                    if keys.is_some() {
-                        v["key"] = json!(key);
-                    }
-                    serde_json::to_writer(&mut *w, &v)?;
+                    let line = ExportRow {
+                        dataset: &s.dataset,
+                        shard: &s.shard,
+                        row,
+                        reasons: &reasons,
+                        key: keys.as_ref().map(|_| key.map(String::as_str)),
+                    };
+                    serde_json::to_writer(&mut *w, &line).map_err(std::io::Error::from)?;
                     w.write_all(b"\n")?;
                 }
                 ExportFormat::Csv => {
