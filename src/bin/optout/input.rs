@@ -141,9 +141,8 @@ fn parse_block(
     file: &str,
     block: &Block,
 ) -> Result<(), InputError> {
-    let mut n = block.first_line;
     let bytes = block.bytes.strip_suffix(b"\n").unwrap_or(&block.bytes);
-    for raw in bytes.split(|&c| c == b'\n') {
+    for (n, raw) in (block.first_line..).zip(bytes.split(|&c| c == b'\n')) {
         if raw.len() > MAX_LINE {
             return Err(InputError::new(
                 file,
@@ -158,7 +157,6 @@ fn parse_block(
         if !text.is_empty() {
             jsonl::parse_record_line(b, keyer, file, n, text)?;
         }
-        n += 1;
     }
     Ok(())
 }
