@@ -15,7 +15,7 @@ use crate::event::{EventKind, TakedownTarget};
 use crate::ids::{Purpose, RecordId, Seq, ShardId};
 use crate::index::{key_hash, Index};
 use crate::policy::Policy;
-use crate::status::{fold, ConsentStatus};
+use crate::status::{fold_with, ConsentStatus};
 use crate::time::Timestamp;
 
 /// Why a record is excluded. A record may have several reasons.
@@ -142,7 +142,8 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     let recs = &index.records;
     let seq = q.seq;
     let limit = recs.limit_at(seq);
-    let vis = |o: u32| recs.visible(o, limit, seq);
+    let none_replaced = recs.superseded.is_empty();
+    let vis = |o: u32| o < limit && (none_replaced || recs.visible(o, limit, seq));
     let policy = &q.policy;
     let purpose = q.purpose();
     let mut by_reason: [Vec<u32>; Reason::COUNT] = Default::default();
@@ -155,17 +156,26 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     // Per consent-basis record: subjects whose consent is valid or withdrawn.
     let mut accounted: HashCounter = HashCounter::new(consent_rows.len() as usize);
 
-    // 1. Subjects with events: the gather.
-    for (&sid, _) in index.subject_events.iter() {
-        let st = fold(index.events_of(sid), purpose, policy, seq, q.at);
+    // 1. Subjects with events: the gather, in ascending subject order so the
+    //    reads of the link arrays sweep forward instead of jumping around.
+    let mut sids: Vec<(u32, &Vec<u32>)> =
+        index.subject_events.iter().map(|(k, v)| (*k, v)).collect();
+    sids.sort_unstable_by_key(|(k, _)| *k);
+    let mut scratch = Vec::new();
+    for (sid, positions) in sids {
+        let evs = positions.iter().map(|&i| {
+            let (s, e) = &index.events[i as usize];
+            (*s, e)
+        });
+        let st = fold_with(&mut scratch, evs, purpose, policy, seq, q.at);
         let total_objection = st.objections.iter().any(|o| o.is_total());
         let consent_matters = !consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
         if !(st.erased || st.restricted || !st.objections.is_empty() || consent_matters) {
             continue;
         }
-        for &o in index.links.get(sid).iter().flat_map(|s| s.iter()) {
+        index.links.for_each(sid, |o| {
             if !vis(o) {
-                continue;
+                return;
             }
             if st.erased {
                 by_reason[Reason::Erasure as usize].push(o);
@@ -189,7 +199,7 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
                     by_reason[Reason::ConsentWithdrawn as usize].push(o);
                 }
             }
-        }
+        });
     }
 
     // 2. Consent: every linked subject must be accounted for (valid or withdrawn).
@@ -286,8 +296,7 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     }
     count_registered(index, seq, limit, &mut shards);
     for (r, ords) in by_reason.iter_mut().enumerate() {
-        ords.sort_unstable();
-        ords.dedup();
+        sort_unique(ords, recs.n_ords);
         let mut cur: Option<(ShardId, Vec<u32>)> = None;
         let flush = |cur: &mut Option<(ShardId, Vec<u32>)>,
                      shards: &mut BTreeMap<ShardId, ShardExclusion>| {
@@ -342,6 +351,28 @@ fn count_registered(
             if let Some(e) = shards.get_mut(&recs.record_of(o).shard()) {
                 e.registered -= 1;
             }
+        }
+    }
+}
+
+/// Sorts and deduplicates ordinals: a bitset pass for large sets (linear,
+/// cache-friendly), a comparison sort for small ones.
+fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
+    if ords.len() < 1 << 14 || (ords.len() as u64) * 64 < n_ords as u64 / 16 {
+        ords.sort_unstable();
+        ords.dedup();
+        return;
+    }
+    let mut words = vec![0u64; (n_ords as usize).div_ceil(64)];
+    for &o in ords.iter() {
+        words[(o >> 6) as usize] |= 1 << (o & 63);
+    }
+    ords.clear();
+    for (i, &w) in words.iter().enumerate() {
+        let mut w = w;
+        while w != 0 {
+            ords.push((i as u32) << 6 | w.trailing_zeros());
+            w &= w - 1;
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct LedgerOptions {
     pub read_only: bool,
     /// Log segment size in bytes (default 64 MiB).
     pub segment_size: u64,
+    /// The id a new ledger gets (default: random). For reproducible tests.
+    pub ledger_id: Option<[u8; 16]>,
 }
 
 impl Default for LedgerOptions {
@@ -49,6 +51,7 @@ impl Default for LedgerOptions {
             durability: Durability::Fsync,
             read_only: false,
             segment_size: 64 << 20,
+            ledger_id: None,
         }
     }
 }
@@ -115,11 +118,15 @@ impl Ledger<FsIo> {
 
 impl<I: Io> Ledger<I> {
     fn log_options(opts: &LedgerOptions, create: bool) -> LogOptions {
-        LogOptions::new()
+        let o = LogOptions::new()
             .create(create)
             .read_only(opts.read_only)
             .durability(opts.durability)
-            .segment_size(opts.segment_size)
+            .segment_size(opts.segment_size);
+        match opts.ledger_id {
+            Some(id) => o.ledger_id(crate::storage::LedgerId::from_bytes(id)),
+            None => o,
+        }
     }
 
     /// Creates a ledger on any [`Io`] (the in-memory one in tests).
@@ -188,10 +195,11 @@ impl<I: Io> Ledger<I> {
                     path.display()
                 ))
             })?;
-            index.apply(seq, &entry)?;
+            index.apply_unfrozen(seq, &entry)?;
             replayed += 1;
             Ok(())
         })?;
+        index.freeze();
         if let (Some(k), Some(fp)) = (&keyer, index.key_fingerprint()) {
             if k.fingerprint() != fp {
                 return Err(Error::Invalid(format!(
@@ -269,9 +277,8 @@ impl<I: Io> Ledger<I> {
             .map_err(|e| Error::Other(e.to_string()))?;
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
-        for (i, e) in entries.iter().enumerate() {
-            self.index.apply(Seq(range.first.0 + i as u64), e)?;
-        }
+        let seqs = (range.first.0..).map(Seq);
+        self.index.apply_all(seqs.zip(entries.iter()))?;
         Ok(range.last)
     }
 
@@ -383,8 +390,7 @@ impl<I: Io> Ledger<I> {
             .iter()
             .filter(|g| g.dataset == dataset && g.shard == shard)
             .flat_map(|g| &g.rows)
-            .filter(|r| r.row == row)
-            .last()
+            .rfind(|r| r.row == row)
             .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
             .ok_or_else(|| {
                 Error::Other(format!(

@@ -54,6 +54,8 @@ pub mod report;
 pub mod status;
 pub mod storage;
 mod time;
+mod verify;
+pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
 pub use error::{Error, InputError, Result};
@@ -66,3 +68,4 @@ pub use policy::Policy;
 pub use provenance::{Profile, Provenance, Visibility};
 pub use pseudonym::SubjectKeyer;
 pub use time::Timestamp;
+pub use verify::{verify_ledger, LedgerVerify};

@@ -226,7 +226,7 @@ fn consent(mine: &[&Event], q: &Query) -> Consent {
                 }
             )
         })
-        .last();
+        .next_back();
     let delegated_valid =
         delegated == Some(true) && policy.accept_delegated_consent && !policy.require_double_opt_in;
     if own_valid || delegated_valid {

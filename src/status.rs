@@ -75,12 +75,29 @@ pub fn fold<'a>(
     seq: Seq,
     at: Timestamp,
 ) -> SubjectStatus {
-    let mut evs: Vec<(Timestamp, Seq, &Event)> = events
-        .into_iter()
-        .filter(|(s, e)| *s <= seq && e.at <= at)
-        .map(|(s, e)| (e.at, s, e))
-        .collect();
-    evs.sort_by_key(|(t, s, _)| (*t, *s));
+    fold_with(&mut Vec::new(), events, purpose, policy, seq, at)
+}
+
+/// [`fold`] with a caller's scratch buffer, so folding many subjects
+/// allocates once.
+pub fn fold_with<'a>(
+    evs: &mut Vec<(Timestamp, Seq, &'a Event)>,
+    events: impl IntoIterator<Item = (Seq, &'a Event)>,
+    purpose: &Purpose,
+    policy: &Policy,
+    seq: Seq,
+    at: Timestamp,
+) -> SubjectStatus {
+    evs.clear();
+    evs.extend(
+        events
+            .into_iter()
+            .filter(|(s, e)| *s <= seq && e.at <= at)
+            .map(|(s, e)| (e.at, s, e)),
+    );
+    if evs.len() > 1 {
+        evs.sort_by_key(|(t, s, _)| (*t, *s));
+    }
 
     let mut st = SubjectStatus::clean();
     // The subject's own latest consent, a delegated one, and whether the
@@ -89,7 +106,7 @@ pub fn fold<'a>(
     let mut own: Option<(ConsentMethod, bool)> = None;
     let mut delegated: Option<bool> = None;
     let mut withdrawn = false;
-    for (_, _, e) in evs {
+    for &(_, _, e) in evs.iter() {
         match &e.kind {
             EventKind::Objection {
                 purposes,
@@ -124,10 +141,8 @@ pub fn fold<'a>(
                 withdrawn = true;
             }
             EventKind::Erasure { .. } => st.erased = true,
-            EventKind::Restriction { until, .. } => {
-                if until.is_none_or(|u| at < u) {
-                    st.restricted = true;
-                }
+            EventKind::Restriction { until, .. } if until.is_none_or(|u| at < u) => {
+                st.restricted = true;
             }
             _ => {}
         }

@@ -378,3 +378,73 @@ fn no_raw_subject_identifier_reaches_the_disk() {
     }
     assert!(files >= 4, "log segment, snapshot, manifest, lock: {files}");
 }
+
+#[test]
+fn verify_is_clean_and_catches_a_forged_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    ingest(&mut l, &records(20, "p0"));
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u1@x.org","at":"2025-01-01T00:00:00Z","purposes":["*"]}"#,
+    );
+    l.snapshot().unwrap();
+    drop(l);
+    let v = optout::verify_ledger(&path).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(v.entries, 3);
+    assert_eq!(v.snapshot_checked, Some(Seq(3)));
+
+    // A forger with the (public) snapshot key writes a snapshot whose index
+    // lacks the objection: its seal is valid, so only a replay catches it.
+    let mut forged = optout::Index::new();
+    let log = optout::storage::Log::open(
+        optout::storage::FsIo::new(),
+        &path,
+        optout::storage::LogOptions::new().create(false),
+    )
+    .unwrap();
+    for s in 1..=2u64 {
+        let e: optout::Entry = optout::codec::decode(&log.read(Seq(s)).unwrap()).unwrap();
+        forged.apply(Seq(s), &e).unwrap();
+    }
+    let mut log = log;
+    let chain = log.chain_at(Seq(3)).unwrap();
+    // Claim the state is at seq 3 (it is really at 2).
+    let mut bytes = forged.to_snapshot_bytes().unwrap();
+    let fake_seq_index = {
+        let mut ix = optout::Index::from_snapshot_bytes(&bytes).unwrap();
+        ix.apply(
+            Seq(3),
+            &optout::Entry::Run(optout::TrainingRun {
+                name: "x".into(),
+                model: "x".into(),
+                started_at: t("2025-01-01T00:00:00Z"),
+                purpose: optout::Purpose::new("ai-training").unwrap(),
+                manifest_digest: String::new(),
+                manifest_seq: Seq(0),
+                manifest_at: t("2025-01-01T00:00:00Z"),
+                datasets: vec![],
+                policy: optout::Policy::default_for(optout::Purpose::new("ai-training").unwrap()),
+            }),
+        )
+        .unwrap();
+        ix
+    };
+    bytes = {
+        let mut ix = fake_seq_index;
+        ix.to_snapshot_bytes().unwrap()
+    };
+    log.write_snapshot(Seq(3), chain, &bytes).unwrap();
+    drop(log);
+    let v = optout::verify_ledger(&path).unwrap();
+    assert!(!v.is_clean());
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.contains("differs from a replay")),
+        "{:?}",
+        v.problems
+    );
+}

@@ -287,7 +287,7 @@ fn data_broker_records_and_cross_dataset_objection() {
         "legitimate_interest",
         "",
     );
-    text += &r#"{"dataset":"forum","shard":"f-0","row":9,"subjects":["dave@x.org"],"source":"forum.x.org","collected_at":"2023-01-01T00:00:00Z","basis":"legitimate_interest"}"#.to_string();
+    text += r#"{"dataset":"forum","shard":"f-0","row":9,"subjects":["dave@x.org"],"source":"forum.x.org","collected_at":"2023-01-01T00:00:00Z","basis":"legitimate_interest"}"#;
     s.records(&text);
     s.events(r#"{"type":"source_optout","source":"dmp:acme","at":"2025-01-01T00:00:00Z","purposes":["*"],"signal":"consent-basis-revoked"}
 {"type":"objection","subject":"dave@x.org","at":"2025-01-01T00:00:00Z","purposes":["*"]}"#);

@@ -7,6 +7,7 @@
 
 mod records;
 mod snapshot;
+mod sorted;
 mod subjects;
 
 use std::collections::HashMap;
@@ -150,6 +151,33 @@ impl Index {
     /// Folds one log entry recorded at `seq` (which must be greater than
     /// [`Index::seq`]). On error nothing has changed.
     pub fn apply(&mut self, seq: Seq, entry: &Entry) -> Result<()> {
+        self.apply_unfrozen(seq, entry)?;
+        self.freeze();
+        Ok(())
+    }
+
+    /// Folds many entries, in order, making their links queryable once at
+    /// the end (much cheaper than [`Index::apply`] one by one). Stops at the
+    /// first error; entries before it stay applied.
+    pub fn apply_all<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (Seq, &'a Entry)>,
+    ) -> Result<()> {
+        let r = entries
+            .into_iter()
+            .try_for_each(|(s, e)| self.apply_unfrozen(s, e));
+        self.freeze();
+        r
+    }
+
+    /// Makes links added by [`Index::apply_unfrozen`] visible to queries.
+    pub(crate) fn freeze(&mut self) {
+        self.links.freeze(self.subjects.len());
+    }
+
+    /// [`Index::apply`] without making new links queryable: call
+    /// [`Index::freeze`] before the next query.
+    pub(crate) fn apply_unfrozen(&mut self, seq: Seq, entry: &Entry) -> Result<()> {
         if seq <= self.seq {
             return Err(Error::Invalid(format!(
                 "entry at seq {seq} does not follow seq {}",
@@ -202,7 +230,6 @@ impl Index {
             }
         }
         self.records.checkpoints.push((seq, self.records.n_ords));
-        self.links.freeze(self.subjects.len());
     }
 
     fn apply_event(&mut self, seq: Seq, e: Event) {
@@ -245,13 +272,12 @@ impl Index {
             return Vec::new();
         };
         let limit = self.records.limit_at(seq);
-        let ords: Vec<u32> = self
-            .links
-            .get(sid)
-            .iter()
-            .flat_map(|s| s.iter().copied())
-            .filter(|&o| self.records.visible(o, limit, seq))
-            .collect();
+        let mut ords: Vec<u32> = Vec::new();
+        self.links.for_each(sid, |o| {
+            if self.records.visible(o, limit, seq) {
+                ords.push(o);
+            }
+        });
         let mut out = Vec::with_capacity(ords.len());
         self.records.for_each_record(&ords, |_, r| out.push(r));
         out.sort();

@@ -120,8 +120,10 @@ pub(crate) type Ords = Vec<u32>;
 #[derive(Default, Clone, Serialize, Deserialize)]
 pub(crate) struct Records {
     pub(crate) datasets: Vec<String>,
+    #[serde(with = "super::sorted")]
     pub(crate) dataset_ids: HashMap<String, DatasetId>,
     pub(crate) shards: Vec<Shard>,
+    #[serde(with = "super::sorted")]
     pub(crate) shard_ids: HashMap<(DatasetId, String), ShardId>,
     pub(crate) runs: Vec<OrdRun>,
     /// Number of ordinals handed out.
@@ -129,13 +131,16 @@ pub(crate) struct Records {
     /// `(seq, n_ords after the entry at seq)`, one per record batch.
     pub(crate) checkpoints: Vec<(Seq, u32)>,
     /// Replaced versions: `old ordinal -> seq that replaced it`.
+    #[serde(with = "super::sorted")]
     pub(crate) superseded: HashMap<u32, Seq>,
     /// `new ordinal -> the ordinal it replaced`.
+    #[serde(with = "super::sorted")]
     pub(crate) previous: HashMap<u32, u32>,
     /// Linked-subject count per ordinal; 255 means "see `nsubj_big`".
     /// Stored raw in snapshots.
     #[serde(skip)]
     pub(crate) nsubj: Vec<u8>,
+    #[serde(with = "super::sorted")]
     pub(crate) nsubj_big: HashMap<u32, u32>,
     /// Distinct profiles and, per profile, the ordinals that have it.
     pub(crate) profiles: Vec<Profile>,
@@ -143,7 +148,9 @@ pub(crate) struct Records {
     pub(crate) profile_ids: HashMap<Profile, u32>,
     pub(crate) profile_rows: Vec<RoaringBitmap>,
     /// External key hash → ordinals; content hash → ordinals.
+    #[serde(with = "super::sorted")]
     pub(crate) keys: HashMap<u128, Ords>,
+    #[serde(with = "super::sorted")]
     pub(crate) hashes: HashMap<ContentHash, Ords>,
 }
 

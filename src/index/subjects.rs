@@ -131,12 +131,22 @@ impl Csr {
 }
 
 /// Subject → record-ordinal links.
+///
+/// `base` is a CSR over all subjects; `recent` holds links added since,
+/// as `(subject, ordinal)` pairs sorted by subject then ordinal, so a
+/// freeze costs O(recent + new) rather than O(subjects). Once `recent`
+/// outgrows a quarter of `base` it is merged into it (O(links + subjects)),
+/// so the total cost of any sequence of freezes is amortised O(links).
 #[derive(Default, Clone)]
 pub(crate) struct Links {
     pub(crate) base: Csr,
-    pub(crate) recent: Csr,
+    recent: Vec<(u32, u32)>,
     pending: Vec<(u32, u32)>,
 }
+
+/// `recent` is merged into `base` once it holds this many links, or a
+/// quarter of `base`, whichever is more.
+const RECENT_MIN: usize = 1 << 16;
 
 impl Links {
     pub(crate) fn from_base(base: Csr) -> Self {
@@ -159,40 +169,68 @@ impl Links {
         if self.pending.is_empty() {
             return;
         }
-        let fresh = Csr::build(n_subjects, &self.pending);
-        self.pending = Vec::new();
-        self.recent = if self.recent.targets.is_empty() {
-            fresh
-        } else {
-            Csr::merge(&self.recent, &fresh, n_subjects)
-        };
-        if self.recent.targets.len() * 4 >= self.base.targets.len() {
-            self.base = Csr::merge(&self.base, &self.recent, n_subjects);
-            self.recent = Csr::default();
+        let total = self.recent.len() + self.pending.len();
+        if total >= (self.base.targets.len() / 4).max(RECENT_MIN) {
+            let mut all = std::mem::take(&mut self.recent);
+            all.append(&mut self.pending);
+            // Ordinals only grow, and `recent` precedes `pending`: the
+            // counting sort keeps each subject's ordinals ascending.
+            let fresh = Csr::build(n_subjects, &all);
+            self.base = Csr::merge(&self.base, &fresh, n_subjects);
+            self.pending = Vec::new();
+            return;
         }
+        let mut p = std::mem::take(&mut self.pending);
+        p.sort_unstable();
+        let r = std::mem::take(&mut self.recent);
+        let mut out = Vec::with_capacity(r.len() + p.len());
+        let (mut i, mut j) = (0, 0);
+        while i < r.len() && j < p.len() {
+            if r[i] <= p[j] {
+                out.push(r[i]);
+                i += 1;
+            } else {
+                out.push(p[j]);
+                j += 1;
+            }
+        }
+        out.extend_from_slice(&r[i..]);
+        out.extend_from_slice(&p[j..]);
+        self.recent = out;
     }
 
     /// Merges everything into `base` (before a snapshot).
     pub(crate) fn compact(&mut self, n_subjects: usize) {
-        self.freeze(n_subjects);
-        if !self.recent.targets.is_empty() {
-            self.base = Csr::merge(&self.base, &self.recent, n_subjects);
-            self.recent = Csr::default();
+        self.pending.append(&mut self.recent);
+        if !self.pending.is_empty() {
+            let fresh = Csr::build(n_subjects, &self.pending);
+            self.base = Csr::merge(&self.base, &fresh, n_subjects);
+            self.pending = Vec::new();
         }
     }
 
-    /// The record ordinals of subject `s`, ascending: two slices.
-    /// Links still pending (not yet frozen) are not included.
-    pub(crate) fn get(&self, s: u32) -> [&[u32]; 2] {
-        [self.base.get(s), self.recent.get(s)]
+    /// The record ordinals of subject `s`, ascending: two slices (the
+    /// second as pairs). Links not yet frozen are not included.
+    pub(crate) fn get(&self, s: u32) -> (&[u32], &[(u32, u32)]) {
+        let lo = self.recent.partition_point(|&(x, _)| x < s);
+        let hi = lo + self.recent[lo..].partition_point(|&(x, _)| x == s);
+        (self.base.get(s), &self.recent[lo..hi])
+    }
+
+    /// Calls `f` for each ordinal of subject `s`, ascending.
+    #[inline]
+    pub(crate) fn for_each(&self, s: u32, mut f: impl FnMut(u32)) {
+        let (a, b) = self.get(s);
+        a.iter().for_each(|&o| f(o));
+        b.iter().for_each(|&(_, o)| f(o));
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.base.targets.len() + self.recent.targets.len() + self.pending.len()
+        self.base.targets.len() + self.recent.len() + self.pending.len()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.base.heap_bytes() + self.recent.heap_bytes() + self.pending.capacity() * 8
+        self.base.heap_bytes() + self.recent.capacity() * 8 + self.pending.capacity() * 8
     }
 }
 
@@ -224,12 +262,13 @@ mod tests {
             }
         }
         l.freeze(7);
-        let got: Vec<u32> = l.get(3).iter().flat_map(|s| s.iter().copied()).collect();
+        let mut got = Vec::new();
+        l.for_each(3, |o| got.push(o));
         let want: Vec<u32> = (0..100).filter(|o| o % 7 == 3).collect();
         assert_eq!(got, want);
         l.compact(7);
-        assert!(l.recent.targets.is_empty());
-        assert_eq!(l.get(3)[0], &want[..]);
+        assert!(l.recent.is_empty());
+        assert_eq!(l.get(3).0, &want[..]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::frame::{self, FLAG_COMMIT};
 use super::fs::FsIo;
 use super::io::{Io, IoLock};
 use super::options::{Durability, LogOptions};
+use super::quarantine;
 use super::recovery::{self, Recovery, SegmentMeta};
 use super::segment::{self, SegmentHeader};
 use super::types::{ChainHash, LedgerId, Seq, SeqRange};
@@ -112,9 +113,11 @@ impl<I: Io> Log<I> {
                     return Err(no_ledger());
                 }
                 io.create_dir(&root).map_err(io_err("create dir", &root))?;
-                if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    io.sync_dir(parent).map_err(io_err("sync dir", parent))?;
-                }
+            }
+            // Unconditionally: an earlier open may have created `root` and
+            // failed before this sync, leaving its entry not yet durable.
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                io.sync_dir(parent).map_err(io_err("sync dir", parent))?;
             }
             let lock_path = root.join(LOCK_FILE);
             lock = Some(
@@ -134,7 +137,7 @@ impl<I: Io> Log<I> {
 
         let mut scan = recovery::scan(&io, &log_dir)?;
         if let Some(tail) = scan.tail.as_mut().filter(|_| !opts.read_only) {
-            recovery::quarantine_tail(&io, &root.join(QUARANTINE_DIR), tail)?;
+            quarantine::quarantine_tail(&io, &root.join(QUARANTINE_DIR), tail)?;
         }
         let ledger = match scan.ledger {
             Some(id) => id,
@@ -188,6 +191,8 @@ impl<I: Io> Log<I> {
     /// The last appended sequence number and the chain value after it
     /// (`Seq(0)` and the genesis value for an empty log). In
     /// [`Durability::Buffered`] mode this includes groups not yet synced.
+    /// On a poisoned handle it is the last head acknowledged before the
+    /// failure; only a reopen tells what is durable.
     pub fn head(&self) -> (Seq, ChainHash) {
         (self.head, self.chain)
     }

@@ -30,6 +30,7 @@ mod io;
 mod log;
 pub mod mem;
 mod options;
+mod quarantine;
 mod read;
 mod recovery;
 mod segment;

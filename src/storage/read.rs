@@ -116,7 +116,11 @@ impl<I: Io> Log<I> {
             .saturating_sub(1);
         for seg in &self.segments[start..] {
             let mut w = Window::new(&self.io, &seg.path, seg.end);
-            let mut pos = if seq.0 >= 1 && seg.first_seq <= seq {
+            if seq > self.head {
+                break;
+            }
+            // Only the first segment visited may start mid-way.
+            let mut pos = if seg.first_seq < seq {
                 self.offsets[(seq.0 - 1) as usize]
             } else {
                 super::segment::HEADER_LEN

@@ -88,7 +88,7 @@ pub(crate) fn list<I: Io + ?Sized>(io: &I, dir: &Path) -> Result<Vec<(Seq, PathB
             }
         }
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
     Ok(out)
 }
 
@@ -256,7 +256,8 @@ impl<I: Io> Log<I> {
         // Prune only after the new one is durable.
         let all = list(&self.io, &dir)?;
         let mut pruned = false;
-        for (_, old) in all.iter().skip(KEEP_SNAPSHOTS) {
+        // Never the one just written (it may be older than the kept ones).
+        for (_, old) in all.iter().skip(KEEP_SNAPSHOTS).filter(|(_, p)| *p != fin) {
             let r = self.io.remove_file(old);
             self.step("remove", old, r)?;
             pruned = true;

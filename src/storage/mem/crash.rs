@@ -126,21 +126,31 @@ fn crash_file(ino: &Inode, kind: CrashKind, rng: &mut Rng) -> Vec<u8> {
 fn crash_dir(dir: &Dir, kind: CrashKind, rng: &mut Rng) -> Dir {
     let mut entries = dir.durable.clone();
     let n = dir.pending.len() as u64;
-    let keep: Box<dyn Fn(usize, &mut Rng) -> bool> = match kind {
-        CrashKind::DurableOnly | CrashKind::DataNoDirs => Box::new(|_, _| false),
-        CrashKind::KeepAll | CrashKind::DirsNoData => Box::new(|_, _| true),
+    // Which of the pending entry operations survive.
+    enum Keep {
+        None,
+        All,
+        Coin,
+        Prefix(usize),
+    }
+    let keep = match kind {
+        CrashKind::DurableOnly | CrashKind::DataNoDirs => Keep::None,
+        CrashKind::KeepAll | CrashKind::DirsNoData => Keep::All,
         CrashKind::Random => match rng.below(4) {
-            0 => Box::new(|_, _| false),
-            1 => Box::new(|_, _| true),
-            2 => Box::new(|_, r: &mut Rng| r.below(2) == 0),
-            _ => {
-                let k = rng.below(n + 1) as usize;
-                Box::new(move |i, _| i < k)
-            }
+            0 => Keep::None,
+            1 => Keep::All,
+            2 => Keep::Coin,
+            _ => Keep::Prefix(rng.below(n + 1) as usize),
         },
     };
     for (i, op) in dir.pending.iter().enumerate() {
-        if !keep(i, rng) {
+        let kept = match keep {
+            Keep::None => false,
+            Keep::All => true,
+            Keep::Coin => rng.below(2) == 0,
+            Keep::Prefix(k) => i < k,
+        };
+        if !kept {
             continue;
         }
         match op {
