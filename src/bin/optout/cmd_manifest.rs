@@ -82,9 +82,12 @@ fn reason_summary(counts: &[(String, u64)]) -> String {
     }
 }
 
+/// One dataset of a manifest: (name, shards, registered, excluded, excluded per reason).
+type DatasetCounts = (String, u64, u64, u64, [u64; Reason::COUNT]);
+
 /// Per dataset: shards, registered, excluded, and excluded per reason.
-fn per_dataset(m: &Manifest) -> Vec<(String, u64, u64, u64, [u64; Reason::COUNT])> {
-    let mut out: Vec<(String, u64, u64, u64, [u64; Reason::COUNT])> = Vec::new();
+fn per_dataset(m: &Manifest) -> Vec<DatasetCounts> {
+    let mut out: Vec<DatasetCounts> = Vec::new();
     for s in &m.shards {
         if out.last().is_none_or(|d| d.0 != s.dataset) {
             out.push((s.dataset.clone(), 0, 0, 0, [0; Reason::COUNT]));
@@ -119,7 +122,7 @@ pub fn print_table(out: &mut Out, m: &Manifest, indent: &str) -> Result<()> {
         head.push_str(&format!(" {:>w$}", d.0));
     }
     out.line(head)?;
-    let row = |name: &str, val: &dyn Fn(&(String, u64, u64, u64, [u64; Reason::COUNT])) -> u64| {
+    let row = |name: &str, val: &dyn Fn(&DatasetCounts) -> u64| {
         let mut line = format!("{indent}{name:<20}");
         for (d, w) in ds.iter().zip(&w) {
             line.push_str(&format!(" {:>w$}", num(val(d))));
