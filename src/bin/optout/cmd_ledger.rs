@@ -83,7 +83,10 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     // Take the writer lock before the (long) parse, so a second writer fails fast.
     let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
     let before = l.head().0;
-    let pb = out.bytes_bar(input::total_len(files).unwrap_or(0), "parsing");
+    let pb = match input::total_len(files) {
+        Some(n) => out.bytes_bar(n, "parsing"),
+        None => out.spinner("parsing"),
+    };
     let recs = input::read_records(files, &keyer, threads(), &pb)?;
     pb.finish_and_clear();
     let parse = t0.elapsed();
@@ -91,6 +94,9 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     let sp = out.spinner(&format!("writing {} records", num(n)));
     let s = l.ingest(recs.batch)?;
     sp.finish_and_clear();
+    // The batch is durable (fsynced); freeing a large index costs ~0.15 s per
+    // million records for nothing, and the OS drops the lock at exit.
+    std::mem::forget(l);
     let el = t0.elapsed();
     out.line(format!(
         "ingested {} records from {} file(s): {} registered, {} unchanged, {} subject links; seq {} -> {} ({}{})",
