@@ -1,0 +1,218 @@
+//! The command line: every command, flag and default, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps a tamper-evident ledger of privacy events beside training data and
+/// computes per-file exclusion manifests.
+///
+/// Exit codes: 0 ok; 1 found something (`check` found excluded records used,
+/// `verify` found damage, `affected` found a violation); 2 error (bad input,
+/// I/O, usage).
+#[derive(Parser, Debug)]
+#[command(name = "optout", version, max_term_width = 100)]
+pub struct Cli {
+    /// Output format on stdout. JSON output always carries "schema_version": 1.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// No progress bars and no human-readable messages (JSON, `report` and
+    /// `export` output are still written; errors still go to stderr).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// The subject key, for commands that take subject ids.
+#[derive(Args, Debug, Clone)]
+pub struct KeyArg {
+    /// The subject key file [default: $OPTOUT_KEY_FILE, else LEDGER.key beside the ledger].
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a ledger; creates the subject key file (mode 0600) unless --key-file names an existing one.
+    Init {
+        /// The ledger directory to create.
+        ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Register records from JSONL files ('-' = stdin); all files are one all-or-nothing batch.
+    Ingest {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// JSONL files of records ('-' = stdin).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Append events from JSONL files ('-' = stdin); all files are one all-or-nothing batch.
+    Apply {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// JSONL files of events ('-' = stdin).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Compute an exclusion manifest and write it to OUT.
+    Manifest(ManifestArgs),
+    /// Show a manifest: header, clocks, digest, counts per reason and dataset.
+    Show {
+        /// The manifest file.
+        manifest: PathBuf,
+    },
+    /// Compare two manifests: newly excluded and re-included rows, per reason and shard.
+    Diff {
+        /// The older manifest.
+        old: PathBuf,
+        /// The newer manifest.
+        new: PathBuf,
+    },
+    /// Check what a training job used against a manifest; exit 1 if any of it is excluded.
+    Check {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// JSONL of {"dataset","shard","row"} or {"key"} lines ('-' = stdin).
+        used: String,
+        /// The ledger the manifest came from (needed to resolve {"key"} lines).
+        #[arg(long, value_name = "LEDGER")]
+        ledger: Option<PathBuf>,
+    },
+    /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]).
+    Export {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum)]
+        to: ExportFormat,
+        /// Output file ('-' = stdout).
+        #[arg(short = 'o', long = "output", value_name = "OUT", default_value = "-")]
+        out: String,
+        /// The ledger the manifest came from: adds each record's key.
+        #[arg(long, value_name = "LEDGER")]
+        ledger: Option<PathBuf>,
+    },
+    /// Training runs: register one, list them.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Runs that trained on a subject's records, and whether before or after the exclusion
+    /// (exit 1 if any run is a violation).
+    Affected {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The subject's external id (e.g. an email address).
+        #[arg(long)]
+        subject: String,
+        /// Judge as of this valid time (RFC 3339) [default: now].
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// GDPR Art. 15/20 report for a subject: records, provenance, events, runs, status (JSON).
+    Report {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The subject's external id (e.g. an email address).
+        #[arg(long)]
+        subject: String,
+        /// Judge the status at this valid time (RFC 3339) [default: now].
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Check the ledger's frames, hash chain and snapshots, and replay it; exit 1 on damage.
+    Verify {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// Write a snapshot of the index so later opens replay less.
+    Snapshot {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
+    Demo {
+        /// Directory to (re)create [default: ./optout-demo].
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `optout manifest`.
+#[derive(Args, Debug)]
+pub struct ManifestArgs {
+    /// The ledger directory.
+    pub ledger: PathBuf,
+    /// The purpose (e.g. ai-training); may be omitted when --policy is given.
+    #[arg(long, required_unless_present = "policy")]
+    pub purpose: Option<String>,
+    /// Where to write the manifest.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Valid time: events that took effect at or before it count [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Ledger clock: only entries recorded at or before this sequence number count [default: head].
+    #[arg(long, value_name = "N")]
+    pub at_seq: Option<u64>,
+    /// Cover only this dataset (repeatable) [default: all].
+    #[arg(long = "dataset", value_name = "D")]
+    pub datasets: Vec<String>,
+    /// A policy file (JSON) [default: the documented default for the purpose].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `optout runs ...`.
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Register a training run that used MANIFEST.
+    Add {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The model trained.
+        #[arg(long)]
+        model: String,
+        /// The manifest the run applied.
+        #[arg(long, value_name = "MANIFEST")]
+        manifest: PathBuf,
+        /// The run's name, unique in the ledger [default: MODEL-run-K].
+        #[arg(long)]
+        name: Option<String>,
+        /// When training started (RFC 3339) [default: now].
+        #[arg(long, value_name = "RFC3339")]
+        started_at: Option<String>,
+    },
+    /// List the registered training runs.
+    List {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+}
+
+/// `export --to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header line.
+    Csv,
+}

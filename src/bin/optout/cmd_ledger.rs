@@ -1,0 +1,264 @@
+//! Commands that write or check the ledger itself: init, ingest, apply,
+//! verify, snapshot.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use optout::storage::FindingKind;
+use optout::{Ledger, SubjectKeyer};
+use serde_json::json;
+
+use crate::args::KeyArg;
+use crate::out::{num, rate, secs, Out};
+use crate::{hex, input, key_path, load_key, Status};
+
+/// Parser threads for `ingest`: `$OPTOUT_THREADS`, else the cores (at most 4).
+fn threads() -> usize {
+    std::env::var("OPTOUT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4)
+        })
+        .clamp(1, 64)
+}
+
+pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
+    if ledger.join(optout::storage::LOG_DIR).exists() {
+        bail!("{}: a ledger already exists here", ledger.display());
+    }
+    let (kp, named) = key_path(ledger, key);
+    let (keyer, created) = if kp.exists() {
+        if !named {
+            bail!(
+                "{}: a key file already exists; pass --key-file {} to create the ledger with it, or move it away",
+                kp.display(),
+                kp.display()
+            );
+        }
+        (SubjectKeyer::load_key_file(&kp)?, false)
+    } else {
+        (SubjectKeyer::create_key_file(&kp)?, true)
+    };
+    let l = match Ledger::create(ledger, keyer) {
+        Ok(l) => l,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_file(&kp);
+            }
+            return Err(e.into());
+        }
+    };
+    let id = hex(&l.ledger_id());
+    let seq = l.head().0 .0;
+    out.line(format!("created ledger {} (id {id})", ledger.display()))?;
+    if created {
+        out.line(format!(
+            "created subject key {} (mode 0600): keep it apart from the ledger and back it up;\n\
+             without it, subject ids can no longer be matched to their pseudonyms",
+            kp.display()
+        ))?;
+    } else {
+        out.line(format!("using existing subject key {}", kp.display()))?;
+    }
+    out.json(json!({
+        "command": "init",
+        "ledger": ledger,
+        "ledger_id": id,
+        "key_file": kp,
+        "key_created": created,
+        "seq": seq,
+    }))?;
+    Ok(Status::Ok)
+}
+
+pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Result<Status> {
+    let t0 = Instant::now();
+    let keyer = load_key(ledger, key)?;
+    // Take the writer lock before the (long) parse, so a second writer fails fast.
+    let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
+    let before = l.head().0;
+    let pb = match input::total_len(files) {
+        Some(n) => out.bytes_bar(n, "parsing"),
+        None => out.spinner("parsing"),
+    };
+    let recs = input::read_records(files, &keyer, threads(), &pb)?;
+    pb.finish_and_clear();
+    let parse = t0.elapsed();
+    let n = recs.batch.len() as u64;
+    let sp = out.spinner(&format!("writing {} records", num(n)));
+    let s = l.ingest(recs.batch)?;
+    sp.finish_and_clear();
+    // The batch is durable (fsynced); freeing a large index costs ~0.15 s per
+    // million records for nothing, and the OS drops the lock at exit.
+    std::mem::forget(l);
+    let el = t0.elapsed();
+    out.line(format!(
+        "ingested {} records from {} file(s): {} registered, {} unchanged, {} subject links; seq {} -> {} ({}{})",
+        num(n),
+        files.len(),
+        num(s.registered),
+        num(s.unchanged),
+        num(s.links),
+        before,
+        s.seq,
+        secs(el),
+        if n >= 100_000 {
+            format!(", {} records/s", rate(n, el))
+        } else {
+            String::new()
+        },
+    ))?;
+    out.json(json!({
+        "command": "ingest",
+        "records": n,
+        "registered": s.registered,
+        "unchanged": s.unchanged,
+        "links": s.links,
+        "lines": recs.lines,
+        "bytes": recs.bytes,
+        "seq_before": before.0,
+        "seq": s.seq.0,
+        "parse_seconds": parse.as_secs_f64(),
+        "seconds": el.as_secs_f64(),
+    }))?;
+    Ok(Status::Ok)
+}
+
+pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Result<Status> {
+    let t0 = Instant::now();
+    let keyer = load_key(ledger, key)?;
+    let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
+    let before = l.head().0;
+    let sp = out.spinner("reading events");
+    let events = input::read_events(files, &keyer)?;
+    let mut by_type: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for e in &events {
+        *by_type.entry(e.type_name()).or_default() += 1;
+    }
+    let n = events.len() as u64;
+    sp.set_message(format!("appending {} events", num(n)));
+    let seq = l.apply(events)?;
+    sp.finish_and_clear();
+    let el = t0.elapsed();
+    let kinds: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    out.line(format!(
+        "applied {} events{}; seq {} -> {} ({})",
+        num(n),
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        },
+        before,
+        seq,
+        secs(el)
+    ))?;
+    out.json(json!({
+        "command": "apply",
+        "events": n,
+        "by_type": by_type,
+        "seq_before": before.0,
+        "seq": seq.0,
+        "seconds": el.as_secs_f64(),
+    }))?;
+    Ok(Status::Ok)
+}
+
+fn kind_name(k: FindingKind) -> &'static str {
+    match k {
+        FindingKind::Corrupt => "corrupt",
+        FindingKind::TornTail => "torn_tail",
+        FindingKind::Quarantined => "quarantined",
+        FindingKind::Snapshot => "snapshot",
+        _ => "other",
+    }
+}
+
+pub fn verify(out: &mut Out, ledger: &Path) -> Result<Status> {
+    let t0 = Instant::now();
+    // Frames, chain links and snapshots; then every entry decoded and folded
+    // from seq 1, and the newest snapshot compared with that replay.
+    let v = optout::verify_ledger(ledger)
+        .with_context(|| format!("{}: cannot verify", ledger.display()))?;
+    let report = &v.storage;
+    let mut findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            json!({
+                "kind": kind_name(f.kind),
+                "file": f.file,
+                "offset": f.offset,
+                "seq": f.seq.map(|s| s.0),
+                "what": f.what,
+            })
+        })
+        .collect();
+    let mut lines: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
+    for p in &v.problems {
+        lines.push(format!("replay: {p}"));
+        findings.push(
+            json!({"kind": "replay", "file": ledger, "offset": null, "seq": null, "what": p}),
+        );
+    }
+    let ok = v.is_clean();
+    let head = report.head.map(|(s, c)| (s.0, c.to_hex()));
+    if ok {
+        let (seq, chain) = head.clone().unwrap_or_default();
+        out.line(format!(
+            "{}: OK: {} segment(s), {} snapshot(s) verified, seq {seq}, chain head {chain}",
+            ledger.display(),
+            report.segments,
+            report.snapshots_ok
+        ))?;
+        out.line(format!(
+            "replayed {} entries from seq 1{} ({})",
+            num(v.entries),
+            v.snapshot_checked
+                .map(|s| format!("; the snapshot at seq {s} matches the replay"))
+                .unwrap_or_default(),
+            secs(t0.elapsed())
+        ))?;
+    } else {
+        out.line(format!(
+            "{}: DAMAGED: {} finding(s)",
+            ledger.display(),
+            findings.len()
+        ))?;
+        for l in &lines {
+            out.line(format!("  {l}"))?;
+        }
+    }
+    out.json(json!({
+        "command": "verify",
+        "ok": ok,
+        "seq": head.as_ref().map(|h| h.0),
+        "chain_head": head.as_ref().map(|h| h.1.clone()),
+        "segments": report.segments,
+        "snapshots_ok": report.snapshots_ok,
+        "entries": v.entries,
+        "snapshot_checked": v.snapshot_checked.map(|s| s.0),
+        "findings": findings,
+    }))?;
+    Ok(if ok { Status::Ok } else { Status::Found })
+}
+
+pub fn snapshot(out: &mut Out, ledger: &Path) -> Result<Status> {
+    let t0 = Instant::now();
+    let mut l = Ledger::open(ledger, None)?;
+    let path = l.snapshot()?;
+    let seq = l.head().0;
+    out.line(format!(
+        "wrote snapshot {} at seq {seq} ({})",
+        path.display(),
+        secs(t0.elapsed())
+    ))?;
+    out.json(json!({"command": "snapshot", "path": path, "seq": seq.0}))?;
+    Ok(Status::Ok)
+}

@@ -1,0 +1,477 @@
+//! Commands about manifests: compute one, show, diff, check, export.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use optout::manifest::ManifestDiff;
+use optout::{InputError, Ledger, Manifest, Policy, Reason, Seq};
+use serde_json::{json, Map, Value};
+
+use crate::args::{ExportFormat, ManifestArgs};
+use crate::out::{num, secs, Out};
+use crate::{input, keys, time_arg, Status};
+
+pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
+    let t0 = Instant::now();
+    let sp = out.spinner("opening the ledger");
+    let l = Ledger::open_read_only(&a.ledger, None)?;
+    let policy = match &a.policy {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read the policy file", p.display()))?;
+            Some(Policy::from_json(&text, &p.display().to_string())?)
+        }
+        None => None,
+    };
+    let purpose = match (&a.purpose, &policy) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => p.purpose.to_string(),
+        (None, None) => bail!("--purpose is required without --policy"),
+    };
+    let at = time_arg("--at", a.at.as_deref())?;
+    let mut q = l.query(policy, &purpose, at)?;
+    if let Some(s) = a.at_seq {
+        q.seq = Seq(s);
+    }
+    q.datasets = a.datasets.clone();
+    sp.set_message("computing the manifest");
+    let m = l.manifest(&q)?;
+    m.save(&a.out)?;
+    sp.finish_and_clear();
+    let h = &m.header;
+    let digest = m.digest_hex();
+    out.line(format!(
+        "wrote {}: {} at {}, ledger seq {}",
+        a.out.display(),
+        h.purpose,
+        h.at,
+        h.seq
+    ))?;
+    out.line(format!(
+        "  excluded {} of {} records in {} shards{}",
+        num(h.excluded),
+        num(h.registered),
+        m.shards.len(),
+        reason_summary(&h.counts)
+    ))?;
+    out.line(format!("  digest {digest} ({})", secs(t0.elapsed())))?;
+    out.json(json!({
+        "command": "manifest",
+        "path": a.out,
+        "digest": digest,
+        "header": h,
+        "seconds": t0.elapsed().as_secs_f64(),
+    }))?;
+    Ok(Status::Ok)
+}
+
+/// ` (objection 3, erasure 1)` for the non-zero counts.
+fn reason_summary(counts: &[(String, u64)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{r} {}", num(*n)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// One dataset of a manifest: (name, shards, registered, excluded, excluded per reason).
+type DatasetCounts = (String, u64, u64, u64, [u64; Reason::COUNT]);
+
+/// Per dataset: shards, registered, excluded, and excluded per reason.
+fn per_dataset(m: &Manifest) -> Vec<DatasetCounts> {
+    let mut out: Vec<DatasetCounts> = Vec::new();
+    for s in &m.shards {
+        if out.last().is_none_or(|d| d.0 != s.dataset) {
+            out.push((s.dataset.clone(), 0, 0, 0, [0; Reason::COUNT]));
+        }
+        if let Some(d) = out.last_mut() {
+            d.1 += 1;
+            d.2 += s.registered;
+            d.3 += s.excluded.len();
+            for (i, b) in s.reasons.iter().enumerate() {
+                d.4[i] += b.len();
+            }
+        }
+    }
+    out
+}
+
+fn reasons_json(counts: &[u64; Reason::COUNT]) -> Value {
+    let mut m = Map::new();
+    for r in Reason::ALL {
+        m.insert(r.name().into(), counts[r as usize].into());
+    }
+    Value::Object(m)
+}
+
+/// Prints the records and exclusions of a manifest per reason (rows) and
+/// dataset (columns), each line starting with `indent`.
+pub fn print_table(out: &mut Out, m: &Manifest, indent: &str) -> Result<()> {
+    let ds = per_dataset(m);
+    let w: Vec<usize> = ds.iter().map(|d| d.0.len().max(9)).collect();
+    let mut head = format!("{indent}{:<20}", "");
+    for (d, w) in ds.iter().zip(&w) {
+        head.push_str(&format!(" {:>w$}", d.0));
+    }
+    out.line(head)?;
+    let row = |name: &str, val: &dyn Fn(&DatasetCounts) -> u64| {
+        let mut line = format!("{indent}{name:<20}");
+        for (d, w) in ds.iter().zip(&w) {
+            line.push_str(&format!(" {:>w$}", num(val(d))));
+        }
+        line
+    };
+    let mut lines = vec![row("records", &|d| d.2), row("excluded", &|d| d.3)];
+    for r in Reason::ALL {
+        if ds.iter().any(|d| d.4[r as usize] > 0) {
+            lines.push(row(&format!("  {}", r.name()), &|d| d.4[r as usize]));
+        }
+    }
+    for l in lines {
+        out.line(l)?;
+    }
+    Ok(())
+}
+
+pub fn show(out: &mut Out, path: &Path) -> Result<Status> {
+    let m = Manifest::load(path)?;
+    let h = &m.header;
+    let digest = m.digest_hex();
+    out.line(format!("manifest {}", path.display()))?;
+    out.line(format!("  purpose      {}", h.purpose))?;
+    out.line(format!(
+        "  valid time   {} (events in effect at or before it count)",
+        h.at
+    ))?;
+    out.line(format!(
+        "  ledger       {} at seq {} (entries recorded at or before it count)",
+        h.ledger_id, h.seq
+    ))?;
+    out.line(format!("  chain head   {}", h.chain_head))?;
+    out.line(format!(
+        "  datasets     {}",
+        if h.datasets.is_empty() {
+            "all".to_string()
+        } else {
+            h.datasets.join(", ")
+        }
+    ))?;
+    out.line(format!("  policy       {}", h.policy.to_json()))?;
+    out.line(format!("  policy digest {}", h.policy_digest))?;
+    out.line(format!("  written by   {}", h.tool))?;
+    out.line(format!("  digest       {digest}"))?;
+    out.line(format!(
+        "  excluded     {} of {} records in {} shards{}",
+        num(h.excluded),
+        num(h.registered),
+        m.shards.len(),
+        reason_summary(&h.counts)
+    ))?;
+    print_table(out, &m, "  ")?;
+    let datasets: Vec<Value> = per_dataset(&m)
+        .iter()
+        .map(|d| {
+            json!({"dataset": d.0, "shards": d.1, "registered": d.2, "excluded": d.3, "reasons": reasons_json(&d.4)})
+        })
+        .collect();
+    out.json(json!({
+        "command": "show",
+        "path": path,
+        "digest": digest,
+        "header": h,
+        "shards": m.shards.len(),
+        "datasets": datasets,
+    }))?;
+    Ok(Status::Ok)
+}
+
+pub fn diff(out: &mut Out, old_path: &Path, new_path: &Path) -> Result<Status> {
+    let old = Manifest::load(old_path)?;
+    let new = Manifest::load(new_path)?;
+    let d = ManifestDiff::between(&old, &new);
+    for (what, a, b) in [
+        ("purposes", &old.header.purpose, &new.header.purpose),
+        ("ledgers", &old.header.ledger_id, &new.header.ledger_id),
+        (
+            "policies",
+            &old.header.policy_digest,
+            &new.header.policy_digest,
+        ),
+    ] {
+        if a != b {
+            out.line(format!("note: the manifests have different {what}"))?;
+        }
+    }
+    let side = |m: &Manifest| {
+        format!(
+            "seq {}, at {}, digest {}",
+            m.header.seq,
+            m.header.at,
+            m.digest_hex()
+        )
+    };
+    out.line(format!("old {}: {}", old_path.display(), side(&old)))?;
+    out.line(format!("new {}: {}", new_path.display(), side(&new)))?;
+    out.line(format!(
+        "newly excluded {}, re-included {}",
+        num(d.newly_excluded()),
+        num(d.re_included())
+    ))?;
+    let per = d.per_reason();
+    let mut reasons = Map::new();
+    for r in Reason::ALL {
+        let (add, rem) = per[r as usize];
+        reasons.insert(r.name().into(), json!({"added": add, "removed": rem}));
+        if add > 0 || rem > 0 {
+            out.line(format!("  {:<18} +{} -{}", r.name(), num(add), num(rem)))?;
+        }
+    }
+    let mut shards = Vec::new();
+    for s in &d.shards {
+        out.line(format!(
+            "  {}/{}: +{} -{}",
+            s.dataset,
+            s.shard,
+            num(s.newly_excluded.len()),
+            num(s.re_included.len())
+        ))?;
+        shards.push(json!({
+            "dataset": s.dataset,
+            "shard": s.shard,
+            "newly_excluded": s.newly_excluded.iter().collect::<Vec<u32>>(),
+            "re_included": s.re_included.iter().collect::<Vec<u32>>(),
+        }));
+    }
+    let sj = |m: &Manifest| json!({"digest": m.digest_hex(), "seq": m.header.seq, "at": m.header.at, "excluded": m.header.excluded});
+    out.json(json!({
+        "command": "diff",
+        "old": sj(&old),
+        "new": sj(&new),
+        "newly_excluded": d.newly_excluded(),
+        "re_included": d.re_included(),
+        "reasons": reasons,
+        "shards": shards,
+    }))?;
+    Ok(Status::Ok)
+}
+
+/// One line of a `check` input.
+enum Used {
+    Row(String, String, u32),
+    Key(String),
+}
+
+fn parse_used(file: &str, n: u64, text: &str) -> Result<Used, InputError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| InputError::new(file, n, None, format!("invalid JSON: {e}")))?;
+    let Value::Object(o) = v else {
+        return Err(InputError::new(file, n, None, "expected a JSON object"));
+    };
+    if let Some(k) = o.get("key") {
+        return match k.as_str() {
+            Some(k) if !k.is_empty() => Ok(Used::Key(k.to_string())),
+            _ => Err(InputError::new(
+                file,
+                n,
+                Some("key"),
+                "expected a non-empty string",
+            )),
+        };
+    }
+    let s = |f: &str| -> Result<String, InputError> {
+        match o.get(f) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(_) => Err(InputError::new(
+                file,
+                n,
+                Some(f),
+                "expected a non-empty string",
+            )),
+            None => Err(InputError::new(
+                file,
+                n,
+                Some(f),
+                "missing (a line is {\"dataset\",\"shard\",\"row\"} or {\"key\"})",
+            )),
+        }
+    };
+    let (d, sh) = (s("dataset")?, s("shard")?);
+    let row = match o.get("row") {
+        Some(r) => r
+            .as_u64()
+            .and_then(|r| u32::try_from(r).ok())
+            .ok_or_else(|| {
+                InputError::new(file, n, Some("row"), format!("expected u32, got {r}"))
+            })?,
+        None => return Err(InputError::new(file, n, Some("row"), "missing")),
+    };
+    Ok(Used::Row(d, sh, row))
+}
+
+pub fn check(out: &mut Out, path: &Path, used: &str, ledger: Option<&Path>) -> Result<Status> {
+    let m = Manifest::load(path)?;
+    let mut lines = Vec::new();
+    let input = BufReader::with_capacity(1 << 20, input::open(used)?);
+    for (i, line) in input.lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = line.map_err(|e| InputError::new(used, n, None, format!("read error: {e}")))?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        lines.push((n, parse_used(used, n, text)?));
+    }
+    let key_map: HashMap<String, keys::RowName> = match ledger {
+        Some(l) => keys::excluded_keys(l, &m)?
+            .into_iter()
+            .map(|(row, key)| (key, row))
+            .collect(),
+        None => {
+            if let Some((n, _)) = lines.iter().find(|(_, u)| matches!(u, Used::Key(_))) {
+                bail!(
+                    "{used}:{n}: field `key`: key lines need --ledger LEDGER (the ledger the manifest came from) to resolve keys to records"
+                );
+            }
+            HashMap::new()
+        }
+    };
+    let mut hits = Vec::new();
+    for (n, u) in &lines {
+        let (d, s, row, key) = match u {
+            Used::Row(d, s, row) => (d.as_str(), s.as_str(), *row, None),
+            Used::Key(k) => match key_map.get(k) {
+                Some((d, s, row)) => (d.as_str(), s.as_str(), *row, Some(k.as_str())),
+                None => continue,
+            },
+        };
+        let Some(sh) = m.shard(d, s) else { continue };
+        if !sh.excluded.contains(row) {
+            continue;
+        }
+        let reasons: Vec<&str> = sh.reasons_of(row).iter().map(|r| r.name()).collect();
+        out.line(format!(
+            "{used}:{n}: {d}/{s}#{row}{} is excluded: {}",
+            key.map(|k| format!(" (key {k})")).unwrap_or_default(),
+            reasons.join(", ")
+        ))?;
+        hits.push(json!({"line": n, "dataset": d, "shard": s, "row": row, "key": key, "reasons": reasons}));
+    }
+    out.line(format!(
+        "checked {} used records against {} (digest {}): {} excluded",
+        num(lines.len() as u64),
+        path.display(),
+        &m.digest_hex()[..16],
+        if hits.is_empty() {
+            "none".to_string()
+        } else {
+            num(hits.len() as u64)
+        }
+    ))?;
+    let found = !hits.is_empty();
+    out.json(json!({
+        "command": "check",
+        "checked": lines.len(),
+        "excluded": hits.len(),
+        "digest": m.digest_hex(),
+        "hits": hits,
+    }))?;
+    Ok(if found { Status::Found } else { Status::Ok })
+}
+
+/// One line of `export --to jsonl` (fields in this order).
+#[derive(serde::Serialize)]
+struct ExportRow<'a> {
+    dataset: &'a str,
+    shard: &'a str,
+    row: u32,
+    reasons: &'a [&'a str],
+    /// Present (possibly null) only with `--ledger`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<Option<&'a str>>,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn export(
+    out: &mut Out,
+    path: &Path,
+    to: ExportFormat,
+    dest: &str,
+    ledger: Option<&Path>,
+) -> Result<Status> {
+    let m = Manifest::load(path)?;
+    let keys = match ledger {
+        Some(l) => Some(keys::excluded_keys(l, &m)?),
+        None => None,
+    };
+    let mut file;
+    let w: &mut dyn Write = if dest == "-" {
+        out.raw()
+    } else {
+        file = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(dest).with_context(|| format!("{dest}: cannot create"))?,
+        );
+        &mut file
+    };
+    if to == ExportFormat::Csv {
+        w.write_all(if keys.is_some() {
+            b"dataset,shard,row,reasons,key\n"
+        } else {
+            b"dataset,shard,row,reasons\n"
+        })?;
+    }
+    let mut n = 0u64;
+    for s in &m.shards {
+        let (d, sh) = (csv_field(&s.dataset), csv_field(&s.shard));
+        for row in s.excluded.iter() {
+            let reasons: Vec<&str> = s.reasons_of(row).iter().map(|r| r.name()).collect();
+            let key = keys
+                .as_ref()
+                .and_then(|k| k.get(&(s.dataset.clone(), s.shard.clone(), row)));
+            match to {
+                ExportFormat::Jsonl => {
+                    let line = ExportRow {
+                        dataset: &s.dataset,
+                        shard: &s.shard,
+                        row,
+                        reasons: &reasons,
+                        key: keys.as_ref().map(|_| key.map(String::as_str)),
+                    };
+                    serde_json::to_writer(&mut *w, &line).map_err(std::io::Error::from)?;
+                    w.write_all(b"\n")?;
+                }
+                ExportFormat::Csv => {
+                    write!(w, "{d},{sh},{row},{}", reasons.join(";"))?;
+                    if keys.is_some() {
+                        write!(w, ",{}", key.map(|k| csv_field(k)).unwrap_or_default())?;
+                    }
+                    w.write_all(b"\n")?;
+                }
+            }
+            n += 1;
+        }
+    }
+    w.flush()?;
+    if dest != "-" {
+        out.line(format!("exported {} excluded records to {dest}", num(n)))?;
+        out.json(
+            json!({"command": "export", "path": dest, "records": n, "digest": m.digest_hex()}),
+        )?;
+    }
+    Ok(Status::Ok)
+}

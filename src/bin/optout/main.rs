@@ -1,0 +1,154 @@
+//! `optout`: the command-line face of the optout ledger.
+//!
+//! A thin binary: parse arguments (`args`), run one command (`cmd_*`,
+//! `demo`), print through `out`. Exit codes: 0 ok, 1 found something
+//! (`check` hit, `verify` damage, `affected` violation), 2 error. A closed
+//! stdout (`optout ... | head`) ends the program quietly with 0.
+
+mod args;
+mod cmd_ledger;
+mod cmd_manifest;
+mod cmd_runs;
+mod demo;
+mod input;
+mod keys;
+mod out;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use optout::{SubjectKeyer, Timestamp};
+
+use args::{Cli, Command, KeyArg, RunsCommand};
+use out::Out;
+
+/// How a command that ran to the end came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing to report (exit 0).
+    Ok,
+    /// Found something the user must look at (exit 1).
+    Found,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = Out::new(cli.format, cli.quiet);
+    let r = run(cli.command, &mut out).and_then(|s| {
+        out.flush()?;
+        Ok(s)
+    });
+    match r {
+        Ok(Status::Ok) => ExitCode::SUCCESS,
+        Ok(Status::Found) => ExitCode::from(1),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Whatever was printed before the error still goes out.
+            let _ = out.flush();
+            eprintln!("optout: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+    })
+}
+
+fn run(cmd: Command, out: &mut Out) -> Result<Status> {
+    match cmd {
+        Command::Init { ledger, key } => cmd_ledger::init(out, &ledger, &key),
+        Command::Ingest { ledger, files, key } => cmd_ledger::ingest(out, &ledger, &files, &key),
+        Command::Apply { ledger, files, key } => cmd_ledger::apply(out, &ledger, &files, &key),
+        Command::Verify { ledger } => cmd_ledger::verify(out, &ledger),
+        Command::Snapshot { ledger } => cmd_ledger::snapshot(out, &ledger),
+        Command::Manifest(a) => cmd_manifest::manifest(out, &a),
+        Command::Show { manifest } => cmd_manifest::show(out, &manifest),
+        Command::Diff { old, new } => cmd_manifest::diff(out, &old, &new),
+        Command::Check {
+            manifest,
+            used,
+            ledger,
+        } => cmd_manifest::check(out, &manifest, &used, ledger.as_deref()),
+        Command::Export {
+            manifest,
+            to,
+            out: dest,
+            ledger,
+        } => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref()),
+        Command::Runs(RunsCommand::Add {
+            ledger,
+            model,
+            manifest,
+            name,
+            started_at,
+        }) => cmd_runs::add(
+            out,
+            &ledger,
+            &model,
+            &manifest,
+            name.as_deref(),
+            started_at.as_deref(),
+        ),
+        Command::Runs(RunsCommand::List { ledger }) => cmd_runs::list(out, &ledger),
+        Command::Affected {
+            ledger,
+            subject,
+            at,
+            key,
+        } => cmd_runs::affected(out, &ledger, &subject, at.as_deref(), &key),
+        Command::Report {
+            ledger,
+            subject,
+            at,
+            key,
+        } => cmd_runs::report(out, &ledger, &subject, at.as_deref(), &key),
+        Command::Demo { dir } => {
+            demo::run(out, &dir.unwrap_or_else(|| PathBuf::from("./optout-demo")))
+        }
+    }
+}
+
+/// The key file to use: `--key-file`, else `$OPTOUT_KEY_FILE`, else
+/// `LEDGER.key`. The flag says whether the user named it.
+pub fn key_path(ledger: &Path, key: &KeyArg) -> (PathBuf, bool) {
+    if let Some(p) = &key.key_file {
+        return (p.clone(), true);
+    }
+    if let Some(p) = std::env::var_os("OPTOUT_KEY_FILE").filter(|s| !s.is_empty()) {
+        return (PathBuf::from(p), true);
+    }
+    (optout::default_key_path(ledger), false)
+}
+
+/// Loads the subject key for `ledger`.
+pub fn load_key(ledger: &Path, key: &KeyArg) -> Result<SubjectKeyer> {
+    let (path, _) = key_path(ledger, key);
+    SubjectKeyer::load_key_file(&path).with_context(|| {
+        format!(
+            "this command needs the ledger's subject key (--key-file, $OPTOUT_KEY_FILE, default {})",
+            optout::default_key_path(ledger).display()
+        )
+    })
+}
+
+/// Parses an optional RFC 3339 flag value; `None` is now.
+pub fn time_arg(flag: &str, v: Option<&str>) -> Result<Timestamp> {
+    match v {
+        None => Ok(Timestamp::now()),
+        Some(s) => Timestamp::parse(s).map_err(|m| anyhow::anyhow!("{flag}: {m}")),
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
