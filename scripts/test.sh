@@ -11,16 +11,11 @@ cd "$(dirname "$0")/.."
 echo "== cargo test --all-features (unit, integration, CLI, doc tests)"
 cargo test --all-features
 
-# ---------------------------------------------------------------------------
-# Python binding tests (examples/python).
-# Filled in by the Python bindings work: create a venv under .venv,
-# `pip install maturin pytest numpy`, build the extension into it, run pytest.
-# pytest exit code 5 ("no tests collected") must count as a failure.
-# ---------------------------------------------------------------------------
-if [ -d examples/python ]; then
-    echo "== Python binding tests (examples/python)"
-    # TODO(python bindings): venv, maturin build, pytest; treat exit code 5 as failure.
-    :
-fi
+# Python binding tests (examples/python): run_tests.sh creates .venv at the
+# repo root, installs maturin, pytest, numpy, pyroaring, pyarrow, polars,
+# datasets and ray[data], builds the bindings into it and runs pytest,
+# failing when pytest collects no test (exit 5).
+echo "== Python binding tests (examples/python)"
+bash examples/python/run_tests.sh
 
 echo "== all tests passed"
