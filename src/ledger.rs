@@ -267,6 +267,12 @@ impl<I: Io> Ledger<I> {
 
     /// Appends entries as one atomic group and folds them into the index.
     fn append(&mut self, entries: Vec<Entry>) -> Result<Seq> {
+        self.append_checked(entries, false)
+    }
+
+    /// [`Ledger::append`]; `prechecked` says the entries were just validated
+    /// against the current index, so folding them need not check again.
+    fn append_checked(&mut self, entries: Vec<Entry>, prechecked: bool) -> Result<Seq> {
         if self.read_only {
             return Err(Error::Invalid("the ledger is open read-only".into()));
         }
@@ -278,7 +284,11 @@ impl<I: Io> Ledger<I> {
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
         let seqs = (range.first.0..).map(Seq);
-        self.index.apply_all(seqs.zip(entries.iter()))?;
+        if prechecked {
+            self.index.apply_all_prechecked(seqs.zip(entries.iter()))?;
+        } else {
+            self.index.apply_all(seqs.zip(entries.iter()))?;
+        }
         Ok(range.last)
     }
 
@@ -297,7 +307,7 @@ impl<I: Io> Ledger<I> {
         if batch.is_empty() {
             return Ok(summary);
         }
-        self.index.check(&Entry::Records(batch.clone()))?;
+        self.index.check_records(&batch)?;
         summary.registered = batch.len() as u64;
         summary.links = batch
             .shards
@@ -305,9 +315,10 @@ impl<I: Io> Ledger<I> {
             .flat_map(|g| &g.rows)
             .map(|r| r.subjects.len() as u64)
             .sum();
-        let chunks = split(batch);
-        for group in chunks.chunks(FRAMES_PER_GROUP) {
-            summary.seq = self.append(group.iter().cloned().map(Entry::Records).collect())?;
+        let mut frames: Vec<Entry> = split(batch).into_iter().map(Entry::Records).collect();
+        while !frames.is_empty() {
+            let rest = frames.split_off(frames.len().min(FRAMES_PER_GROUP));
+            summary.seq = self.append_checked(std::mem::replace(&mut frames, rest), true)?;
         }
         Ok(summary)
     }
@@ -577,25 +588,43 @@ impl<I: Io> Ledger<I> {
     }
 }
 
-/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows, each
-/// carrying only the profiles it uses.
+/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows (each
+/// frame carries the batch's profile table, which is small).
 fn split(batch: RecordBatch) -> Vec<RecordBatch> {
     if batch.len() <= ROWS_PER_FRAME {
         return vec![batch];
     }
     let mut out = Vec::new();
-    let mut cur = crate::jsonl::BatchBuilder::default();
-    for g in batch.shards {
-        for r in g.rows {
-            let profile = batch.profiles[r.profile as usize].clone();
-            cur.push(&g.dataset, &g.shard, profile, r);
-            if cur.len() >= ROWS_PER_FRAME {
-                out.push(std::mem::take(&mut cur).finish());
+    let mut cur = RecordBatch {
+        profiles: batch.profiles.clone(),
+        shards: Vec::new(),
+    };
+    let mut n = 0;
+    for mut g in batch.shards {
+        while !g.rows.is_empty() {
+            let take = (ROWS_PER_FRAME - n).min(g.rows.len());
+            let rest = g.rows.split_off(take);
+            n += take;
+            cur.shards.push(crate::event::ShardRecords {
+                dataset: g.dataset.clone(),
+                shard: g.shard.clone(),
+                rows: std::mem::replace(&mut g.rows, rest),
+            });
+            if n == ROWS_PER_FRAME {
+                let profiles = cur.profiles.clone();
+                out.push(std::mem::replace(
+                    &mut cur,
+                    RecordBatch {
+                        profiles,
+                        shards: Vec::new(),
+                    },
+                ));
+                n = 0;
             }
         }
     }
-    if !cur.is_empty() {
-        out.push(cur.finish());
+    if n > 0 {
+        out.push(cur);
     }
     out
 }

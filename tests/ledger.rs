@@ -448,3 +448,22 @@ fn verify_is_clean_and_catches_a_forged_snapshot() {
         v.problems
     );
 }
+
+#[test]
+fn large_ingests_split_into_frames_and_replay_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    let text: String = ["a", "b", "c"].iter().map(|s| records(40_000, s)).collect();
+    let s = ingest(&mut l, &text);
+    assert_eq!((s.registered, s.links), (120_000, 120_000));
+    assert_eq!(l.index().seq(), Seq(1 + 3), "init + three 50k-row frames");
+    drop(l);
+    let mut l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.index().stats().records, 120_000);
+    let again = ingest(&mut l, &text);
+    assert_eq!((again.registered, again.unchanged), (0, 120_000));
+    let u3 = l.pseudonym("u3@x.org").unwrap();
+    let want = 3 * (0..40_000).filter(|r| r % 7 == 3).count();
+    assert_eq!(l.index().subject_records(&u3, l.index().seq()).len(), want);
+}

@@ -115,10 +115,14 @@ impl Index {
         }
     }
 
-    fn check_records(&self, b: &RecordBatch) -> Result<()> {
-        let mut seen: std::collections::HashSet<(&str, &str, u32)> = Default::default();
+    /// Checks a record batch against the current state: profile indices in
+    /// range, and no row registered twice (in the batch or before) unless
+    /// it has `replace` set.
+    pub(crate) fn check_records(&self, b: &RecordBatch) -> Result<()> {
+        let mut seen: HashMap<(&str, &str), roaring::RoaringBitmap> = HashMap::new();
         for g in &b.shards {
             let existing = self.records.find_shard(&g.dataset, &g.shard);
+            let rows = seen.entry((&g.dataset, &g.shard)).or_default();
             for r in &g.rows {
                 if r.profile as usize >= b.profiles.len() {
                     return Err(Error::Invalid(format!(
@@ -127,7 +131,7 @@ impl Index {
                         b.profiles.len()
                     )));
                 }
-                let dup = !seen.insert((&g.dataset, &g.shard, r.row))
+                let dup = !rows.insert(r.row)
                     || existing.is_some_and(|s| {
                         self.records.shards[s.0 as usize].current(r.row).is_some()
                     });
@@ -170,6 +174,26 @@ impl Index {
         r
     }
 
+    /// [`Index::apply_all`] for entries the caller has just checked against
+    /// this very state (the ledger validates a whole batch, then applies it).
+    pub(crate) fn apply_all_prechecked<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (Seq, &'a Entry)>,
+    ) -> Result<()> {
+        let r = entries.into_iter().try_for_each(|(s, e)| {
+            if s <= self.seq {
+                return Err(Error::Invalid(format!(
+                    "entry at seq {s} does not follow seq {}",
+                    self.seq
+                )));
+            }
+            self.apply_entry(s, e);
+            Ok(())
+        });
+        self.freeze();
+        r
+    }
+
     /// Makes links added by [`Index::apply_unfrozen`] visible to queries.
     pub(crate) fn freeze(&mut self) {
         self.links.freeze(self.subjects.len());
@@ -185,6 +209,11 @@ impl Index {
             )));
         }
         self.check(entry)?;
+        self.apply_entry(seq, entry);
+        Ok(())
+    }
+
+    fn apply_entry(&mut self, seq: Seq, entry: &Entry) {
         match entry {
             Entry::Records(b) => self.apply_records(seq, b),
             Entry::Event(e) => self.apply_event(seq, e.clone()),
@@ -192,7 +221,6 @@ impl Index {
             Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
         }
         self.seq = seq;
-        Ok(())
     }
 
     fn apply_records(&mut self, seq: Seq, b: &RecordBatch) {
