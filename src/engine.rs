@@ -164,6 +164,11 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         .filter(|&i| policy.needs_consent(&recs.profiles[i]))
         .collect();
     let consent_rows = union_of(recs, &consent_profiles, limit);
+    // Records a consent withdrawal excludes: consent-basis ones, whatever the policy.
+    let withdrawal_profiles: Vec<usize> = (0..recs.profiles.len())
+        .filter(|&i| policy.withdrawal_applies(&recs.profiles[i]))
+        .collect();
+    let withdrawal_rows = union_of(recs, &withdrawal_profiles, limit);
     // Per consent-basis record: subjects whose consent is valid or withdrawn.
     let mut accounted: HashCounter = HashCounter::new(consent_rows.len() as usize);
 
@@ -191,7 +196,8 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
             (*s, e)
         });
         let st = fold_with(&mut scratch, evs, purpose, policy, seq, q.at);
-        let consent_matters = !consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
+        let consent_matters = (!consent_rows.is_empty() && st.consent != ConsentStatus::Missing)
+            || (st.consent == ConsentStatus::Withdrawn && !withdrawal_rows.is_empty());
         if st.erased || st.restricted || !st.objections.is_empty() || consent_matters {
             todo.push((sid, st));
         }
@@ -208,7 +214,8 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         let (sid, st) = &todo[k];
         let sid = *sid;
         let total_objection = st.objections.iter().any(|o| o.is_total());
-        let consent_matters = !consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
+        let counts = !consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
+        let withdrawn = st.consent == ConsentStatus::Withdrawn && !withdrawal_rows.is_empty();
         index.links.for_each(sid, |o| {
             if !vis(o) {
                 return;
@@ -229,11 +236,11 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
                     }
                 }
             }
-            if consent_matters && consent_rows.contains(o) {
+            if counts && consent_rows.contains(o) {
                 accounted.add(o);
-                if st.consent == ConsentStatus::Withdrawn {
-                    by_reason[Reason::ConsentWithdrawn as usize].push(o);
-                }
+            }
+            if withdrawn && withdrawal_rows.contains(o) {
+                by_reason[Reason::ConsentWithdrawn as usize].push(o);
             }
         });
     }
@@ -342,11 +349,14 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
                      shards: &mut BTreeMap<ShardId, ShardExclusion>| {
             let Some(sh) = sh else { return };
             if let Some(e) = shards.get_mut(&sh) {
-                if !rows.is_sorted() {
+                // Strictly ascending, or sort: never let from_sorted_iter
+                // fail (it would drop the rows).
+                if !rows.windows(2).all(|w| w[0] < w[1]) {
                     rows.sort_unstable();
                     rows.dedup();
                 }
-                let b = RoaringBitmap::from_sorted_iter(rows.iter().copied()).unwrap_or_default();
+                let b = RoaringBitmap::from_sorted_iter(rows.iter().copied())
+                    .unwrap_or_else(|_| rows.iter().copied().collect());
                 if e.reasons[r].is_empty() {
                     e.reasons[r] = b;
                 } else {

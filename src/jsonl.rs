@@ -137,6 +137,12 @@ fn time(file: &str, line: u64, field: &str, v: &str) -> Result<Timestamp, InputE
     Timestamp::parse(v).map_err(|m| InputError::new(file, line, Some(field), m))
 }
 
+/// Sources, third parties and categories are matched case-insensitively:
+/// they are stored trimmed and lowercased, in records and events alike.
+pub(crate) fn norm(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
 /// Reads lines, skipping blank ones, calling `f(line_no, line)`.
 fn for_lines(
     input: impl BufRead,
@@ -240,6 +246,14 @@ pub fn parse_record_line(
         serde_json::from_str(line).map_err(|e| json_error(file, n, line, e, RECORD_TYPES))?;
     nonempty(file, n, "dataset", &r.dataset)?;
     nonempty(file, n, "shard", &r.shard)?;
+    if r.row == u32::MAX {
+        return Err(InputError::new(
+            file,
+            n,
+            Some("row"),
+            "row must be below 4294967295",
+        ));
+    }
     nonempty(file, n, "source", &r.source)?;
     nonempty(file, n, "basis", &r.basis)?;
     for (i, s) in r.subjects.iter().enumerate() {
@@ -264,13 +278,13 @@ pub fn parse_record_line(
     subjects.sort_unstable();
     subjects.dedup();
     let mut profile = Profile {
-        source: r.source,
-        basis: r.basis,
-        categories: r.categories,
+        source: norm(&r.source),
+        basis: r.basis.trim().to_string(),
+        categories: r.categories.iter().map(|c| norm(c)).collect(),
         visibility: r.visibility,
         jurisdiction: r.jurisdiction,
         license: r.license,
-        obtained_from: r.obtained_from,
+        obtained_from: r.obtained_from.as_deref().map(norm),
     };
     profile.normalise();
     b.push(
@@ -515,7 +529,18 @@ pub fn parse_event_line(
             reference,
         } => {
             let until = match until {
-                Some(u) => Some(time(file, n, "until", &u)?),
+                Some(u) => {
+                    let u = time(file, n, "until", &u)?;
+                    if u <= time(file, n, "at", &at)? {
+                        return Err(InputError::new(
+                            file,
+                            n,
+                            Some("until"),
+                            "a restriction must end after it starts",
+                        ));
+                    }
+                    Some(u)
+                }
                 None => None,
             };
             (

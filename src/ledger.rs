@@ -27,6 +27,8 @@ pub const ENTRY_FORMAT: u32 = 1;
 
 /// Rows per log frame when a record batch is split for writing.
 const ROWS_PER_FRAME: usize = 50_000;
+/// Estimated encoded bytes per log frame (well below the 64 MiB frame limit).
+const BYTES_PER_FRAME: usize = 16 << 20;
 /// Frames per atomic group (bounds the memory of one write).
 const FRAMES_PER_GROUP: usize = 64;
 /// Take a snapshot when opening replayed more entries than this.
@@ -76,6 +78,7 @@ pub struct Ledger<I: Io = FsIo> {
     keyer: Option<SubjectKeyer>,
     path: PathBuf,
     read_only: bool,
+    snapshot_note: Option<String>,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -149,6 +152,7 @@ impl<I: Io> Ledger<I> {
             keyer: Some(keyer.clone()),
             path: path.to_path_buf(),
             read_only: false,
+            snapshot_note: None,
         };
         l.append(vec![Entry::Init(LedgerInit {
             format: ENTRY_FORMAT,
@@ -168,22 +172,27 @@ impl<I: Io> Ledger<I> {
     ) -> Result<Self> {
         let log = Log::open(io, path, Self::log_options(&opts, false))?;
         let load = log.latest_valid_snapshot()?;
+        // A snapshot is a cache: one that does not decode (written by another
+        // version, say) is skipped and the log replayed from the start.
+        let mut snapshot_note = None;
         let mut index = match &load.snapshot {
-            Some(s) => {
-                let ix = Index::from_snapshot_bytes(&s.payload).map_err(|e| {
-                    Error::Other(format!(
-                        "{}: snapshot does not decode: {e}",
+            Some(s) => match Index::from_snapshot_bytes(&s.payload) {
+                Ok(ix) if ix.seq() == s.seq => ix,
+                Ok(_) => {
+                    snapshot_note = Some(format!(
+                        "{}: snapshot state is not at its seq; replayed the log",
                         s.path.display()
-                    ))
-                })?;
-                if ix.seq() != s.seq {
-                    return Err(Error::Other(format!(
-                        "{}: snapshot state is not at its seq",
-                        s.path.display()
-                    )));
+                    ));
+                    Index::new()
                 }
-                ix
-            }
+                Err(e) => {
+                    snapshot_note = Some(format!(
+                        "{}: snapshot does not decode ({e}); replayed the log",
+                        s.path.display()
+                    ));
+                    Index::new()
+                }
+            },
             None => Index::new(),
         };
         let from = Seq(index.seq().0 + 1);
@@ -214,6 +223,7 @@ impl<I: Io> Ledger<I> {
             keyer,
             path: path.to_path_buf(),
             read_only: opts.read_only,
+            snapshot_note,
         };
         if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY {
             l.snapshot()?;
@@ -244,6 +254,11 @@ impl<I: Io> Ledger<I> {
     /// What recovery did when the ledger was opened (a torn tail cut off), if anything.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.log.recovery()
+    }
+
+    /// Why the newest snapshot was not used at open, if it was not.
+    pub fn snapshot_note(&self) -> Option<&str> {
+        self.snapshot_note.as_deref()
     }
 
     /// The chain hash after the entry at `seq` (pin it to detect rewrites).
@@ -298,6 +313,9 @@ impl<I: Io> Ledger<I> {
     /// Nothing is written unless the whole batch is valid.
     pub fn ingest(&mut self, batch: RecordBatch) -> Result<IngestSummary> {
         self.keyer()?;
+        // Duplicates inside the batch first: dropping "unchanged" rows must
+        // not hide a second, conflicting registration of the same row.
+        Index::new().check_records(&batch)?;
         let (batch, unchanged) = self.drop_unchanged(batch)?;
         let mut summary = IngestSummary {
             unchanged,
@@ -448,6 +466,22 @@ impl<I: Io> Ledger<I> {
         started_at: Timestamp,
     ) -> Result<Seq> {
         self.verify_manifest(manifest)?;
+        // The seal is a public hash: anyone can re-seal an edited manifest.
+        // Manifests are reproducible, so recompute it and demand the same bytes.
+        let h = &manifest.header;
+        let q = Query {
+            policy: h.policy.clone(),
+            seq: Seq(h.seq),
+            at: Timestamp(h.at_ns),
+            datasets: h.datasets.clone(),
+        };
+        if self.manifest(&q)?.to_bytes() != manifest.to_bytes() {
+            return Err(Error::Invalid(
+                "the manifest differs from what this ledger computes at its seq, time, policy and scope: \
+                 it was altered (or made by another optout version)"
+                    .into(),
+            ));
+        }
         if name.trim().is_empty() || model.trim().is_empty() {
             return Err(Error::Invalid(
                 "a run needs a non-empty name and model".into(),
@@ -591,7 +625,16 @@ impl<I: Io> Ledger<I> {
 /// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows (each
 /// frame carries the batch's profile table, which is small).
 fn split(batch: RecordBatch) -> Vec<RecordBatch> {
-    if batch.len() <= ROWS_PER_FRAME {
+    let est = |r: &RowEntry| 64 + 16 * r.subjects.len() + r.key.as_ref().map_or(0, |k| k.len());
+    if batch.len() <= ROWS_PER_FRAME
+        && batch
+            .shards
+            .iter()
+            .flat_map(|g| &g.rows)
+            .map(est)
+            .sum::<usize>()
+            <= BYTES_PER_FRAME
+    {
         return vec![batch];
     }
     let mut out = Vec::new();
@@ -600,9 +643,20 @@ fn split(batch: RecordBatch) -> Vec<RecordBatch> {
         shards: Vec::new(),
     };
     let mut n = 0;
+    let mut bytes = 0;
     for mut g in batch.shards {
         while !g.rows.is_empty() {
-            let take = (ROWS_PER_FRAME - n).min(g.rows.len());
+            // As many rows as fit under both limits (at least one).
+            let mut take = 0;
+            while take < g.rows.len() && n + take < ROWS_PER_FRAME {
+                let b = est(&g.rows[take]);
+                if take > 0 && bytes + b > BYTES_PER_FRAME {
+                    break;
+                }
+                bytes += b;
+                take += 1;
+            }
+            let full = n + take == ROWS_PER_FRAME || take < g.rows.len();
             let rest = g.rows.split_off(take);
             n += take;
             cur.shards.push(crate::event::ShardRecords {
@@ -610,7 +664,8 @@ fn split(batch: RecordBatch) -> Vec<RecordBatch> {
                 shard: g.shard.clone(),
                 rows: std::mem::replace(&mut g.rows, rest),
             });
-            if n == ROWS_PER_FRAME {
+            if full {
+                bytes = 0;
                 let profiles = cur.profiles.clone();
                 out.push(std::mem::replace(
                     &mut cur,

@@ -47,8 +47,9 @@ pub struct Policy {
     #[serde(default)]
     pub require_visibility: Option<Visibility>,
     /// When set, the consent requirement and the filters apply only to
-    /// records of these jurisdictions. Objections, erasures, restrictions,
-    /// takedowns and source opt-outs apply everywhere regardless.
+    /// records of these jurisdictions, and to records whose jurisdiction is
+    /// unknown (fail closed). Objections, erasures, restrictions, consent
+    /// withdrawals, takedowns and source opt-outs apply everywhere regardless.
     #[serde(default)]
     pub jurisdictions: Option<Vec<String>>,
 }
@@ -93,6 +94,9 @@ impl Policy {
 
     /// Sorts and deduplicates the lists so equal policies hash equal.
     pub fn normalise(&mut self) {
+        for c in &mut self.exclude_categories {
+            *c = c.trim().to_lowercase();
+        }
         for l in [&mut self.consent_required_for, &mut self.exclude_categories] {
             l.sort();
             l.dedup();
@@ -113,13 +117,21 @@ impl Policy {
     pub fn governs(&self, p: &Profile) -> bool {
         match &self.jurisdictions {
             None => true,
-            Some(list) => p.jurisdiction.as_ref().is_some_and(|j| list.contains(j)),
+            // An unknown jurisdiction might be one of the listed: govern it.
+            Some(list) => p.jurisdiction.as_ref().is_none_or(|j| list.contains(j)),
         }
     }
 
     /// Whether records of this profile need consent of every linked subject.
     pub fn needs_consent(&self, p: &Profile) -> bool {
         self.governs(p) && self.consent_required_for.contains(&p.basis)
+    }
+
+    /// Whether a subject's consent withdrawal excludes records of this
+    /// profile: those whose basis is consent (whatever the policy says) and
+    /// those the policy requires consent for.
+    pub fn withdrawal_applies(&self, p: &Profile) -> bool {
+        p.basis == basis::CONSENT || self.needs_consent(p)
     }
 
     /// Whether records of this profile are filtered out by category or visibility.

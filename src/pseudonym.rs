@@ -85,7 +85,7 @@ impl SubjectKeyer {
             return Err(bad());
         }
         let h = lines.next().ok_or_else(bad)?.trim();
-        if h.len() != 64 {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut secret = [0u8; 32];

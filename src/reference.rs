@@ -100,16 +100,12 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
             if objects(&mine, q, &v.profile) {
                 reasons.insert(Reason::Objection);
             }
-            if q.policy.needs_consent(&v.profile) {
-                match consent(&mine, q) {
-                    Consent::Valid => {}
-                    Consent::Missing => {
-                        reasons.insert(Reason::ConsentMissing);
-                    }
-                    Consent::Withdrawn => {
-                        reasons.insert(Reason::ConsentWithdrawn);
-                    }
-                }
+            let c = consent(&mine, q);
+            if matches!(c, Consent::Withdrawn) && q.policy.withdrawal_applies(&v.profile) {
+                reasons.insert(Reason::ConsentWithdrawn);
+            }
+            if q.policy.needs_consent(&v.profile) && matches!(c, Consent::Missing) {
+                reasons.insert(Reason::ConsentMissing);
             }
         }
         if v.subjects.is_empty() && q.policy.needs_consent(&v.profile) {
@@ -192,6 +188,16 @@ fn consent(mine: &[&Event], q: &Query) -> Consent {
             .collect();
     let is_own = |k: &EventKind| matches!(k, EventKind::Consent { method, .. } if *method != ConsentMethod::Delegated);
     let is_wd = |k: &EventKind| matches!(k, EventKind::ConsentWithdrawn { .. });
+    let is_own_confirmed = |k: &EventKind| {
+        is_own(k)
+            && matches!(
+                k,
+                EventKind::Consent {
+                    confirmed: true,
+                    ..
+                }
+            )
+    };
     let last_wd = cs.iter().rposition(|k| is_wd(k));
     // The subject's own last word: their last own consent or withdrawal.
     let last_own = cs.iter().rposition(|k| is_own(k) || is_wd(k));
@@ -215,7 +221,7 @@ fn consent(mine: &[&Event], q: &Query) -> Consent {
                     method: ConsentMethod::Delegated,
                     ..
                 }
-            ) && (last_wd.is_none() || cs[from..from + j].iter().any(|x| is_own(x)))
+            ) && (last_wd.is_none() || cs[from..from + j].iter().any(|x| is_own_confirmed(x)))
         })
         .map(|(_, k)| {
             matches!(
@@ -231,7 +237,8 @@ fn consent(mine: &[&Event], q: &Query) -> Consent {
         delegated == Some(true) && policy.accept_delegated_consent && !policy.require_double_opt_in;
     if own_valid || delegated_valid {
         Consent::Valid
-    } else if last_own.is_some_and(|i| is_wd(cs[i])) {
+    } else if last_wd.is_some_and(|w| !cs[w + 1..].iter().any(|x| is_own_confirmed(x))) {
+        // Withdrawn, and no confirmed consent of their own since.
         Consent::Withdrawn
     } else {
         Consent::Missing

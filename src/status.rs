@@ -132,7 +132,11 @@ pub fn fold_with<'a>(
                     }
                 } else {
                     own = Some((*method, *confirmed));
-                    withdrawn = false;
+                    // Only a confirmed consent of the subject's own ends a
+                    // withdrawal (and lets delegated consents count again).
+                    if *confirmed {
+                        withdrawn = false;
+                    }
                 }
             }
             EventKind::ConsentWithdrawn { purposes, .. } if purposes.applies_to(purpose) => {

@@ -467,3 +467,82 @@ fn large_ingests_split_into_frames_and_replay_whole() {
     let want = 3 * (0..40_000).filter(|r| r % 7 == 3).count();
     assert_eq!(l.index().subject_records(&u3, l.index().seq()).len(), want);
 }
+
+#[test]
+fn a_doctored_resealed_manifest_cannot_be_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::create(&dir.path().join("l"), keyer()).unwrap();
+    ingest(&mut l, &records(14, "p0"));
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u1@x.org","at":"2025-01-01T00:00:00Z","purposes":["*"]}"#,
+    );
+    let m = l
+        .manifest(
+            &l.query(None, "ai-training", t("2025-02-01T00:00:00Z"))
+                .unwrap(),
+        )
+        .unwrap();
+    // Drop an excluded row from every bitmap and fix the counts: the seal
+    // is recomputed on encoding, so the bytes decode fine...
+    let mut bad = m.clone();
+    let s = &mut bad.shards[0];
+    let row = s.excluded.min().unwrap();
+    s.excluded.remove(row);
+    for r in s.reasons.iter_mut() {
+        r.remove(row);
+    }
+    bad.header.excluded -= 1;
+    bad.header.counts[0].1 -= 1;
+    let bad = Manifest::from_bytes(&bad.to_bytes()).unwrap();
+    // ...but the ledger recomputes it and refuses.
+    let err = l
+        .register_run("r", "m", &bad, t("2025-02-02T00:00:00Z"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("altered"), "{err}");
+    l.register_run("r", "m", &m, t("2025-02-02T00:00:00Z"))
+        .unwrap();
+}
+
+#[test]
+fn an_in_batch_conflict_is_not_hidden_by_an_unchanged_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::create(&dir.path().join("l"), keyer()).unwrap();
+    let one = records(1, "p0");
+    ingest(&mut l, &one);
+    let replaced = one.replace("u0@x.org", "zed@x.org").replace(
+        "\"legitimate_interest\"}",
+        "\"legitimate_interest\",\"replace\":true}",
+    );
+    let text = replaced + &one;
+    let b = jsonl::parse_records(text.as_bytes(), "r", &keyer()).unwrap();
+    let err = l.ingest(b).unwrap_err().to_string();
+    assert!(err.contains("forum/p0#0"), "{err}");
+}
+
+#[test]
+fn rows_with_many_subjects_split_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    let subjects: Vec<String> = (0..100).map(|i| format!("\"m{i}@x.org\"")).collect();
+    let text: String = (0..20_000)
+        .map(|r| {
+            format!(
+                r#"{{"dataset":"chat","shard":"g0","row":{r},"subjects":[{}],"source":"chat","collected_at":"2024-01-01T00:00:00Z","basis":"legitimate_interest"}}"#,
+                subjects.join(",")
+            ) + "\n"
+        })
+        .collect();
+    let s = ingest(&mut l, &text);
+    assert_eq!(s.links, 2_000_000);
+    assert!(
+        l.index().seq().0 > 2,
+        "split into several frames: head {}",
+        l.index().seq()
+    );
+    drop(l);
+    let l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.index().stats().links, 2_000_000);
+}

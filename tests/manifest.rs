@@ -166,3 +166,17 @@ fn snapshot_roundtrip_preserves_every_answer() {
         }
     }
 }
+
+#[test]
+fn inconsistent_header_fields_are_rejected() {
+    let (_, index) = index_of(2, 40);
+    let q = common::query(2, 40);
+    let m = manifest(&index, &q);
+    let mut bad = m.clone();
+    bad.header.policy.require_double_opt_in = !bad.header.policy.require_double_opt_in;
+    let err = Manifest::from_bytes(&bad.to_bytes()).unwrap_err();
+    assert!(err.what.contains("disagree"), "{err}");
+    let mut bad = m.clone();
+    bad.header.at_ns += 1;
+    assert!(Manifest::from_bytes(&bad.to_bytes()).is_err());
+}

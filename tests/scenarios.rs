@@ -335,15 +335,16 @@ fn public_only_policy() {
     .unwrap();
     let ex = s.excluded(&policy, s.index.seq(), "2025-01-01T00:00:00Z");
     assert_eq!(ex.keys().map(|k| k.1).collect::<Vec<_>>(), vec![1, 2]);
-    // Rules limited to EU records leave the US one alone, and the others (no jurisdiction) too.
+    // Rules limited to EU records leave the US one alone, but govern the
+    // records whose jurisdiction is unknown (fail closed): rows 0 and 2 are
+    // not private, so they are filtered; row 1 is private; row 3 is US.
     let eu = Policy::from_json(
         r#"{"purpose":"ai-training","require_visibility":"private","jurisdictions":["EU"]}"#,
         "p.json",
     )
     .unwrap();
-    assert!(s
-        .excluded(&eu, s.index.seq(), "2025-01-01T00:00:00Z")
-        .is_empty());
+    let ex = s.excluded(&eu, s.index.seq(), "2025-01-01T00:00:00Z");
+    assert_eq!(ex.keys().map(|k| k.1).collect::<Vec<_>>(), vec![0, 2]);
 }
 
 /// Takedowns by key and by content hash reach copies in every dataset.
@@ -368,4 +369,47 @@ fn takedown_reaches_every_copy() {
             .len(),
         3
     );
+}
+
+/// Art. 7(3): withdrawing consent excludes a consent-basis record even when
+/// the policy does not list `consent` among the bases needing consent, and
+/// only a confirmed consent of the subject's own ends the withdrawal.
+#[test]
+fn consent_withdrawal_wins_whatever_the_policy() {
+    let mut s = Scenario::new();
+    s.records(&rec(
+        "c",
+        0,
+        &["eve@x.org"],
+        "app",
+        "consent",
+        r#","jurisdiction":"US""#,
+    ));
+    s.events(
+        "{\"type\":\"consent\",\"subject\":\"eve@x.org\",\"at\":\"2025-01-01T00:00:00Z\",\"purposes\":[\"*\"],\"method\":\"single_opt_in\",\"confirmed\":true}\n\
+         {\"type\":\"consent_withdrawn\",\"subject\":\"eve@x.org\",\"at\":\"2025-02-01T00:00:00Z\",\"purposes\":[\"ai-training\"]}\n\
+         {\"type\":\"consent\",\"subject\":\"eve@x.org\",\"at\":\"2025-03-01T00:00:00Z\",\"purposes\":[\"*\"],\"method\":\"single_opt_in\",\"confirmed\":false}\n\
+         {\"type\":\"consent\",\"subject\":\"eve@x.org\",\"at\":\"2025-03-02T00:00:00Z\",\"purposes\":[\"*\"],\"method\":\"delegated\",\"confirmed\":true}",
+    );
+    let mut lax = ai();
+    lax.consent_required_for = vec![];
+    lax.accept_delegated_consent = true;
+    let eu_only = Policy::from_json(
+        r#"{"purpose":"ai-training","jurisdictions":["EU"],"accept_delegated_consent":true}"#,
+        "p",
+    )
+    .unwrap();
+    for p in [&lax, &eu_only] {
+        let ex = s.excluded(p, s.index.seq(), "2025-04-01T00:00:00Z");
+        assert_eq!(
+            ex[&("c".to_string(), 0)],
+            vec![Reason::ConsentWithdrawn],
+            "{p:?}"
+        );
+    }
+    // A confirmed consent of her own ends it.
+    s.events(r#"{"type":"consent","subject":"eve@x.org","at":"2025-03-03T00:00:00Z","purposes":["*"],"method":"single_opt_in","confirmed":true}"#);
+    assert!(s
+        .excluded(&lax, s.index.seq(), "2025-04-01T00:00:00Z")
+        .is_empty());
 }

@@ -131,6 +131,12 @@ impl Index {
                         b.profiles.len()
                     )));
                 }
+                if r.row == u32::MAX {
+                    return Err(Error::Invalid(format!(
+                        "record {}/{}: row 4294967295 is out of range",
+                        g.dataset, g.shard
+                    )));
+                }
                 let dup = !rows.insert(r.row)
                     || existing.is_some_and(|s| {
                         self.records.shards[s.0 as usize].current(r.row).is_some()

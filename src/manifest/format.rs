@@ -254,7 +254,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         ));
     }
     let excluded: u64 = shards.iter().map(|s| s.excluded.len()).sum();
-    let registered: u64 = shards.iter().map(|s| s.registered).sum();
+    let registered = shards
+        .iter()
+        .try_fold(0u64, |a, s| a.checked_add(s.registered))
+        .ok_or_else(|| ManifestError::at(16, "registered row counts overflow"))?;
     let want: Vec<(String, u64)> = Reason::ALL
         .iter()
         .map(|r| (r.name().to_string(), counts[*r as usize]))
