@@ -533,7 +533,21 @@ fn check_finds_exactly_the_excluded_rows() {
         "clean.jsonl",
         "{\"dataset\":\"forum\",\"shard\":\"p0\",\"row\":0}\n{\"dataset\":\"other\",\"shard\":\"x\",\"row\":1}\n",
     );
-    assert_eq!(json(&["check", &m, &clean], 0)["excluded"], 0);
+    // A shard the manifest does not cover is a finding (a naming mismatch
+    // must not pass as a clean check) unless explicitly allowed.
+    let v = json(&["check", &m, &clean], 1);
+    assert_eq!(
+        (v["excluded"].as_u64(), v["unknown_shard_rows"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(v["unknown_shards"][0]["shard"], "x");
+    let v = json(&["check", &m, &clean, "--allow-unknown-shards"], 0);
+    assert_eq!(v["excluded"], 0);
+    let known = f.write(
+        "known.jsonl",
+        "{\"dataset\":\"forum\",\"shard\":\"p0\",\"row\":0}\n",
+    );
+    assert_eq!(json(&["check", &m, &known], 0)["excluded"], 0);
 
     // Keys need the ledger.
     let keys = f.write("keys.jsonl", "{\"key\":\"post/0\"}\n{\"key\":\"post/6\"}\n");

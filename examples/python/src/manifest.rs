@@ -364,9 +364,10 @@ impl PyManifest {
     /// Excluded rows of a shard as a sorted ``numpy.uint32`` array (the
     /// array owns its buffer; no copy is made after the bitmap is expanded).
     /// With ``reason``, only rows excluded for that reason. A shard the
-    /// manifest does not cover has no excluded rows, or raises
-    /// ``UnknownShardError`` with ``strict=True``.
-    #[pyo3(signature = (dataset, shard, *, reason = None, strict = false))]
+    /// manifest does not cover raises ``UnknownShardError`` (fail closed: a
+    /// naming mismatch must not read as "nothing excluded"); with
+    /// ``strict=False`` it has no excluded rows.
+    #[pyo3(signature = (dataset, shard, *, reason = None, strict = true))]
     fn excluded<'py>(
         &self,
         py: Python<'py>,
@@ -389,7 +390,9 @@ impl PyManifest {
     /// For each row of ``rows`` (a 1-D integer numpy array; ``uint32`` and
     /// ``uint64`` are read in place, sorted input is fastest), whether it may
     /// be used: a ``numpy.bool_`` array, ``True`` = keep. Runs without the GIL.
-    #[pyo3(signature = (dataset, shard, rows, *, strict = false))]
+    /// A shard the manifest does not cover raises ``UnknownShardError``
+    /// unless ``strict=False`` (then every row is kept).
+    #[pyo3(signature = (dataset, shard, rows, *, strict = true))]
     fn keep_mask<'py>(
         &self,
         py: Python<'py>,
@@ -402,7 +405,7 @@ impl PyManifest {
     }
 
     /// For each row of ``rows``, whether it is excluded (the complement of ``keep_mask``).
-    #[pyo3(signature = (dataset, shard, rows, *, strict = false))]
+    #[pyo3(signature = (dataset, shard, rows, *, strict = true))]
     fn contains_many<'py>(
         &self,
         py: Python<'py>,

@@ -91,10 +91,15 @@ def test_keep_mask_edge_inputs(manifest, reference):
 
 def test_unknown_shard(manifest):
     rows = np.arange(10, dtype=np.uint32)
-    assert manifest.keep_mask("forum", "nope.parquet", rows).all()
-    assert manifest.excluded("forum", "nope.parquet").size == 0
+    # Fail closed by default: a shard name the manifest does not know raises.
+    with pytest.raises(optout.UnknownShardError):
+        manifest.excluded("forum", "nope.parquet")
+    with pytest.raises(optout.UnknownShardError):
+        manifest.contains_many("forum", "nope.parquet", rows)
+    assert manifest.keep_mask("forum", "nope.parquet", rows, strict=False).all()
+    assert manifest.excluded("forum", "nope.parquet", strict=False).size == 0
     with pytest.raises(optout.UnknownShardError) as e:
-        manifest.keep_mask("forum", "nope.parquet", rows, strict=True)
+        manifest.keep_mask("forum", "nope.parquet", rows)
     assert isinstance(e.value, KeyError) and e.value.shard == "nope.parquet"
     assert "nope.parquet" in str(e.value)
 
@@ -220,7 +225,7 @@ def test_manifest_save_load_and_threads(manifest, tmp_path):
 def test_keep_mask_without_dense_bitset(tmp_path):
     """Rows past 2**27 make the kernel use the merge (sorted) and contains (shuffled) paths."""
     rng = np.random.default_rng(3)
-    rows = np.unique(np.concatenate([rng.integers(0, 2**32 - 1, 3000), [0, 5, 2**27, 2**32 - 1]]))
+    rows = np.unique(np.concatenate([rng.integers(0, 2**32 - 2, 3000), [0, 5, 2**27, 2**32 - 2]]))
     recs = [
         {"dataset": "big", "shard": "s", "row": int(r), "subjects": [f"s{i % 3}"], "source": "x.org",
          "collected_at": "2024-01-01T00:00:00Z", "basis": "legitimate_interest"}

@@ -94,6 +94,11 @@ pub enum Command {
         /// The ledger the manifest came from (needed to resolve {"key"} lines).
         #[arg(long, value_name = "LEDGER")]
         ledger: Option<PathBuf>,
+        /// Do not count used rows of shards the manifest does not cover as a
+        /// finding (by default they are: a shard the ledger does not know is
+        /// usually a naming mismatch, and its rows have unknown provenance).
+        #[arg(long)]
+        allow_unknown_shards: bool,
     },
     /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]).
     Export {

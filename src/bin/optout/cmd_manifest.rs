@@ -316,7 +316,13 @@ fn parse_used(file: &str, n: u64, text: &str) -> Result<Used, InputError> {
     Ok(Used::Row(d, sh, row))
 }
 
-pub fn check(out: &mut Out, path: &Path, used: &str, ledger: Option<&Path>) -> Result<Status> {
+pub fn check(
+    out: &mut Out,
+    path: &Path,
+    used: &str,
+    ledger: Option<&Path>,
+    allow_unknown_shards: bool,
+) -> Result<Status> {
     let m = Manifest::load(path)?;
     let mut lines = Vec::new();
     let input = BufReader::with_capacity(1 << 20, input::open(used)?);
@@ -344,6 +350,8 @@ pub fn check(out: &mut Out, path: &Path, used: &str, ledger: Option<&Path>) -> R
         }
     };
     let mut hits = Vec::new();
+    let mut unknown: Vec<serde_json::Value> = Vec::new();
+    let mut unknown_rows = 0u64;
     for (n, u) in &lines {
         let (d, s, row, key) = match u {
             Used::Row(d, s, row) => (d.as_str(), s.as_str(), *row, None),
@@ -352,7 +360,20 @@ pub fn check(out: &mut Out, path: &Path, used: &str, ledger: Option<&Path>) -> R
                 None => continue,
             },
         };
-        let Some(sh) = m.shard(d, s) else { continue };
+        let Some(sh) = m.shard(d, s) else {
+            // Fail closed: a shard the manifest does not cover is usually a
+            // naming mismatch (a path prefix, another dataset) and proves nothing.
+            unknown_rows += 1;
+            if !unknown.iter().any(|x| x["dataset"] == d && x["shard"] == s) {
+                if !allow_unknown_shards && unknown.len() < 20 {
+                    out.line(format!(
+                        "{used}:{n}: shard {d}/{s} is not covered by the manifest (unknown to the ledger at its seq, or outside its datasets)"
+                    ))?;
+                }
+                unknown.push(json!({"line": n, "dataset": d, "shard": s}));
+            }
+            continue;
+        };
         if !sh.excluded.contains(row) {
             continue;
         }
@@ -375,11 +396,25 @@ pub fn check(out: &mut Out, path: &Path, used: &str, ledger: Option<&Path>) -> R
             num(hits.len() as u64)
         }
     ))?;
-    let found = !hits.is_empty();
+    if unknown_rows > 0 {
+        out.line(format!(
+            "{} used rows in {} shards the manifest does not cover{}",
+            num(unknown_rows),
+            num(unknown.len() as u64),
+            if allow_unknown_shards {
+                " (allowed by --allow-unknown-shards)"
+            } else {
+                ": counted as a finding"
+            }
+        ))?;
+    }
+    let found = !hits.is_empty() || (unknown_rows > 0 && !allow_unknown_shards);
     out.json(json!({
         "command": "check",
         "checked": lines.len(),
         "excluded": hits.len(),
+        "unknown_shard_rows": unknown_rows,
+        "unknown_shards": unknown,
         "digest": m.digest_hex(),
         "hits": hits,
     }))?;

@@ -77,7 +77,14 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             manifest,
             used,
             ledger,
-        } => cmd_manifest::check(out, &manifest, &used, ledger.as_deref()),
+            allow_unknown_shards,
+        } => cmd_manifest::check(
+            out,
+            &manifest,
+            &used,
+            ledger.as_deref(),
+            allow_unknown_shards,
+        ),
         Command::Export {
             manifest,
             to,

@@ -175,12 +175,12 @@ class Manifest:
         """``(dataset, shard)`` pairs covered, sorted."""
     def shard_counts(self, dataset: str, shard: str, *, strict: bool = True) -> ShardCounts: ...
     def excluded(
-        self, dataset: str, shard: str, *, reason: str | None = None, strict: bool = False
+        self, dataset: str, shard: str, *, reason: str | None = None, strict: bool = True
     ) -> npt.NDArray[np.uint32]:
         """Sorted excluded rows of a shard."""
-    def keep_mask(self, dataset: str, shard: str, rows: Rows, *, strict: bool = False) -> npt.NDArray[np.bool_]:
+    def keep_mask(self, dataset: str, shard: str, rows: Rows, *, strict: bool = True) -> npt.NDArray[np.bool_]:
         """True where the row may be used."""
-    def contains_many(self, dataset: str, shard: str, rows: Rows, *, strict: bool = False) -> npt.NDArray[np.bool_]:
+    def contains_many(self, dataset: str, shard: str, rows: Rows, *, strict: bool = True) -> npt.NDArray[np.bool_]:
         """True where the row is excluded."""
     def contains(self, dataset: str, shard: str, row: int) -> bool: ...
     def reasons(self, dataset: str, shard: str, row: int) -> list[str]: ...
