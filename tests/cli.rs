@@ -685,3 +685,21 @@ fn the_demo_tells_the_story_and_leaves_files_to_explore() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(o.stderr.is_empty(), "{}", stderr(&o));
 }
+
+#[test]
+fn events_dated_in_the_future_are_applied_with_a_warning() {
+    let f = fixture();
+    let ev = f.write(
+        "future.jsonl",
+        "{\"type\":\"objection\",\"subject\":\"u1@example.com\",\"at\":\"2200-01-01T00:00:00Z\",\"purposes\":[\"*\"]}\n",
+    );
+    let o = optout(&["--format", "json", "apply", &f.ledger, &ev]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["future_events"], 1);
+    assert!(
+        stderr(&o).contains("take effect in the future"),
+        "{}",
+        stderr(&o)
+    );
+}

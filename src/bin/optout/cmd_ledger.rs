@@ -142,6 +142,13 @@ pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Re
         *by_type.entry(e.type_name()).or_default() += 1;
     }
     let n = events.len() as u64;
+    // Events that take effect later are kept, but a manifest at `--at now`
+    // does not apply them yet: say so (a portal writing local time with a
+    // `Z` suffix would otherwise be silently ignored for hours).
+    let soon = optout::Timestamp(optout::Timestamp::now().0.saturating_add(300_000_000_000));
+    let future: Vec<&optout::Event> = events.iter().filter(|e| e.at > soon).collect();
+    let future_n = future.len() as u64;
+    let latest = future.iter().map(|e| e.at).max();
     sp.set_message(format!("appending {} events", num(n)));
     let seq = l.apply(events)?;
     sp.finish_and_clear();
@@ -165,8 +172,17 @@ pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Re
         "by_type": by_type,
         "seq_before": before.0,
         "seq": seq.0,
+        "future_events": future_n,
         "seconds": el.as_secs_f64(),
     }))?;
+    if let Some(latest) = latest {
+        if !out.quiet {
+            eprintln!(
+                "optout: warning: {} of these events take effect in the future (latest {latest}); manifests at an earlier --at will not apply them",
+                num(future_n)
+            );
+        }
+    }
     Ok(Status::Ok)
 }
 
