@@ -453,8 +453,8 @@ pub fn parse_event_line(
             EventKind::Objection {
                 subject: subject(&s)?,
                 purposes: purposes(&p)?,
-                categories,
-                sources,
+                categories: categories.iter().map(|c| norm(c)).collect(),
+                sources: sources.iter().map(|c| norm(c)).collect(),
             },
         ),
         EventLine::ObjectionWithdrawn {
@@ -600,7 +600,7 @@ pub fn parse_event_line(
                 at,
                 reference,
                 EventKind::SourceOptout {
-                    source,
+                    source: norm(&source),
                     purposes: purposes(&p)?,
                     signal,
                 },

@@ -413,3 +413,33 @@ fn consent_withdrawal_wins_whatever_the_policy() {
         .excluded(&lax, s.index.seq(), "2025-04-01T00:00:00Z")
         .is_empty());
 }
+
+/// Sources, third parties and categories match case-insensitively.
+#[test]
+fn names_match_whatever_their_case() {
+    let mut s = Scenario::new();
+    s.records(
+        &(rec(
+            "s",
+            0,
+            &["kim@x.org"],
+            "Forum.Example.COM",
+            "legitimate_interest",
+            r#","categories":["Audio"]"#,
+        ) + &rec(
+            "s",
+            1,
+            &["lee@x.org"],
+            "crm",
+            "legitimate_interest",
+            r#","obtained_from":"DMP:Acme""#,
+        )),
+    );
+    s.events(
+        "{\"type\":\"objection\",\"subject\":\"kim@x.org\",\"at\":\"2025-01-01T00:00:00Z\",\"purposes\":[\"*\"],\"categories\":[\"AUDIO\"],\"sources\":[\"example.com\"]}\n\
+         {\"type\":\"source_optout\",\"source\":\" dmp:ACME \",\"at\":\"2025-01-01T00:00:00Z\",\"purposes\":[\"*\"]}",
+    );
+    let ex = s.excluded(&ai(), s.index.seq(), "2025-02-01T00:00:00Z");
+    assert_eq!(ex[&("s".to_string(), 0)], vec![Reason::Objection]);
+    assert_eq!(ex[&("s".to_string(), 1)], vec![Reason::SourceOptout]);
+}

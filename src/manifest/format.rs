@@ -156,6 +156,18 @@ impl<'a> Cursor<'a> {
                 format!("{what}: roaring bitmap not in canonical form"),
             ));
         }
+        // roaring re-encodes containers in the order it read them, so also
+        // require strictly ascending values (sorted, unique container keys).
+        let mut prev: Option<u32> = None;
+        for v in b.iter() {
+            if prev.is_some_and(|p| p >= v) {
+                return Err(ManifestError::at(
+                    at + 4,
+                    format!("{what}: roaring containers out of order"),
+                ));
+            }
+            prev = Some(v);
+        }
         Ok(b)
     }
 }
@@ -266,6 +278,21 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         return Err(ManifestError::at(
             16,
             "header counts do not match the bitmaps",
+        ));
+    }
+    let digest: String = header
+        .policy
+        .digest()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if header.policy_digest != digest
+        || header.purpose != header.policy.purpose.as_str()
+        || header.at != crate::time::Timestamp(header.at_ns).to_rfc3339()
+    {
+        return Err(ManifestError::at(
+            16,
+            "header fields disagree (policy digest, purpose or time)",
         ));
     }
     Ok(Manifest { header, shards })
