@@ -161,7 +161,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     l.apply(ev)?;
     let alice_used: usize = before.iter().map(|r| r.records.len()).sum();
     out.line(format!(
-        "5. Q2 2025 events ({n2} in events-2025-q2.jsonl): {} more objections; {} withdrew his.\n   Among them {} (2025-03-20), whose {} record(s) run-2025-03 had used.",
+        "5. Q2 2025 events ({n2} in events-2025-q2.jsonl): {} more objections; {} withdrew his objection.\n   Among them {} (2025-03-20), whose {} record(s) run-2025-03 had used.",
         c.objections_q2,
         data::BRAM,
         data::ALICE,
