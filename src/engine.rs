@@ -476,3 +476,28 @@ impl HashCounter {
         self.0.get(&o).copied().unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_unique_bitset_path_equals_a_sort() {
+        // Large enough (and dense enough) to take the bitset path.
+        let n = 1u32 << 20;
+        let mut x = 12345u64;
+        let mut ords: Vec<u32> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % n as u64) as u32
+            })
+            .collect();
+        let mut want = ords.clone();
+        want.sort_unstable();
+        want.dedup();
+        sort_unique(&mut ords, n);
+        assert_eq!(ords, want);
+    }
+}

@@ -291,6 +291,26 @@ mod tests {
     }
 
     #[test]
+    fn links_merge_into_base_past_the_threshold() {
+        let mut l = Links::default();
+        let n = RECENT_MIN as u32 * 3;
+        for o in 0..n {
+            l.push(o % 101, o);
+            if o % 5000 == 0 {
+                l.freeze(101);
+            }
+        }
+        l.freeze(101);
+        assert!(!l.base.targets.is_empty(), "the merge into base happened");
+        for s in [0u32, 7, 100] {
+            let mut got = Vec::new();
+            l.for_each(s, |o| got.push(o));
+            let want: Vec<u32> = (0..n).filter(|o| o % 101 == s).collect();
+            assert_eq!(got, want, "subject {s}");
+        }
+    }
+
+    #[test]
     fn subject_table_interns() {
         let mut t = SubjectTable::default();
         let a = SubjectKey([1; 16]);
