@@ -170,7 +170,9 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         .collect();
     let withdrawal_rows = union_of(recs, &withdrawal_profiles, limit);
     // Per consent-basis record: subjects whose consent is valid or withdrawn.
-    let mut accounted: HashCounter = HashCounter::new(consent_rows.len() as usize);
+    // Consent-basis ordinals of subjects whose consent is valid or withdrawn,
+    // once per (subject, record) link.
+    let mut accounted: Vec<u32> = Vec::new();
 
     // 1. Subjects with events: the gather, in ascending subject order so the
     //    reads of the link arrays sweep forward instead of jumping around.
@@ -237,7 +239,7 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
                 }
             }
             if counts && consent_rows.contains(o) {
-                accounted.add(o);
+                accounted.push(o);
             }
             if withdrawn && withdrawal_rows.contains(o) {
                 by_reason[Reason::ConsentWithdrawn as usize].push(o);
@@ -245,26 +247,39 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         });
     }
 
-    // 2. Consent: every linked subject must be accounted for (valid or withdrawn).
-    for o in consent_rows.iter() {
-        if !vis(o) {
-            continue;
+    // Versions replaced at or before N (usually none): never excluded
+    // through the bitmap rules below.
+    let replaced: RoaringBitmap = recs
+        .superseded
+        .iter()
+        .filter(|(&o, &at)| o < limit && at <= seq)
+        .map(|(&o, _)| o)
+        .collect();
+    // Reasons computed as whole bitmaps in ordinal space.
+    let mut bitmap_reasons: [RoaringBitmap; Reason::COUNT] = Default::default();
+
+    // 2. Consent: a consent-basis record is usable only when every linked
+    //    subject is accounted for (valid or withdrawn). Count the accounted
+    //    links per record (a sort of the consenting subjects' links, not a
+    //    pass over every consent-basis record), then take the difference.
+    if !consent_rows.is_empty() {
+        accounted.sort_unstable();
+        let mut complete = RoaringBitmap::new();
+        for run in accounted.chunk_by(|a, b| a == b) {
+            if run.len() as u32 >= recs.n_subjects(run[0]) {
+                complete.push(run[0]);
+            }
         }
-        let n = recs.n_subjects(o);
-        if n == 0 || accounted.get(o) < n {
-            by_reason[Reason::ConsentMissing as usize].push(o);
-        }
+        let mut missing = &consent_rows - &complete;
+        missing -= &replaced;
+        bitmap_reasons[Reason::ConsentMissing as usize] = missing;
     }
 
     // 3. Policy filters, as a union of profile bitmaps.
     let filtered: Vec<usize> = (0..recs.profiles.len())
         .filter(|&i| policy.filters_out(&recs.profiles[i]))
         .collect();
-    push_visible(
-        &union_of(recs, &filtered, limit),
-        &vis,
-        &mut by_reason[Reason::Filtered as usize],
-    );
+    bitmap_reasons[Reason::Filtered as usize] = union_of(recs, &filtered, limit) - &replaced;
 
     // 4. Content events: source opt-outs and takedowns.
     let mut optout_profiles: Vec<usize> = Vec::new();
@@ -312,11 +327,8 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     }
     optout_profiles.sort_unstable();
     optout_profiles.dedup();
-    push_visible(
-        &union_of(recs, &optout_profiles, limit),
-        &vis,
-        &mut by_reason[Reason::SourceOptout as usize],
-    );
+    bitmap_reasons[Reason::SourceOptout as usize] =
+        union_of(recs, &optout_profiles, limit) - &replaced;
 
     // 5. Ordinals → per-shard row bitmaps, within the dataset scope.
     let scope: Option<Vec<bool>> = (!q.datasets.is_empty()).then(|| {
@@ -338,41 +350,40 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         }
     }
     count_registered(index, seq, limit, &mut shards);
+    // Each reason as one ordinal bitmap, then per run of ordinals (one
+    // stretch of consecutive rows of one shard) into that shard's rows:
+    // a whole run at once when it is entirely excluded.
     let mut rows: Vec<u32> = Vec::new();
     for (r, ords) in by_reason.iter_mut().enumerate() {
         sort_unique(ords, recs.n_ords);
-        // Ordinals ascend, so one shard's rows arrive together unless the
-        // shard was registered in several stretches (then they are merged).
-        let mut cur: Option<ShardId> = None;
-        let flush = |sh: Option<ShardId>,
-                     rows: &mut Vec<u32>,
-                     shards: &mut BTreeMap<ShardId, ShardExclusion>| {
-            let Some(sh) = sh else { return };
-            if let Some(e) = shards.get_mut(&sh) {
-                // Strictly ascending, or sort: never let from_sorted_iter
-                // fail (it would drop the rows).
-                if !rows.windows(2).all(|w| w[0] < w[1]) {
-                    rows.sort_unstable();
-                    rows.dedup();
-                }
-                let b = RoaringBitmap::from_sorted_iter(rows.iter().copied())
-                    .unwrap_or_else(|_| rows.iter().copied().collect());
+        let mut set = RoaringBitmap::from_sorted_iter(ords.iter().copied())
+            .unwrap_or_else(|_| ords.iter().copied().collect());
+        set |= &bitmap_reasons[r];
+        if set.is_empty() {
+            continue;
+        }
+        for (i, run) in recs.runs.iter().enumerate() {
+            let end = recs.runs.get(i + 1).map_or(recs.n_ords, |n| n.ord);
+            let n = set.range_cardinality(run.ord..end);
+            if n == 0 {
+                continue;
+            }
+            let Some(e) = shards.get_mut(&ShardId(run.shard)) else {
+                continue;
+            };
+            if n == (end - run.ord) as u64 {
+                e.reasons[r].insert_range(run.row..run.row + (end - run.ord));
+            } else {
+                rows.clear();
+                rows.extend(set.range(run.ord..end).map(|o| run.row + (o - run.ord)));
                 if e.reasons[r].is_empty() {
-                    e.reasons[r] = b;
+                    e.reasons[r] = RoaringBitmap::from_sorted_iter(rows.iter().copied())
+                        .unwrap_or_else(|_| rows.iter().copied().collect());
                 } else {
-                    e.reasons[r] |= b;
+                    e.reasons[r].extend(rows.iter().copied());
                 }
             }
-            rows.clear();
-        };
-        recs.for_each_record(ords, |_, id| {
-            if cur != Some(id.shard()) {
-                flush(cur, &mut rows, &mut shards);
-                cur = Some(id.shard());
-            }
-            rows.push(id.row());
-        });
-        flush(cur, &mut rows, &mut shards);
+        }
     }
     for e in shards.values_mut() {
         let mut all = RoaringBitmap::new();
@@ -456,25 +467,6 @@ fn union_of(recs: &crate::index::Records, profiles: &[usize], limit: u32) -> Roa
         u.remove_range(limit..);
     }
     u
-}
-
-fn push_visible(b: &RoaringBitmap, vis: &impl Fn(u32) -> bool, out: &mut Vec<u32>) {
-    out.extend(b.iter().filter(|&o| vis(o)));
-}
-
-/// Counts per ordinal, sparse.
-struct HashCounter(std::collections::HashMap<u32, u32>);
-
-impl HashCounter {
-    fn new(cap: usize) -> Self {
-        HashCounter(std::collections::HashMap::with_capacity(cap.min(1 << 20)))
-    }
-    fn add(&mut self, o: u32) {
-        *self.0.entry(o).or_insert(0) += 1;
-    }
-    fn get(&self, o: u32) -> u32 {
-        self.0.get(&o).copied().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
