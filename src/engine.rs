@@ -356,12 +356,14 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     let mut rows: Vec<u32> = Vec::new();
     for (r, ords) in by_reason.iter_mut().enumerate() {
         sort_unique(ords, recs.n_ords);
+        if bitmap_reasons[r].is_empty() {
+            // Only gathered ordinals: walk them in order, shard by shard.
+            push_rows(recs, ords, r, &mut rows, &mut shards);
+            continue;
+        }
         let mut set = RoaringBitmap::from_sorted_iter(ords.iter().copied())
             .unwrap_or_else(|_| ords.iter().copied().collect());
         set |= &bitmap_reasons[r];
-        if set.is_empty() {
-            continue;
-        }
         for (i, run) in recs.runs.iter().enumerate() {
             let end = recs.runs.get(i + 1).map_or(recs.n_ords, |n| n.ord);
             let n = set.range_cardinality(run.ord..end);
@@ -376,12 +378,7 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
             } else {
                 rows.clear();
                 rows.extend(set.range(run.ord..end).map(|o| run.row + (o - run.ord)));
-                if e.reasons[r].is_empty() {
-                    e.reasons[r] = RoaringBitmap::from_sorted_iter(rows.iter().copied())
-                        .unwrap_or_else(|_| rows.iter().copied().collect());
-                } else {
-                    e.reasons[r].extend(rows.iter().copied());
-                }
+                add_rows(&mut e.reasons[r], &mut rows);
             }
         }
     }
@@ -434,6 +431,50 @@ pub(crate) fn prefetch<T>(p: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// Adds `rows` (any order) to `b`, sorting only when needed.
+fn add_rows(b: &mut RoaringBitmap, rows: &mut Vec<u32>) {
+    // Strictly ascending, or sort: never let from_sorted_iter fail.
+    if !rows.windows(2).all(|w| w[0] < w[1]) {
+        rows.sort_unstable();
+        rows.dedup();
+    }
+    let add = RoaringBitmap::from_sorted_iter(rows.iter().copied())
+        .unwrap_or_else(|_| rows.iter().copied().collect());
+    if b.is_empty() {
+        *b = add;
+    } else {
+        *b |= add;
+    }
+}
+
+/// Adds ascending, unique ordinals to reason `r` of their shards (shards
+/// not in the map are out of scope and skipped).
+fn push_rows(
+    recs: &crate::index::Records,
+    ords: &[u32],
+    r: usize,
+    rows: &mut Vec<u32>,
+    shards: &mut BTreeMap<ShardId, ShardExclusion>,
+) {
+    // Ordinals ascend, so one shard's rows arrive together unless the shard
+    // was registered in several stretches (then they are merged).
+    let mut cur: Option<ShardId> = None;
+    rows.clear();
+    recs.for_each_record(ords, |_, id| {
+        if cur != Some(id.shard()) {
+            if let Some(e) = cur.and_then(|c| shards.get_mut(&c)) {
+                add_rows(&mut e.reasons[r], rows);
+            }
+            rows.clear();
+            cur = Some(id.shard());
+        }
+        rows.push(id.row());
+    });
+    if let Some(e) = cur.and_then(|c| shards.get_mut(&c)) {
+        add_rows(&mut e.reasons[r], rows);
+    }
 }
 
 /// Sorts and deduplicates ordinals: a bitset pass for large sets (linear,
