@@ -2,9 +2,12 @@
 //! and why, as the ledger stood at `Seq` N and valid time T.
 //!
 //! Cost grows with the excluded links, not the dataset: subjects without
-//! events are never visited; provenance rules are unions of per-profile
-//! bitmaps; the only per-record work is over records that end up excluded
-//! (and, for the consent rule, over records on a consent basis).
+//! events are never visited; provenance rules (consent missing, filters,
+//! source opt-outs) are unions and differences of per-profile bitmaps in
+//! ordinal space; the per-record work is over gathered links (objecting,
+//! erased, restricted, withdrawn and consenting subjects) and over the
+//! excluded rows as they are turned into per-shard bitmaps (whole runs of
+//! rows at once where a run is entirely excluded).
 
 use std::collections::BTreeMap;
 
@@ -169,7 +172,6 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         .filter(|&i| policy.withdrawal_applies(&recs.profiles[i]))
         .collect();
     let withdrawal_rows = union_of(recs, &withdrawal_profiles, limit);
-    // Per consent-basis record: subjects whose consent is valid or withdrawn.
     // Consent-basis ordinals of subjects whose consent is valid or withdrawn,
     // once per (subject, record) link.
     let mut accounted: Vec<u32> = Vec::new();
