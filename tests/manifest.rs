@@ -180,3 +180,28 @@ fn inconsistent_header_fields_are_rejected() {
     bad.header.at_ns += 1;
     assert!(Manifest::from_bytes(&bad.to_bytes()).is_err());
 }
+
+proptest::proptest! {
+    /// keep_mask (dense merge, sparse jumps, unsorted probes) equals contains.
+    #[test]
+    fn keep_mask_equals_contains(
+        excluded in proptest::collection::btree_set(0u32..5_000, 0..400),
+        mut rows in proptest::collection::vec(0u32..6_000, 0..2_000),
+        sort in proptest::bool::ANY,
+    ) {
+        if sort {
+            rows.sort_unstable();
+        }
+        let s = optout::manifest::ManifestShard {
+            dataset: "d".into(),
+            shard: "s".into(),
+            registered: 0,
+            excluded: excluded.iter().copied().collect(),
+            reasons: Default::default(),
+        };
+        let mask = s.keep_mask(&rows);
+        for (k, r) in mask.iter().zip(&rows) {
+            proptest::prop_assert_eq!(*k, !excluded.contains(r));
+        }
+    }
+}

@@ -111,19 +111,30 @@ impl ManifestShard {
             return;
         }
         out.fill(true);
-        // Merge the sorted rows with the sorted excluded set.
+        let (Some(&lo), Some(&hi)) = (rows.first(), rows.last()) else {
+            return;
+        };
+        // Only the excluded rows inside the batch's span matter.
+        let span = self.excluded.range(lo..=hi);
+        let dense = self.excluded.range_cardinality(lo..=hi) as usize * 16 > rows.len();
         let mut i = 0usize;
-        for x in self.excluded.iter() {
-            i += rows[i..].partition_point(|&r| r < x);
+        for x in span {
+            if dense {
+                // Many exclusions for the batch: a linear merge.
+                while i < rows.len() && rows[i] < x {
+                    i += 1;
+                }
+            } else {
+                // Few: jump to each by binary search.
+                i += rows[i..].partition_point(|&r| r < x);
+            }
             if i >= rows.len() {
                 break;
             }
-            let mut j = i;
-            while j < rows.len() && rows[j] == x {
-                out[j] = false;
-                j += 1;
+            while i < rows.len() && rows[i] == x {
+                out[i] = false;
+                i += 1;
             }
-            i = j;
         }
     }
 }
