@@ -43,6 +43,42 @@ fn large_config() -> impl bincode::config::Config {
         .with_limit::<SNAPSHOT_LIMIT>()
 }
 
+/// Decodes with a claim limit proportional to the input: bincode allocates
+/// a string's or vector's claimed length *before* reading it, so the limit
+/// is what bounds memory. A valid value never claims more than a small
+/// multiple of its encoding (structs expand in memory), so the limit is the
+/// smallest step of a ladder at or above 16 × the input, capped at `cap`.
+fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], cap: usize) -> Result<(T, usize), CodecError> {
+    macro_rules! ladder {
+        ($($lim:expr),*) => {{
+            let want = bytes.len().saturating_mul(16).min(cap);
+            $(
+                if want <= $lim {
+                    let c = bincode::config::standard()
+                        .with_fixed_int_encoding()
+                        .with_little_endian()
+                        .with_limit::<{ $lim }>();
+                    return bincode::serde::decode_from_slice(bytes, c)
+                        .map_err(|e| CodecError::Invalid(e.to_string()));
+                }
+            )*
+        }};
+    }
+    ladder!(
+        1 << 16,
+        1 << 20,
+        1 << 24,
+        1 << 26,
+        1 << 28,
+        1 << 30,
+        1 << 32,
+        1 << 34,
+        1 << 36,
+        SNAPSHOT_LIMIT
+    );
+    Err(CodecError::Invalid(format!("{} bytes is over the limit", bytes.len())))
+}
+
 /// Encodes a large value (a snapshot section).
 pub fn encode_large<T: Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
     bincode::serde::encode_to_vec(v, large_config()).map_err(|e| CodecError::Encode(e.to_string()))
@@ -50,8 +86,7 @@ pub fn encode_large<T: Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a large value (a snapshot section) that must use every byte.
 pub fn decode_large<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (v, used) = bincode::serde::decode_from_slice(bytes, large_config())
-        .map_err(|e| CodecError::Invalid(e.to_string()))?;
+    let (v, used) = decode_bounded(bytes, SNAPSHOT_LIMIT)?;
     if used != bytes.len() {
         return Err(CodecError::Trailing(bytes.len() - used));
     }
@@ -71,8 +106,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
             bytes.len()
         )));
     }
-    let (v, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError::Invalid(e.to_string()))?;
+    let (v, used) = decode_bounded(bytes, ENTRY_LIMIT)?;
     if used != bytes.len() {
         return Err(CodecError::Trailing(bytes.len() - used));
     }

@@ -138,6 +138,16 @@ impl<'a> Cursor<'a> {
         let at = self.pos;
         let n = self.u32(what)? as usize;
         let s = self.take(n, what)?;
+        // Canonical bitmaps (what roaring-rs writes) have no run containers.
+        // Refuse them before decoding: a run container is 4 bytes on disk
+        // and 8 KiB in memory.
+        const NO_RUN_COOKIE: u32 = 12346;
+        if s.len() < 8 || u32::from_le_bytes([s[0], s[1], s[2], s[3]]) != NO_RUN_COOKIE {
+            return Err(ManifestError::at(
+                at + 4,
+                format!("{what}: roaring bitmap not in canonical form (run containers or bad cookie)"),
+            ));
+        }
         let b = RoaringBitmap::deserialize_from(s)
             .map_err(|e| ManifestError::at(at + 4, format!("{what}: bad roaring bitmap: {e}")))?;
         // Canonical form: the bitmap must re-encode to exactly these bytes
@@ -199,6 +209,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
             8,
             format!("unsupported format version {version}"),
         ));
+    }
+    if bytes[10..12] != [0, 0] {
+        return Err(ManifestError::at(10, "reserved field is not zero"));
     }
     c.take(4, "version")?;
     let hl = c.u32("header length")? as usize;
