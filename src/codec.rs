@@ -76,7 +76,10 @@ fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], cap: usize) -> Result<(T, u
         1 << 36,
         SNAPSHOT_LIMIT
     );
-    Err(CodecError::Invalid(format!("{} bytes is over the limit", bytes.len())))
+    Err(CodecError::Invalid(format!(
+        "{} bytes is over the limit",
+        bytes.len()
+    )))
 }
 
 /// Encodes a large value (a snapshot section).

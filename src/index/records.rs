@@ -327,6 +327,47 @@ impl Records {
         }
     }
 
+    /// Whether every cross-reference of a decoded structure is in range:
+    /// shards name existing datasets, maps name existing shards and
+    /// ordinals, row runs stay inside the ordinal space and the row space.
+    /// A snapshot that fails this is damage, never used.
+    pub(crate) fn is_consistent(&self) -> bool {
+        let n = self.n_ords as u64;
+        let nd = self.datasets.len() as u32;
+        let ns = self.shards.len() as u32;
+        let run_ok = |row: u32, len: u32, ord: u32| {
+            (ord as u64 + len as u64) <= n && (row as u64 + len as u64) <= u32::MAX as u64
+        };
+        let shards_ok = self.shards.iter().all(|sh| {
+            sh.dataset.0 < nd
+                && sh.runs.iter().all(|(&r, &(l, o))| run_ok(r, l, o))
+                && sh.tail.is_none_or(|(r, l, o)| run_ok(r, l, o))
+        });
+        let ord_runs_ok = self.runs.iter().enumerate().all(|(i, r)| {
+            let end = self.runs.get(i + 1).map_or(self.n_ords, |x| x.ord);
+            r.shard < ns && end >= r.ord && run_ok(r.row, end - r.ord, r.ord)
+        });
+        let below = |o: &u32| (*o as u64) < n;
+        shards_ok
+            && ord_runs_ok
+            && self.dataset_ids.values().all(|d| d.0 < nd)
+            && self.shard_ids.values().all(|s| s.0 < ns)
+            && self.superseded.keys().all(below)
+            && self.previous.iter().all(|(a, b)| below(a) && below(b))
+            && self.nsubj_big.keys().all(below)
+            && self.keys.values().flatten().all(below)
+            && self.hashes.values().flatten().all(below)
+            && self
+                .profile_rows
+                .iter()
+                .all(|b| b.max().is_none_or(|m| below(&m)))
+            && self
+                .checkpoints
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+            && self.checkpoints.last().is_none_or(|c| c.1 == self.n_ords)
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.nsubj.capacity()
             + self.runs.capacity() * 12

@@ -151,7 +151,8 @@ impl Index {
         records.rebuild_lookups();
         // Invariants the engine relies on; a violation means damage.
         let n = records.n_ords;
-        if records.nsubj.len() != n as usize
+        if !records.is_consistent()
+            || records.nsubj.len() != n as usize
             || offsets.windows(2).any(|w| w[0] > w[1])
             || offsets.last().is_some_and(|&l| l != targets.len() as u64)
             || offsets.first().is_some_and(|&f| f != 0)

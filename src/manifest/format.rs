@@ -145,7 +145,9 @@ impl<'a> Cursor<'a> {
         if s.len() < 8 || u32::from_le_bytes([s[0], s[1], s[2], s[3]]) != NO_RUN_COOKIE {
             return Err(ManifestError::at(
                 at + 4,
-                format!("{what}: roaring bitmap not in canonical form (run containers or bad cookie)"),
+                format!(
+                    "{what}: roaring bitmap not in canonical form (run containers or bad cookie)"
+                ),
             ));
         }
         let b = RoaringBitmap::deserialize_from(s)
