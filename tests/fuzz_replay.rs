@@ -67,6 +67,19 @@ replay_tests! {
     replay_ops => "ops",
 }
 
+/// Reproducers of findings not fixed yet (`fuzz/known-bugs/<target>/`):
+/// once the library is fixed, move them to `fuzz/regressions/` and drop the
+/// `ignore`.
+#[test]
+#[ignore = "bug: known-bugs reproducers abort (out of memory) until the codec is fixed"]
+fn replay_known_bugs() {
+    for t in fuzz::TARGETS {
+        for f in files("known-bugs", t) {
+            fuzz::run(t, &std::fs::read(&f).unwrap());
+        }
+    }
+}
+
 #[test]
 fn every_target_has_a_seed_directory() {
     for t in fuzz::TARGETS {

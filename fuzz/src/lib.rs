@@ -443,7 +443,7 @@ fn op_batch(b: &mut Bytes) -> RecordBatch {
                 profile: u32::from(b.below(3)),
                 collected_at: day(u64::from(b.below(5))),
                 key: (flags & 1 == 1).then(|| format!("k{}", (flags >> 4) % 3)),
-                content_hash: (flags & 2 == 2).then(|| ContentHash([(flags >> 6) % 2; 32])),
+                content_hash: (flags & 2 == 2).then_some(ContentHash([(flags >> 6) % 2; 32])),
                 replace: flags & 4 == 4,
             });
         }
