@@ -71,7 +71,6 @@ replay_tests! {
 /// once the library is fixed, move them to `fuzz/regressions/` and drop the
 /// `ignore`.
 #[test]
-#[ignore = "bug: known-bugs reproducers abort (out of memory) until the codec is fixed"]
 fn replay_known_bugs() {
     for t in fuzz::TARGETS {
         for f in files("known-bugs", t) {

@@ -237,7 +237,6 @@ fn snapshot_bincode_lengths(values: &[u64], bounded: bool) {
 }
 
 #[test]
-#[ignore = "bug: bincode allocates a string's claimed length (up to SNAPSHOT_LIMIT, 256 GiB) before reading it"]
 fn snapshot_bincode_lengths_are_bounded() {
     // Unaligned overwrites make every length in between the limits too.
     snapshot_bincode_lengths(&UNDER_LIMIT, true);
@@ -245,7 +244,6 @@ fn snapshot_bincode_lengths_are_bounded() {
 }
 
 #[test]
-#[ignore = "bug: bincode allocates a string's claimed length (up to SNAPSHOT_LIMIT, 256 GiB) before reading it"]
 fn snapshot_string_length_reproducer_is_bounded() {
     // Found by the snapshot fuzz target: a Policy string in a training run
     // claiming 24 GiB; under AddressSanitizer the process aborts (OOM).
@@ -279,13 +277,11 @@ fn snapshot_every_bit_flip_outside_the_bincode_section_is_clean() {
 }
 
 #[test]
-#[ignore = "bug: aborts; a flipped string length in the bincode section allocates up to 256 GiB"]
 fn snapshot_every_bit_flip_is_clean() {
     snapshot_bit_flips(true);
 }
 
 #[test]
-#[ignore = "bug: a snapshot whose shard names an out-of-range dataset decodes; Manifest::build then panics"]
 fn snapshot_shard_with_unknown_dataset_is_rejected() {
     // Found by the snapshot fuzz target (fork mode, second pass).
     let h = std::fs::read(concat!(
@@ -364,14 +360,12 @@ fn entry_lengths(values: &[u64]) {
 }
 
 #[test]
-#[ignore = "bug: bincode allocates a string's claimed length (up to ENTRY_LIMIT, 64 MiB) before reading it"]
 fn entry_hostile_lengths_are_bounded() {
     entry_lengths(&UNDER_LIMIT);
     entry_lengths(&OVER_LIMIT);
 }
 
 #[test]
-#[ignore = "bug: bincode allocates a string's claimed length (up to ENTRY_LIMIT, 64 MiB) before reading it"]
 fn entry_string_length_reproducer_is_bounded() {
     // Entry::Event, reference Some(string of claimed length 32 MiB),
     // in 22 bytes.
@@ -450,7 +444,6 @@ fn manifest_random_inputs_are_errors() {
 }
 
 #[test]
-#[ignore = "bug: the manifest decoder does not check the reserved u16 (bytes 10..12) is zero"]
 fn manifest_reserved_field_must_be_zero() {
     let mut h = manifest_bytes();
     h[10] = 1;
@@ -517,7 +510,6 @@ fn manifest_run_container_bitmap_is_rejected() {
 }
 
 #[test]
-#[ignore = "bug: run containers in a manifest bitmap expand ~800x before the canonical check"]
 fn manifest_run_container_bitmap_allocation_is_bounded() {
     // 2048 run containers: ~20 KiB of input, 16 MiB decoded; a full 65536
     // containers is ~0.9 MiB of sealed manifest and 512 MiB of memory.

@@ -103,6 +103,29 @@ impl Shard {
     }
 }
 
+/// Whether a decoded bitmap has no empty container. roaring's
+/// `deserialize_from` accepts empty containers, which its own
+/// `serialize_into` then cannot write (it computes `len - 1`). Walks the
+/// non-empty containers with `rank`/`select` (a few steps per container, not
+/// per value) and compares their number with the container count.
+pub(crate) fn canonical_containers(b: &RoaringBitmap) -> bool {
+    let n = b.statistics().n_containers as u64;
+    let mut found = 0u64;
+    let mut next = b.min();
+    while let Some(v) = next {
+        found += 1;
+        let key = v >> 16;
+        if key == 0xFFFF {
+            break;
+        }
+        let end = (key + 1) << 16;
+        next = u32::try_from(b.rank(end - 1))
+            .ok()
+            .and_then(|r| b.select(r));
+    }
+    found == n
+}
+
 /// Where a stretch of consecutive ordinals lives: `ord_start` holds
 /// `(shard, row_start)`, `ord_start + i` holds `(shard, row_start + i)`,
 /// up to the next run's `ord_start`.
@@ -361,6 +384,7 @@ impl Records {
                 .profile_rows
                 .iter()
                 .all(|b| b.max().is_none_or(|m| below(&m)))
+            && self.profile_rows.iter().all(canonical_containers)
             && self
                 .checkpoints
                 .windows(2)
@@ -385,6 +409,18 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_containers_on_real_bitmaps() {
+        let mut b: RoaringBitmap = (0..10)
+            .chain(70_000..70_010)
+            .chain(5_000_000..5_100_000)
+            .collect();
+        assert!(canonical_containers(&b));
+        b.insert(u32::MAX);
+        assert!(canonical_containers(&b));
+        assert!(canonical_containers(&RoaringBitmap::new()));
+    }
 
     #[test]
     fn shard_runs_track_replacements() {
