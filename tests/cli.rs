@@ -702,4 +702,26 @@ fn events_dated_in_the_future_are_applied_with_a_warning() {
         "{}",
         stderr(&o)
     );
+    // The manifest at an earlier --at says it did not apply it.
+    let m = f.path("m.optm");
+    let o = optout(&[
+        "--format",
+        "json",
+        "manifest",
+        &f.ledger,
+        "--purpose",
+        "ai-training",
+        "--at",
+        "2025-06-01T00:00:00Z",
+        "-o",
+        &m,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["events_after_at"], 1);
+    assert!(
+        stderr(&o).contains("not applied in this manifest"),
+        "{}",
+        stderr(&o)
+    );
 }

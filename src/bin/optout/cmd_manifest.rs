@@ -58,13 +58,32 @@ pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
         reason_summary(&h.counts)
     ))?;
     out.line(format!("  digest {digest} ({})", secs(t0.elapsed())))?;
+    // Events the ledger knew at N that take effect after T are not applied:
+    // say so (an objection dated ahead by a time-zone slip, say).
+    let pending: Vec<optout::Timestamp> = l
+        .index()
+        .events()
+        .iter()
+        .filter(|(s, e)| *s <= q.seq && e.at > q.at)
+        .map(|(_, e)| e.at)
+        .collect();
     out.json(json!({
         "command": "manifest",
         "path": a.out,
         "digest": digest,
         "header": h,
+        "events_after_at": pending.len(),
         "seconds": t0.elapsed().as_secs_f64(),
     }))?;
+    if let Some(latest) = pending.iter().max() {
+        if !out.quiet {
+            eprintln!(
+                "optout: warning: {} recorded events take effect after --at {} (latest {latest}) and are not applied in this manifest",
+                num(pending.len() as u64),
+                h.at
+            );
+        }
+    }
     Ok(Status::Ok)
 }
 
