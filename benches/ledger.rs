@@ -39,7 +39,9 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with('-')).collect();
-    let spec = if args.iter().any(|a| a == "ws") {
+    let spec = if args.iter().any(|a| a == "wm") {
+        Spec::wm()
+    } else if args.iter().any(|a| a == "ws") {
         Spec::ws()
     } else {
         Spec::ws().scaled(10)
