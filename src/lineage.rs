@@ -64,6 +64,8 @@ pub struct RunImpact {
     pub seq: u64,
     /// The manifest it trained on (hex digest).
     pub manifest_digest: String,
+    /// The worst status among the records: violation, then after, then used.
+    pub status: Use,
     /// The subject's records it used.
     pub records: Vec<UsedRecord>,
 }
@@ -71,11 +73,7 @@ pub struct RunImpact {
 impl RunImpact {
     /// The worst status among the records: violation, then after, then used.
     pub fn status(&self) -> Use {
-        self.records
-            .iter()
-            .map(|r| r.status)
-            .min()
-            .unwrap_or(Use::Used)
+        self.status
     }
 }
 
@@ -140,7 +138,7 @@ pub fn affected(
                 })
                 .unwrap_or_default()
         };
-        let records = used
+        let records: Vec<UsedRecord> = used
             .into_iter()
             .map(|id| {
                 let (d, s) = index.names_of(id).unwrap_or(("?", "?"));
@@ -167,6 +165,7 @@ pub fn affected(
             started_at: run.started_at.to_rfc3339(),
             seq: run_seq.0,
             manifest_digest: run.manifest_digest.clone(),
+            status: records.iter().map(|r| r.status).min().unwrap_or(Use::Used),
             records,
         });
     }

@@ -237,6 +237,11 @@ fn late_objection_affects_runs_as_after_or_violation() {
         by,
         vec![("run-1", Use::After, 2), ("run-2", Use::Violation, 2)]
     );
+    let json = serde_json::to_value(&runs[1]).unwrap();
+    assert_eq!(
+        json["status"], "violation",
+        "the worst status is serialised"
+    );
     // Bob never objected: his records were used by all three runs, cleanly.
     let bob = l.pseudonym("u5@x.org").unwrap();
     let runs = affected(l.index(), &bob, l.index().seq(), t("2025-04-01T00:00:00Z"));

@@ -390,20 +390,8 @@ impl PyLedger {
         let out = self.with(py, |l| {
             let ix = l.index();
             let runs = affected(ix, &key, ix.seq(), at);
-            Ok(runs
-                .into_iter()
-                .map(|r| {
-                    let status = r.status();
-                    let mut v = serde_json::to_value(&r).unwrap_or_default();
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert(
-                            "status".into(),
-                            serde_json::to_value(status).unwrap_or_default(),
-                        );
-                    }
-                    v
-                })
-                .collect::<Vec<_>>())
+            // RunImpact serialises its worst status as `status`.
+            Ok(runs)
         })?;
         to_py(py, &out)
     }

@@ -168,14 +168,6 @@ pub fn affected(
             "{violations} run(s) trained on this subject's data after an exclusion had been recorded"
         ))?;
     }
-    let js: Vec<serde_json::Value> = runs
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["status"] = json!(r.status());
-            v
-        })
-        .collect();
     out.json(json!({
         "command": "affected",
         "subject": subject,
@@ -184,7 +176,7 @@ pub fn affected(
         "seq": ix.seq().0,
         "records": records,
         "violations": violations,
-        "runs": js,
+        "runs": runs,
     }))?;
     Ok(if violations > 0 {
         Status::Found
