@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use optout::workload::{build_index, Layout, Spec};
-use optout::{engine, Policy, Purpose, Query, Timestamp};
+use optout::{engine, Index, Policy, Purpose, Query, Timestamp};
 
 fn rss_mb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -45,7 +45,27 @@ fn main() {
         spec.objecting_per_10k = p.parse().expect("objecting per 10k");
     }
     let t = Instant::now();
-    let index = build_index(&spec);
+    // OPTOUT_WORKLOAD_CACHE=DIR keeps the built index as a snapshot there,
+    // so repeated runs (profiling) skip the build.
+    let cache = std::env::var_os("OPTOUT_WORKLOAD_CACHE").map(|d| {
+        std::path::PathBuf::from(d).join(format!(
+            "{}-{:?}-{}.snap",
+            args.get(1).map(String::as_str).unwrap_or("ws"),
+            spec.layout,
+            spec.objecting_per_10k
+        ))
+    });
+    let index = match cache.as_ref().and_then(|p| std::fs::read(p).ok()) {
+        Some(bytes) => Index::from_snapshot_bytes(&bytes).expect("cached snapshot"),
+        None => {
+            let mut index = build_index(&spec);
+            if let Some(p) = &cache {
+                std::fs::write(p, index.to_snapshot_bytes().expect("snapshot"))
+                    .expect("write cache");
+            }
+            index
+        }
+    };
     let build = t.elapsed();
     let st = index.stats();
     let mut policy = Policy::default_for(Purpose::new("ai-training").unwrap());

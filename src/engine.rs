@@ -18,7 +18,7 @@ use crate::event::{EventKind, TakedownTarget};
 use crate::ids::{Purpose, RecordId, Seq, ShardId};
 use crate::index::{key_hash, Index};
 use crate::policy::Policy;
-use crate::status::{fold_with, ConsentStatus};
+use crate::status::{fold_with, ConsentStatus, SubjectStatus};
 use crate::time::Timestamp;
 
 /// Why a record is excluded. A record may have several reasons.
@@ -153,6 +153,14 @@ impl Exclusions {
 
 /// Computes the exclusions for `q` over `index`.
 pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
+    evaluate_split(index, q, None)
+}
+
+/// [`evaluate`] with the gather split over exactly `workers` threads
+/// (`None`: as many as the work and the machine warrant). For tests of
+/// the split; the result never depends on it.
+#[doc(hidden)]
+pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclusions {
     let recs = &index.records;
     let seq = q.seq;
     let limit = recs.limit_at(seq);
@@ -160,7 +168,6 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     let vis = |o: u32| o < limit && (none_replaced || recs.visible(o, limit, seq));
     let policy = &q.policy;
     let purpose = q.purpose();
-    let mut by_reason: [Vec<u32>; Reason::COUNT] = Default::default();
 
     // Profiles under the consent rule, and the ordinals that have them.
     let consent_profiles: Vec<usize> = (0..recs.profiles.len())
@@ -172,81 +179,66 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         .filter(|&i| policy.withdrawal_applies(&recs.profiles[i]))
         .collect();
     let withdrawal_rows = union_of(recs, &withdrawal_profiles, limit);
-    // Consent-basis ordinals of subjects whose consent is valid or withdrawn,
-    // once per (subject, record) link.
-    let mut accounted: Vec<u32> = Vec::new();
-
     // 1. Subjects with events: the gather, in ascending subject order so the
     //    reads of the link arrays sweep forward instead of jumping around.
+    //    Both passes are split over the available cores when there is
+    //    enough work (each chunk is independent; results are concatenated).
     let mut sids: Vec<(u32, &Vec<u32>)> =
         index.subject_events.iter().map(|(k, v)| (*k, v)).collect();
     sids.sort_unstable_by_key(|(k, _)| *k);
-    // Pass A: each subject's status. Prefetching a few subjects ahead lets
-    // the (independent) cache misses on their event lists overlap.
-    let mut scratch = Vec::new();
-    let mut todo: Vec<(u32, crate::status::SubjectStatus)> = Vec::new();
-    for k in 0..sids.len() {
-        if let Some((_, p)) = sids.get(k + 8) {
-            prefetch(p.as_ptr());
-        }
-        if let Some((_, p)) = sids.get(k + 4) {
-            if let Some(&i) = p.first() {
-                prefetch(&index.events[i as usize]);
+    let ctx = Gather {
+        index,
+        q,
+        limit,
+        none_replaced,
+        consent_rows: &consent_rows,
+        withdrawal_rows: &withdrawal_rows,
+    };
+    let threads = workers.unwrap_or_else(|| auto_workers(sids.len())).max(1);
+    // Pass A: each subject's status (only the subjects that matter are kept).
+    let todo: Vec<(u32, SubjectStatus)> = if threads == 1 {
+        ctx.statuses(&sids)
+    } else {
+        std::thread::scope(|s| {
+            let ctx = &ctx;
+            let hs: Vec<_> = sids
+                .chunks(sids.len().div_ceil(threads).max(1))
+                .map(|c| s.spawn(move || ctx.statuses(c)))
+                .collect();
+            hs.into_iter()
+                .flat_map(|h| h.join().expect("status worker"))
+                .collect()
+        })
+    };
+    // Pass B: gather the links of the subjects that matter.
+    // Consent-basis ordinals of subjects whose consent is valid or withdrawn,
+    // once per (subject, record) link, land in `accounted`.
+    let threads = workers.unwrap_or_else(|| auto_workers(todo.len())).max(1);
+    let parts: Vec<Gathered> = if threads == 1 {
+        vec![ctx.gather(&todo)]
+    } else {
+        std::thread::scope(|s| {
+            let ctx = &ctx;
+            let hs: Vec<_> = todo
+                .chunks(todo.len().div_ceil(threads).max(1))
+                .map(|c| s.spawn(move || ctx.gather(c)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("gather worker"))
+                .collect()
+        })
+    };
+    let mut by_reason: [Vec<u32>; Reason::COUNT] = Default::default();
+    let mut accounted: Vec<u32> = Vec::new();
+    for mut part in parts {
+        for (all, mine) in by_reason.iter_mut().zip(part.by_reason.iter_mut()) {
+            if all.is_empty() {
+                std::mem::swap(all, mine);
+            } else {
+                all.append(mine);
             }
         }
-        let (sid, positions) = sids[k];
-        let evs = positions.iter().map(|&i| {
-            let (s, e) = &index.events[i as usize];
-            (*s, e)
-        });
-        let st = fold_with(&mut scratch, evs, purpose, policy, seq, q.at);
-        let consent_matters = (!consent_rows.is_empty() && st.consent != ConsentStatus::Missing)
-            || (st.consent == ConsentStatus::Withdrawn && !withdrawal_rows.is_empty());
-        if st.erased || st.restricted || !st.objections.is_empty() || consent_matters {
-            todo.push((sid, st));
-        }
-    }
-    // Pass B: gather the links of the subjects that matter, again
-    // prefetching ahead (offsets first, then the targets they point at).
-    for k in 0..todo.len() {
-        if let Some((s, _)) = todo.get(k + 16) {
-            index.links.prefetch_offsets(*s);
-        }
-        if let Some((s, _)) = todo.get(k + 8) {
-            index.links.prefetch_targets(*s);
-        }
-        let (sid, st) = &todo[k];
-        let sid = *sid;
-        let total_objection = st.objections.iter().any(|o| o.is_total());
-        let counts = !consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
-        let withdrawn = st.consent == ConsentStatus::Withdrawn && !withdrawal_rows.is_empty();
-        index.links.for_each(sid, |o| {
-            if !vis(o) {
-                return;
-            }
-            if st.erased {
-                by_reason[Reason::Erasure as usize].push(o);
-            }
-            if st.restricted {
-                by_reason[Reason::Restriction as usize].push(o);
-            }
-            if total_objection {
-                by_reason[Reason::Objection as usize].push(o);
-            } else if !st.objections.is_empty() {
-                if let Some(p) = recs.profile_of(o) {
-                    let prof = &recs.profiles[p as usize];
-                    if st.objections.iter().any(|s| s.covers(prof)) {
-                        by_reason[Reason::Objection as usize].push(o);
-                    }
-                }
-            }
-            if counts && consent_rows.contains(o) {
-                accounted.push(o);
-            }
-            if withdrawn && withdrawal_rows.contains(o) {
-                by_reason[Reason::ConsentWithdrawn as usize].push(o);
-            }
-        });
+        accounted.append(&mut part.accounted);
     }
 
     // Versions replaced at or before N (usually none): never excluded
@@ -394,6 +386,126 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     Exclusions { shards }
 }
 
+/// Worker threads for `n` independent subjects: one unless there is
+/// enough work to pay for a thread (tens of microseconds).
+fn auto_workers(n: usize) -> usize {
+    const PER_WORKER: usize = 16_384;
+    if n < 2 * PER_WORKER {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n / PER_WORKER)
+        .clamp(1, 8)
+}
+
+/// What the gather of one evaluation reads (shared by its workers).
+struct Gather<'a> {
+    index: &'a Index,
+    q: &'a Query,
+    limit: u32,
+    none_replaced: bool,
+    consent_rows: &'a RoaringBitmap,
+    withdrawal_rows: &'a RoaringBitmap,
+}
+
+/// One worker's gathered ordinals.
+#[derive(Default)]
+struct Gathered {
+    by_reason: [Vec<u32>; Reason::COUNT],
+    accounted: Vec<u32>,
+}
+
+impl Gather<'_> {
+    /// The statuses of `sids` (ascending) that can exclude something.
+    fn statuses(&self, sids: &[(u32, &Vec<u32>)]) -> Vec<(u32, SubjectStatus)> {
+        let index = self.index;
+        let (q, policy) = (self.q, &self.q.policy);
+        let purpose = q.purpose();
+        let mut scratch = Vec::new();
+        let mut todo = Vec::new();
+        for k in 0..sids.len() {
+            // Prefetching a few subjects ahead lets the (independent) cache
+            // misses on their event lists overlap.
+            if let Some((_, p)) = sids.get(k + 8) {
+                prefetch(p.as_ptr());
+            }
+            if let Some((_, p)) = sids.get(k + 4) {
+                if let Some(&i) = p.first() {
+                    prefetch(&index.events[i as usize]);
+                }
+            }
+            let (sid, positions) = sids[k];
+            let evs = positions.iter().map(|&i| {
+                let (s, e) = &index.events[i as usize];
+                (*s, e)
+            });
+            let st = fold_with(&mut scratch, evs, purpose, policy, q.seq, q.at);
+            let consent_matters = (!self.consent_rows.is_empty()
+                && st.consent != ConsentStatus::Missing)
+                || (st.consent == ConsentStatus::Withdrawn && !self.withdrawal_rows.is_empty());
+            if st.erased || st.restricted || !st.objections.is_empty() || consent_matters {
+                todo.push((sid, st));
+            }
+        }
+        todo
+    }
+
+    /// The ordinals `todo`'s subjects exclude, per reason, prefetching
+    /// ahead (offsets first, then the targets they point at).
+    fn gather(&self, todo: &[(u32, SubjectStatus)]) -> Gathered {
+        let index = self.index;
+        let recs = &index.records;
+        let (limit, seq) = (self.limit, self.q.seq);
+        let none_replaced = self.none_replaced;
+        let vis = |o: u32| o < limit && (none_replaced || recs.visible(o, limit, seq));
+        let mut out = Gathered::default();
+        let by_reason = &mut out.by_reason;
+        let accounted = &mut out.accounted;
+        for k in 0..todo.len() {
+            if let Some((s, _)) = todo.get(k + 16) {
+                index.links.prefetch_offsets(*s);
+            }
+            if let Some((s, _)) = todo.get(k + 8) {
+                index.links.prefetch_targets(*s);
+            }
+            let (sid, st) = &todo[k];
+            let total_objection = st.objections.iter().any(|o| o.is_total());
+            let counts = !self.consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
+            let withdrawn =
+                st.consent == ConsentStatus::Withdrawn && !self.withdrawal_rows.is_empty();
+            index.links.for_each(*sid, |o| {
+                if !vis(o) {
+                    return;
+                }
+                if st.erased {
+                    by_reason[Reason::Erasure as usize].push(o);
+                }
+                if st.restricted {
+                    by_reason[Reason::Restriction as usize].push(o);
+                }
+                if total_objection {
+                    by_reason[Reason::Objection as usize].push(o);
+                } else if !st.objections.is_empty() {
+                    if let Some(p) = recs.profile_of(o) {
+                        let prof = &recs.profiles[p as usize];
+                        if st.objections.iter().any(|s| s.covers(prof)) {
+                            by_reason[Reason::Objection as usize].push(o);
+                        }
+                    }
+                }
+                if counts && self.consent_rows.contains(o) {
+                    accounted.push(o);
+                }
+                if withdrawn && self.withdrawal_rows.contains(o) {
+                    by_reason[Reason::ConsentWithdrawn as usize].push(o);
+                }
+            });
+        }
+        out
+    }
+}
+
 fn count_registered(
     index: &Index,
     seq: Seq,
@@ -479,24 +591,48 @@ fn push_rows(
     }
 }
 
-/// Sorts and deduplicates ordinals: a bitset pass for large sets (linear,
-/// cache-friendly), a comparison sort for small ones.
+/// Sorts and deduplicates ordinals. Large sets are partitioned by their
+/// high 16 bits (a counting sort: two sequential passes), then each
+/// partition is sorted through a 8 KiB bitset that stays in L1; small
+/// sets take a comparison sort.
 fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
-    if ords.len() < 1 << 14 || (ords.len() as u64) * 64 < n_ords as u64 / 16 {
+    if ords.len() < 1 << 12 {
         ords.sort_unstable();
         ords.dedup();
         return;
     }
-    let mut words = vec![0u64; (n_ords as usize).div_ceil(64)];
+    let buckets = (n_ords as usize >> 16) + 1;
+    let mut start = vec![0u32; buckets + 1];
     for &o in ords.iter() {
-        words[(o >> 6) as usize] |= 1 << (o & 63);
+        start[(o >> 16) as usize + 1] += 1;
+    }
+    for i in 0..buckets {
+        start[i + 1] += start[i];
+    }
+    let mut parted = vec![0u32; ords.len()];
+    let mut next = start.clone();
+    for &o in ords.iter() {
+        let b = (o >> 16) as usize;
+        parted[next[b] as usize] = o;
+        next[b] += 1;
     }
     ords.clear();
-    for (i, &w) in words.iter().enumerate() {
-        let mut w = w;
-        while w != 0 {
-            ords.push((i as u32) << 6 | w.trailing_zeros());
-            w &= w - 1;
+    let mut bits = [0u64; 1024];
+    for b in 0..buckets {
+        let part = &parted[start[b] as usize..start[b + 1] as usize];
+        if part.is_empty() {
+            continue;
+        }
+        for &o in part {
+            bits[(o as usize >> 6) & 1023] |= 1 << (o & 63);
+        }
+        let high = (b as u32) << 16;
+        for (i, w) in bits.iter_mut().enumerate() {
+            let mut x = std::mem::take(w);
+            while x != 0 {
+                ords.push(high | (i as u32) << 6 | x.trailing_zeros());
+                x &= x - 1;
+            }
         }
     }
 }
@@ -517,9 +653,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sort_unique_bitset_path_equals_a_sort() {
-        // Large enough (and dense enough) to take the bitset path.
-        let n = 1u32 << 20;
+    fn sort_unique_bucket_path_equals_a_sort() {
+        // Large enough to take the partition-and-bitset path, with
+        // duplicates, over a range that is not a multiple of 2^16.
+        let n = (1u32 << 20) + 12_345;
         let mut x = 12345u64;
         let mut ords: Vec<u32> = (0..100_000)
             .map(|_| {

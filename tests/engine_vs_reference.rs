@@ -63,3 +63,27 @@ fn reference_is_not_trivially_empty() {
         "reasons seen: {reasons:?}"
     );
 }
+
+/// The status and gather passes split over worker threads (forced here;
+/// by default only with tens of thousands of subjects) must give exactly
+/// the single-threaded result, which must equal the reference.
+#[test]
+fn engine_split_over_threads_equals_reference() {
+    for seed in 0..60 {
+        let log = common::ledger(seed, 120, 9);
+        let mut index = Index::new();
+        for (s, e) in &log {
+            index.apply(*s, e).expect("generated entries are valid");
+        }
+        for k in 0..4 {
+            let q = common::query(seed.wrapping_add(k * 7919), 120);
+            let one = engine::evaluate_split(&index, &q, Some(1));
+            let want = reference::evaluate(&log, &q);
+            assert_eq!(reference::from_engine(&index, &one), want, "seed {seed}");
+            for workers in [2, 3, 7] {
+                let split = engine::evaluate_split(&index, &q, Some(workers));
+                assert_eq!(split, one, "seed {seed}, {workers} workers");
+            }
+        }
+    }
+}
