@@ -18,4 +18,10 @@ cargo test --all-features
 echo "== Python binding tests (examples/python)"
 bash examples/python/run_tests.sh
 
+# The peer comparison harness on W-S (benches/peers, scripts/peers.sh):
+# optout, DuckDB, Polars, numpy, pyroaring and roaring-rs must compute the
+# same excluded set (count and checksum). No timing is asserted.
+echo "== peer comparison smoke (W-S)"
+bash scripts/peers.sh ws --reps 1 --smoke
+
 echo "== all tests passed"
