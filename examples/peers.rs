@@ -132,7 +132,7 @@ fn optout_peer(spec: &Spec, name: &str, reps: usize) {
     });
     let mut setup_kind = "snapshot";
     let index = match cache.as_ref().and_then(|p| std::fs::read(p).ok()) {
-        Some(bytes) => Index::from_snapshot_bytes(&bytes).expect("cached snapshot"),
+        Some(bytes) => Index::from_snapshot_vec(bytes).expect("cached snapshot"),
         None => {
             setup_kind = "build";
             let mut index = build_index(spec);

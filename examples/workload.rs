@@ -56,7 +56,7 @@ fn main() {
         ))
     });
     let index = match cache.as_ref().and_then(|p| std::fs::read(p).ok()) {
-        Some(bytes) => Index::from_snapshot_bytes(&bytes).expect("cached snapshot"),
+        Some(bytes) => Index::from_snapshot_vec(bytes).expect("cached snapshot"),
         None => {
             let mut index = build_index(&spec);
             if let Some(p) = &cache {

@@ -18,7 +18,7 @@ use crate::event::{EventKind, TakedownTarget};
 use crate::ids::{Purpose, RecordId, Seq, ShardId};
 use crate::index::{key_hash, Index};
 use crate::policy::Policy;
-use crate::status::{fold_with, ConsentStatus, SubjectStatus};
+use crate::status::{fold_into, ConsentStatus, ObjectionScope, SubjectStatus};
 use crate::time::Timestamp;
 
 /// Why a record is excluded. A record may have several reasons.
@@ -196,7 +196,7 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     };
     let threads = workers.unwrap_or_else(|| auto_workers(sids.len())).max(1);
     // Pass A: each subject's status (only the subjects that matter are kept).
-    let todo: Vec<(u32, SubjectStatus)> = if threads == 1 {
+    let todo: Vec<(u32, Status)> = if threads == 1 {
         ctx.statuses(&sids)
     } else {
         std::thread::scope(|s| {
@@ -409,6 +409,24 @@ struct Gather<'a> {
     withdrawal_rows: &'a RoaringBitmap,
 }
 
+/// What the gather needs of a subject's status (no allocation unless an
+/// objection is scoped).
+struct Status {
+    erased: bool,
+    restricted: bool,
+    consent: ConsentStatus,
+    objection: Objection,
+}
+
+/// A subject's active objections, as the gather uses them.
+enum Objection {
+    None,
+    /// At least one objection reaches every record.
+    Total,
+    /// Only these scopes.
+    Scoped(Vec<ObjectionScope>),
+}
+
 /// One worker's gathered ordinals.
 #[derive(Default)]
 struct Gathered {
@@ -418,11 +436,12 @@ struct Gathered {
 
 impl Gather<'_> {
     /// The statuses of `sids` (ascending) that can exclude something.
-    fn statuses(&self, sids: &[(u32, &Vec<u32>)]) -> Vec<(u32, SubjectStatus)> {
+    fn statuses(&self, sids: &[(u32, &Vec<u32>)]) -> Vec<(u32, Status)> {
         let index = self.index;
         let (q, policy) = (self.q, &self.q.policy);
-        let purpose = q.purpose();
+        let purpose = index.purpose_test(q.purpose());
         let mut scratch = Vec::new();
+        let mut st = SubjectStatus::clean();
         let mut todo = Vec::new();
         for k in 0..sids.len() {
             // Prefetching a few subjects ahead lets the (independent) cache
@@ -438,14 +457,29 @@ impl Gather<'_> {
             let (sid, positions) = sids[k];
             let evs = positions.iter().map(|&i| {
                 let (s, e) = &index.events[i as usize];
-                (*s, e)
+                (*s, e, index.applies(&purpose, i))
             });
-            let st = fold_with(&mut scratch, evs, purpose, policy, q.seq, q.at);
+            fold_into(&mut st, &mut scratch, evs, policy, q.seq, q.at);
             let consent_matters = (!self.consent_rows.is_empty()
                 && st.consent != ConsentStatus::Missing)
                 || (st.consent == ConsentStatus::Withdrawn && !self.withdrawal_rows.is_empty());
             if st.erased || st.restricted || !st.objections.is_empty() || consent_matters {
-                todo.push((sid, st));
+                let objection = if st.objections.is_empty() {
+                    Objection::None
+                } else if st.objections.iter().any(|o| o.is_total()) {
+                    Objection::Total
+                } else {
+                    Objection::Scoped(st.objections.clone())
+                };
+                todo.push((
+                    sid,
+                    Status {
+                        erased: st.erased,
+                        restricted: st.restricted,
+                        consent: st.consent,
+                        objection,
+                    },
+                ));
             }
         }
         todo
@@ -453,7 +487,7 @@ impl Gather<'_> {
 
     /// The ordinals `todo`'s subjects exclude, per reason, prefetching
     /// ahead (offsets first, then the targets they point at).
-    fn gather(&self, todo: &[(u32, SubjectStatus)]) -> Gathered {
+    fn gather(&self, todo: &[(u32, Status)]) -> Gathered {
         let index = self.index;
         let recs = &index.records;
         let (limit, seq) = (self.limit, self.q.seq);
@@ -470,7 +504,6 @@ impl Gather<'_> {
                 index.links.prefetch_targets(*s);
             }
             let (sid, st) = &todo[k];
-            let total_objection = st.objections.iter().any(|o| o.is_total());
             let counts = !self.consent_rows.is_empty() && st.consent != ConsentStatus::Missing;
             let withdrawn =
                 st.consent == ConsentStatus::Withdrawn && !self.withdrawal_rows.is_empty();
@@ -484,13 +517,15 @@ impl Gather<'_> {
                 if st.restricted {
                     by_reason[Reason::Restriction as usize].push(o);
                 }
-                if total_objection {
-                    by_reason[Reason::Objection as usize].push(o);
-                } else if !st.objections.is_empty() {
-                    if let Some(p) = recs.profile_of(o) {
-                        let prof = &recs.profiles[p as usize];
-                        if st.objections.iter().any(|s| s.covers(prof)) {
-                            by_reason[Reason::Objection as usize].push(o);
+                match &st.objection {
+                    Objection::None => {}
+                    Objection::Total => by_reason[Reason::Objection as usize].push(o),
+                    Objection::Scoped(scopes) => {
+                        if let Some(p) = recs.profile_of(o) {
+                            let prof = &recs.profiles[p as usize];
+                            if scopes.iter().any(|s| s.covers(prof)) {
+                                by_reason[Reason::Objection as usize].push(o);
+                            }
                         }
                     }
                 }

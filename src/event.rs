@@ -157,6 +157,23 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The purposes the event is limited to, for the kinds that have them
+    /// (erasures, restrictions and takedowns cover every purpose).
+    pub fn purposes(&self) -> Option<&Purposes> {
+        match self {
+            EventKind::Objection { purposes, .. }
+            | EventKind::ObjectionWithdrawn { purposes, .. }
+            | EventKind::Consent { purposes, .. }
+            | EventKind::ConsentWithdrawn { purposes, .. }
+            | EventKind::SourceOptout { purposes, .. } => Some(purposes),
+            EventKind::Erasure { .. }
+            | EventKind::Restriction { .. }
+            | EventKind::Takedown { .. } => None,
+        }
+    }
+}
+
 /// One event: what happened and when it took effect.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

@@ -175,8 +175,10 @@ impl<I: Io> Ledger<I> {
         // A snapshot is a cache: one that does not decode (written by another
         // version, say) is skipped and the log replayed from the start.
         let mut snapshot_note = None;
-        let mut index = match &load.snapshot {
-            Some(s) => match Index::from_snapshot_bytes(&s.payload) {
+        let mut index = match load.snapshot {
+            // Decoding from the owned payload hands it back to the
+            // allocator section by section (a lower peak on large indexes).
+            Some(s) => match Index::from_snapshot_vec(s.payload) {
                 Ok(ix) if ix.seq() == s.seq => ix,
                 Ok(_) => {
                     snapshot_note = Some(format!(

@@ -81,51 +81,77 @@ pub fn fold<'a>(
 /// [`fold`] with a caller's scratch buffer, so folding many subjects
 /// allocates once.
 pub fn fold_with<'a>(
-    evs: &mut Vec<(Timestamp, Seq, &'a Event)>,
+    evs: &mut Vec<(Timestamp, Seq, &'a Event, bool)>,
     events: impl IntoIterator<Item = (Seq, &'a Event)>,
     purpose: &Purpose,
     policy: &Policy,
     seq: Seq,
     at: Timestamp,
 ) -> SubjectStatus {
+    let mut st = SubjectStatus::clean();
+    fold_into(
+        &mut st,
+        evs,
+        events.into_iter().map(|(s, e)| {
+            (
+                s,
+                e,
+                e.kind.purposes().is_some_and(|p| p.applies_to(purpose)),
+            )
+        }),
+        policy,
+        seq,
+        at,
+    );
+    st
+}
+
+/// The fold itself, into `st` (its objection list keeps its capacity, so
+/// a caller folding many subjects does not allocate per subject). Each
+/// event comes with whether it applies to the purpose, which the caller
+/// may know without comparing names (the index interns purposes).
+pub(crate) fn fold_into<'a>(
+    st: &mut SubjectStatus,
+    evs: &mut Vec<(Timestamp, Seq, &'a Event, bool)>,
+    events: impl IntoIterator<Item = (Seq, &'a Event, bool)>,
+    policy: &Policy,
+    seq: Seq,
+    at: Timestamp,
+) {
     evs.clear();
     evs.extend(
         events
             .into_iter()
-            .filter(|(s, e)| *s <= seq && e.at <= at)
-            .map(|(s, e)| (e.at, s, e)),
+            .filter(|(s, e, _)| *s <= seq && e.at <= at)
+            .map(|(s, e, applies)| (e.at, s, e, applies)),
     );
     if evs.len() > 1 {
-        evs.sort_by_key(|(t, s, _)| (*t, *s));
+        evs.sort_by_key(|(t, s, _, _)| (*t, *s));
     }
 
-    let mut st = SubjectStatus::clean();
+    st.erased = false;
+    st.restricted = false;
+    st.objections.clear();
     // The subject's own latest consent, a delegated one, and whether the
     // subject's own withdrawal is the last word (a delegated consent given
     // after it does not bring the consent back).
     let mut own: Option<(ConsentMethod, bool)> = None;
     let mut delegated: Option<bool> = None;
     let mut withdrawn = false;
-    for &(_, _, e) in evs.iter() {
+    for &(_, _, e, applies) in evs.iter() {
         match &e.kind {
             EventKind::Objection {
-                purposes,
                 categories,
                 sources,
                 ..
-            } if purposes.applies_to(purpose) => st.objections.push(ObjectionScope {
+            } if applies => st.objections.push(ObjectionScope {
                 categories: categories.clone(),
                 sources: sources.clone(),
             }),
-            EventKind::ObjectionWithdrawn { purposes, .. } if purposes.applies_to(purpose) => {
-                st.objections.clear()
-            }
+            EventKind::ObjectionWithdrawn { .. } if applies => st.objections.clear(),
             EventKind::Consent {
-                purposes,
-                method,
-                confirmed,
-                ..
-            } if purposes.applies_to(purpose) => {
+                method, confirmed, ..
+            } if applies => {
                 if *method == ConsentMethod::Delegated {
                     if !withdrawn {
                         delegated = Some(*confirmed);
@@ -139,7 +165,7 @@ pub fn fold_with<'a>(
                     }
                 }
             }
-            EventKind::ConsentWithdrawn { purposes, .. } if purposes.applies_to(purpose) => {
+            EventKind::ConsentWithdrawn { .. } if applies => {
                 own = None;
                 delegated = None;
                 withdrawn = true;
@@ -163,5 +189,4 @@ pub fn fold_with<'a>(
     } else {
         ConsentStatus::Missing
     };
-    st
 }

@@ -17,7 +17,7 @@ pub(crate) use subjects::{Csr, Links, SubjectTable};
 
 use crate::error::{Error, InputError, Result};
 use crate::event::{Entry, Event, RecordBatch, TrainingRun};
-use crate::ids::{RecordId, Seq, SubjectKey};
+use crate::ids::{Purpose, Purposes, RecordId, Seq, SubjectKey};
 
 /// Sizes of the index, for progress and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +44,17 @@ pub struct IndexStats {
     pub heap_bytes: u64,
 }
 
+/// Purposes interned per index (bits 0..63 of an event's mask).
+pub(crate) const PURPOSE_BITS: usize = 63;
+/// The mask bit for "a purpose beyond the table, or all purposes".
+const OTHER_PURPOSE: u64 = 1 << 63;
+
+/// A precomputed purpose for [`Index::applies`].
+pub(crate) struct PurposeTest {
+    bit: u64,
+    purpose: Purpose,
+}
+
 /// Everything the ledger knows, folded from the log.
 #[derive(Default, Clone)]
 pub struct Index {
@@ -54,6 +65,13 @@ pub struct Index {
     pub(crate) events: Vec<(Seq, Event)>,
     /// Subject index → positions in `events`.
     pub(crate) subject_events: HashMap<u32, Vec<u32>>,
+    /// Purpose names seen in events, interned (at most [`PURPOSE_BITS`]);
+    /// derived from `events`, never stored.
+    pub(crate) purposes: Vec<Purpose>,
+    /// Per event (parallel to `events`): bit `i` set when it applies to
+    /// `purposes[i]`; bit 63 when it names a purpose beyond the table (or
+    /// applies to all), so the name must be compared. Derived, never stored.
+    pub(crate) event_purposes: Vec<u64>,
     /// Positions in `events` of takedowns and source opt-outs.
     pub(crate) content_events: Vec<u32>,
     pub(crate) runs: Vec<(Seq, TrainingRun)>,
@@ -268,6 +286,8 @@ impl Index {
 
     fn apply_event(&mut self, seq: Seq, e: Event) {
         let pos = self.events.len() as u32;
+        let mask = self.purpose_mask(&e);
+        self.event_purposes.push(mask);
         match e.subject() {
             Some(s) => {
                 let sid = self.subjects.intern(s);
@@ -276,6 +296,62 @@ impl Index {
             None => self.content_events.push(pos),
         }
         self.events.push((seq, e));
+    }
+
+    /// Interns `e`'s purposes and returns its mask (see `event_purposes`).
+    fn purpose_mask(&mut self, e: &Event) -> u64 {
+        match e.kind.purposes() {
+            None => 0,
+            Some(Purposes::All) => u64::MAX,
+            Some(Purposes::Some(list)) => list.iter().fold(0, |m, p| {
+                let i = match self.purposes.iter().position(|q| q == p) {
+                    Some(i) => i,
+                    None if self.purposes.len() < PURPOSE_BITS => {
+                        self.purposes.push(p.clone());
+                        self.purposes.len() - 1
+                    }
+                    None => return m | OTHER_PURPOSE,
+                };
+                m | 1 << i
+            }),
+        }
+    }
+
+    /// Rebuilds the derived purpose masks from `events` (after a load).
+    pub(crate) fn rebuild_purpose_masks(&mut self) {
+        self.purposes.clear();
+        let events = std::mem::take(&mut self.events);
+        self.event_purposes = events.iter().map(|(_, e)| self.purpose_mask(e)).collect();
+        self.events = events;
+    }
+
+    /// A test of "event `pos` applies to purpose `p`" that compares names
+    /// only for purposes beyond the interned table.
+    pub(crate) fn purpose_test(&self, p: &Purpose) -> PurposeTest {
+        PurposeTest {
+            bit: self
+                .purposes
+                .iter()
+                .position(|q| q == p)
+                .map_or(OTHER_PURPOSE, |i| 1 << i),
+            purpose: p.clone(),
+        }
+    }
+
+    /// Whether event `pos` applies to the purpose of `t`.
+    #[inline]
+    pub(crate) fn applies(&self, t: &PurposeTest, pos: u32) -> bool {
+        let m = self.event_purposes[pos as usize];
+        if m & t.bit == 0 {
+            return false;
+        }
+        // An interned purpose's bit is exact; the overflow bit needs the name.
+        t.bit != OTHER_PURPOSE
+            || self.events[pos as usize]
+                .1
+                .kind
+                .purposes()
+                .is_some_and(|ps| ps.applies_to(&t.purpose))
     }
 
     /// The events about a subject, with their sequence numbers, in log order.

@@ -117,35 +117,47 @@ impl Index {
     /// Decodes an index written by [`Index::to_snapshot_bytes`], checking
     /// every length against the input and the structure's invariants.
     pub fn from_snapshot_bytes(b: &[u8]) -> Result<Index, CodecError> {
+        let [small, keys, offsets, targets, nsubj] = sections(b)?;
+        Index::assemble(
+            codec::decode_large(&b[small])?,
+            keys_of(&b[keys]),
+            u64s_of(&b[offsets]),
+            u32s_of(&b[targets]),
+            b[nsubj].to_vec(),
+        )
+    }
+
+    /// [`Index::from_snapshot_bytes`] on an owned buffer, which it gives
+    /// back to the allocator section by section (from the end) as each is
+    /// decoded: the peak is the buffer plus its largest section, not the
+    /// buffer plus the whole index.
+    pub fn from_snapshot_vec(mut b: Vec<u8>) -> Result<Index, CodecError> {
+        let [small, keys, offsets, targets, nsubj] = sections(&b)?;
+        fn release(b: &mut Vec<u8>, from: usize) {
+            b.truncate(from);
+            b.shrink_to_fit();
+        }
+        let nsubj_v = b[nsubj.clone()].to_vec();
+        release(&mut b, nsubj.start);
+        let targets_v = u32s_of(&b[targets.clone()]);
+        release(&mut b, targets.start);
+        let offsets_v = u64s_of(&b[offsets.clone()]);
+        release(&mut b, offsets.start);
+        let keys_v = keys_of(&b[keys.clone()]);
+        release(&mut b, keys.start);
+        let small: Small = codec::decode_large(&b[small])?;
+        drop(b);
+        Index::assemble(small, keys_v, offsets_v, targets_v, nsubj_v)
+    }
+
+    fn assemble(
+        small: Small,
+        keys: Vec<SubjectKey>,
+        offsets: Vec<u64>,
+        targets: Vec<u32>,
+        nsubj: Vec<u8>,
+    ) -> Result<Index, CodecError> {
         let bad = |m: &str| CodecError::Invalid(format!("index snapshot: {m}"));
-        if b.len() < 8 || &b[..8] != MAGIC {
-            return Err(bad("bad magic"));
-        }
-        let mut r = Reader { b, pos: 8 };
-        let small: Small = codec::decode_large(r.array(1)?)?;
-        let keys: Vec<SubjectKey> = r
-            .array(16)?
-            .chunks_exact(16)
-            .map(|c| {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(c);
-                SubjectKey::from_bytes(a)
-            })
-            .collect();
-        let offsets: Vec<u64> = r
-            .array(8)?
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect();
-        let targets: Vec<u32> = r
-            .array(4)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let nsubj = r.array(1)?.to_vec();
-        if r.pos != b.len() {
-            return Err(bad("trailing bytes"));
-        }
         let mut records = small.records;
         records.nsubj = nsubj;
         records.rebuild_lookups();
@@ -179,16 +191,90 @@ impl Index {
         {
             return Err(bad("event positions out of range"));
         }
-        Ok(Index {
+        let mut index = Index {
             records,
             subjects: SubjectTable::from_keys(keys),
             links: Links::from_base(Csr { offsets, targets }),
             events: small.events,
             subject_events: small.subject_events.into_iter().collect(),
+            purposes: Vec::new(),
+            event_purposes: Vec::new(),
             content_events: small.content_events,
             runs: small.runs,
             seq: small.seq,
             key_fingerprint: small.key_fingerprint,
+        };
+        index.rebuild_purpose_masks();
+        Ok(index)
+    }
+}
+
+/// The five sections of an index snapshot (small state, keys, CSR offsets,
+/// CSR targets, subject counts), each length checked against the input.
+fn sections(b: &[u8]) -> Result<[std::ops::Range<usize>; 5], CodecError> {
+    if b.len() < 8 || &b[..8] != MAGIC {
+        return Err(CodecError::Invalid("index snapshot: bad magic".into()));
+    }
+    let mut r = Reader { b, pos: 8 };
+    let mut out: [std::ops::Range<usize>; 5] = Default::default();
+    for (slot, width) in out.iter_mut().zip([1, 16, 8, 4, 1]) {
+        let a = r.array(width)?;
+        *slot = r.pos - a.len()..r.pos;
+    }
+    if r.pos != b.len() {
+        return Err(CodecError::Invalid("index snapshot: trailing bytes".into()));
+    }
+    Ok(out)
+}
+
+fn keys_of(b: &[u8]) -> Vec<SubjectKey> {
+    b.chunks_exact(16)
+        .map(|c| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(c);
+            SubjectKey::from_bytes(a)
         })
+        .collect()
+}
+
+fn u64s_of(b: &[u8]) -> Vec<u64> {
+    b.chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect()
+}
+
+fn u32s_of(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{build_index, Layout, Spec};
+
+    #[test]
+    fn owned_decode_equals_borrowed_decode() {
+        let spec = Spec {
+            objecting_per_10k: 3_000,
+            layout: Layout::Mixed,
+            ..Spec::ws().scaled(500)
+        };
+        let mut ix = build_index(&spec);
+        let b = ix.to_snapshot_bytes().unwrap();
+        let mut borrowed = Index::from_snapshot_bytes(&b).unwrap();
+        let mut owned = Index::from_snapshot_vec(b.clone()).unwrap();
+        assert_eq!(borrowed.to_snapshot_bytes().unwrap(), b);
+        assert_eq!(owned.to_snapshot_bytes().unwrap(), b);
+        // Damage is reported the same way by both.
+        let step = (b.len() / 97).max(1);
+        for n in (0..b.len()).step_by(step) {
+            let x = Index::from_snapshot_bytes(&b[..n]).map(|_| ()).unwrap_err();
+            let y = Index::from_snapshot_vec(b[..n].to_vec())
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(x.to_string(), y.to_string(), "prefix {n}");
+        }
     }
 }
