@@ -14,16 +14,33 @@ use crate::ids::SubjectKey;
 
 /// Pseudonym → dense subject index. Pseudonyms are keyed hashes, so their
 /// first 8 bytes are already a uniform hash value.
+///
+/// The hash table is built on first use: an index loaded from a snapshot
+/// answers evaluations (which never look a pseudonym up) without paying
+/// for 10M inserts.
 #[derive(Default, Clone)]
 pub(crate) struct SubjectTable {
     keys: Vec<SubjectKey>,
-    table: hashbrown::HashTable<u32>,
+    table: std::sync::OnceLock<hashbrown::HashTable<u32>>,
 }
 
 fn hash_of(k: &SubjectKey) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&k.0[..8]);
     u64::from_le_bytes(b)
+}
+
+/// The table over `keys`; a repeated key (only a damaged snapshot has
+/// one) resolves to its first index.
+fn build(keys: &[SubjectKey]) -> hashbrown::HashTable<u32> {
+    let mut t = hashbrown::HashTable::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let h = hash_of(k);
+        if t.find(h, |&j| keys[j as usize] == *k).is_none() {
+            t.insert_unique(h, i as u32, |&j| hash_of(&keys[j as usize]));
+        }
+    }
+    t
 }
 
 impl SubjectTable {
@@ -33,6 +50,7 @@ impl SubjectTable {
 
     pub(crate) fn get(&self, k: &SubjectKey) -> Option<u32> {
         self.table
+            .get_or_init(|| build(&self.keys))
             .find(hash_of(k), |&i| self.keys[i as usize] == *k)
             .copied()
     }
@@ -49,23 +67,21 @@ impl SubjectTable {
         self.keys.push(k);
         let keys = &self.keys;
         self.table
+            .get_mut()
+            .expect("built by get")
             .insert_unique(hash_of(&k), i, |&j| hash_of(&keys[j as usize]));
         i
     }
 
     pub(crate) fn from_keys(keys: Vec<SubjectKey>) -> Self {
-        let mut t = SubjectTable {
-            keys: Vec::with_capacity(keys.len()),
-            table: hashbrown::HashTable::with_capacity(keys.len()),
-        };
-        for k in keys {
-            t.intern(k);
+        SubjectTable {
+            keys,
+            table: std::sync::OnceLock::new(),
         }
-        t
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * 16 + self.table.capacity() * 5
+        self.keys.capacity() * 16 + self.table.get().map_or(0, |t| t.capacity() * 5)
     }
 }
 
