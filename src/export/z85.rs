@@ -43,7 +43,7 @@ fn digit(c: u8) -> Option<u32> {
 /// character (0-based) is wrong.
 pub fn decode(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
-    if b.len() % 5 != 0 {
+    if !b.len().is_multiple_of(5) {
         return Err(format!(
             "Z85 text has {} characters, not a multiple of 5",
             b.len()

@@ -402,7 +402,7 @@ mod tests {
         assert!(wrong.read(dir.path()).unwrap_err().contains("cardinality"));
         // In a UUID-named file, with and without a random prefix.
         let uuid = random_uuid().unwrap();
-        let (file, offs) = encode_file(&[payload.clone()]);
+        let (file, offs) = encode_file(std::slice::from_ref(&payload));
         std::fs::write(dir.path().join(file_name(&uuid)), &file).unwrap();
         let u = Descriptor::in_file(&uuid, offs[0], payload.len(), 3);
         assert_eq!(u.read(dir.path()).unwrap(), r);

@@ -109,7 +109,10 @@ fn list_versions(table: &Path) -> Result<(Vec<u64>, bool), ExportError> {
     Ok((versions, checkpoint))
 }
 
-fn read_commit(table: &Path, version: u64) -> Result<Vec<(u64, Map<String, Value>)>, ExportError> {
+/// `(line number, action)` pairs of one commit.
+type Actions = Vec<(u64, Map<String, Value>)>;
+
+fn read_commit(table: &Path, version: u64) -> Result<Actions, ExportError> {
     let path = commit_path(table, version);
     let text = std::fs::read_to_string(&path).map_err(|e| ExportError::Io {
         path: path.clone(),

@@ -369,7 +369,7 @@ impl Plan {
         let mut descriptors: Vec<Option<Descriptor>> = vec![None; payloads.len()];
         let mut dv_file = None;
         if !in_file.is_empty() {
-            let uuid = dv::random_uuid().map_err(|m| ExportError::Other(m))?;
+            let uuid = dv::random_uuid().map_err(ExportError::Other)?;
             let chosen: Vec<Vec<u8>> = in_file.iter().map(|&i| payloads[i].clone()).collect();
             let (bytes, offsets) = dv::encode_file(&chosen);
             let path = table.join(dv::file_name(&uuid));

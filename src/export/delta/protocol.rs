@@ -121,7 +121,7 @@ pub fn upgraded(protocol: &Map<String, Value>) -> Result<Option<Map<String, Valu
     if r == 3 && w == 7 && rf.contains(&dv) && wf.contains(&dv) {
         return Ok(None);
     }
-    if r < 3 && r >= 2 {
+    if r == 2 {
         rf.push("columnMapping".into());
     }
     if w < 7 {
