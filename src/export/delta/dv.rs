@@ -37,9 +37,11 @@ pub fn encode_bitmap(rows: &RoaringTreemap) -> Vec<u8> {
     out
 }
 
-/// Decodes a `RoaringBitmapArray`, insisting on the canonical form: the
+/// Decodes a `RoaringBitmapArray`, insisting on a well-formed one: the
 /// magic, bucket keys strictly ascending with a clear top bit (the protocol
-/// requires it), every bucket non-empty and validated, no trailing bytes.
+/// requires it), every bucket non-empty and validated by roaring, no
+/// trailing bytes. (Not byte-canonical: other writers, e.g. Java roaring,
+/// may use run containers that roaring-rs would encode differently.)
 pub fn decode_bitmap(bytes: &[u8]) -> Result<RoaringTreemap, String> {
     let magic = bytes
         .get(..4)
@@ -439,5 +441,36 @@ mod tests {
             d.file_path(Path::new("/mytable")).unwrap().unwrap(),
             PathBuf::from("/mytable/ab/deletion_vector_d2c639aa-8816-431a-aaf6-d3fe2512ff61.bin")
         );
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes never panic the decoders.
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300), off in 0u64..400, size in 0u64..400) {
+            let _ = decode_bitmap(&bytes);
+            let _ = read_file_payload(&bytes, off, size);
+            let mut with_magic = BITMAP_MAGIC.to_le_bytes().to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = decode_bitmap(&with_magic);
+        }
+
+        /// A damaged vector never panics the decoder. (It may decode: the
+        /// offsets in a roaring header are redundant and not checked, and
+        /// a flipped row bit gives another valid set. Inside a DV file the
+        /// CRC catches both, see `file_framing_with_crc`; an inline vector
+        /// is checked against its cardinality.)
+        #[test]
+        fn damaged_vectors(rows in proptest::collection::btree_set(0u64..200_000, 0..50), at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let mut b = encode_bitmap(&rows.iter().copied().collect());
+            let i = at.index(b.len());
+            b[i] ^= 1 << bit;
+            let _ = decode_bitmap(&b);
+        }
     }
 }
