@@ -61,6 +61,9 @@ pub enum Error {
     /// A manifest failed to decode or verify.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
+    /// Exporting a manifest into a Delta table or an Iceberg Puffin file failed.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// The ledger's log, snapshot or lock: damaged, locked, poisoned, or an I/O failure.
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),

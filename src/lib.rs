@@ -38,6 +38,7 @@ pub mod codec;
 pub mod engine;
 mod error;
 pub mod event;
+pub mod export;
 mod fsutil;
 mod ids;
 mod index;

@@ -725,3 +725,94 @@ fn events_dated_in_the_future_are_applied_with_a_warning() {
         stderr(&o)
     );
 }
+
+#[test]
+fn export_to_delta_and_iceberg() {
+    let f = fixture();
+    let ev = f.write("e.jsonl", OBJECTION_U1);
+    ok(&["apply", &f.ledger, &ev]);
+    let m = f.path("m.optm");
+    ok(&[
+        "-q",
+        "manifest",
+        &f.ledger,
+        "--purpose",
+        "ai-training",
+        "--at",
+        "2025-06-01T00:00:00Z",
+        "-o",
+        &m,
+    ]);
+    // A Delta table whose one file is the shard p0 (10 rows).
+    let t = f.root.join("table");
+    std::fs::create_dir_all(t.join("_delta_log")).unwrap();
+    std::fs::write(t.join("p0"), b"data").unwrap();
+    let v0 = [
+        r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#,
+        r#"{"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":"{}","partitionColumns":[],"configuration":{}}}"#,
+        r#"{"add":{"path":"p0","partitionValues":{},"size":4,"modificationTime":1,"dataChange":true,"stats":"{\"numRecords\":10}"}}"#,
+    ]
+    .join("\n");
+    std::fs::write(t.join("_delta_log/00000000000000000000.json"), v0).unwrap();
+    let ts = t.display().to_string();
+    let v = json(&["export", &m, "--to", "delta", "--table", &ts], 0);
+    assert_eq!(
+        (v["version"].as_u64(), v["rows_added"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let o = ok(&["export", &m, "--to", "delta", "--table", &ts]);
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    assert!(!t.join("_delta_log/00000000000000000002.json").exists());
+    let rows = optout::export::delta::deleted_rows(&t).unwrap();
+    assert_eq!(rows["p0"].iter().collect::<Vec<_>>(), vec![1, 6]);
+    // --to delta needs --table; a table missing the shard: exit 2, named.
+    assert_eq!(code(&optout(&["export", &m, "--to", "delta"])), 2);
+    let empty = f.root.join("empty");
+    std::fs::create_dir_all(empty.join("_delta_log")).unwrap();
+    std::fs::write(
+        empty.join("_delta_log/00000000000000000000.json"),
+        r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}
+{"metaData":{"id":"e","configuration":{}}}"#,
+    )
+    .unwrap();
+    let o = optout(&[
+        "export",
+        &m,
+        "--to",
+        "delta",
+        "--table",
+        &empty.display().to_string(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("\"p0\": no such file"),
+        "{}",
+        stderr(&o)
+    );
+    // Iceberg: a Puffin file with one blob for p0 under the data root.
+    let puffin = f.path("dv.puffin");
+    let v = json(
+        &[
+            "export",
+            &m,
+            "--to",
+            "iceberg",
+            "-o",
+            &puffin,
+            "--data-root",
+            "s3://b/t/data/",
+        ],
+        0,
+    );
+    assert_eq!(v["rows"], 2);
+    assert_eq!(v["blobs"][0]["referenced_data_file"], "s3://b/t/data/p0");
+    let bytes = std::fs::read(&puffin).unwrap();
+    assert_eq!(&bytes[..4], b"PFA1");
+    let off = v["blobs"][0]["offset"].as_u64().unwrap() as usize;
+    assert_eq!(&bytes[off + 4..off + 8], &[0xD1, 0xD3, 0x39, 0x64]);
+    assert_eq!(code(&optout(&["export", &m, "--to", "iceberg"])), 2);
+    assert_eq!(
+        code(&optout(&["export", &m, "--to", "jsonl", "--table", &ts])),
+        2
+    );
+}

@@ -3,6 +3,7 @@
 //! Every fallible call maps its [`optout::Error`] here; nothing panics across
 //! the FFI boundary.
 
+use optout::export::ExportError;
 use optout::storage::StorageError;
 use optout::{Error, InputError, ManifestError};
 use pyo3::prelude::*;
@@ -121,6 +122,47 @@ pub fn storage(py: Python<'_>, e: &StorageError) -> PyErr {
     }
 }
 
+/// An error exporting into a table.
+pub fn export(py: Python<'_>, e: &ExportError) -> PyErr {
+    match e {
+        ExportError::Table(ie) => input(py, ie),
+        ExportError::Mismatch {
+            table,
+            dataset,
+            problems,
+        } => raise(
+            py,
+            "TableMismatchError",
+            e.to_string(),
+            &[
+                ("table", obj(py, table.as_str())),
+                ("dataset", obj(py, dataset.as_str())),
+                ("problems", obj(py, problems.clone())),
+            ],
+        ),
+        ExportError::Conflict { table, version, .. } => raise(
+            py,
+            "CommitConflictError",
+            e.to_string(),
+            &[
+                ("table", obj(py, table.as_str())),
+                ("version", obj(py, *version)),
+            ],
+        ),
+        ExportError::Invalid(m) => raise(py, "InvalidRequestError", m.clone(), &[]),
+        ExportError::Io { path, op, .. } => raise(
+            py,
+            "StorageIOError",
+            e.to_string(),
+            &[
+                ("path", obj(py, path.display().to_string())),
+                ("op", obj(py, *op)),
+            ],
+        ),
+        other => raise(py, "OptoutError", other.to_string(), &[]),
+    }
+}
+
 /// Any library error.
 pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
     match e {
@@ -143,6 +185,7 @@ pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
                 ],
             )
         }
+        Error::Export(x) => export(py, x),
         Error::Invalid(m) if m.contains("read-only") => raise(py, "ReadOnlyError", m.clone(), &[]),
         Error::Invalid(m) => raise(py, "InvalidRequestError", m.clone(), &[]),
         other => raise(py, "OptoutError", other.to_string(), &[]),

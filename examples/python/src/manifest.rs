@@ -465,6 +465,56 @@ impl PyManifest {
         Ok(out)
     }
 
+    /// Commits this manifest's exclusions to the Delta table at ``table`` as
+    /// deletion vectors (merged with those it has), as one new table version.
+    /// A shard is the file whose ``add.path`` (URL-decoded) equals its name.
+    /// Returns ``{"version": int | None, "read_version", "files_matched",
+    /// "files_changed", "rows_added", "rows_deleted", "dv_file", "retries",
+    /// "table", "dataset"}``; ``version`` is None when nothing changed.
+    /// Raises ``TableMismatchError`` (nothing written) when the table's files
+    /// and the shards differ, ``CommitConflictError`` when another writer
+    /// changed the same files first.
+    #[pyo3(signature = (table, *, dataset = None, allow_unknown_files = false, inline_max_bytes = 64))]
+    fn export_delta<'py>(
+        &self,
+        py: Python<'py>,
+        table: PathBuf,
+        dataset: Option<String>,
+        allow_unknown_files: bool,
+        inline_max_bytes: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let opts = optout::export::delta::DeltaOptions {
+            dataset,
+            allow_unknown_files,
+            inline_max_bytes,
+            ..Default::default()
+        };
+        let s = py
+            .detach(|| optout::export::delta::export(&table, &self.m, &opts))
+            .map_err(|e| crate::errors::export(py, &e))?;
+        to_py(py, &s)
+    }
+
+    /// Writes this manifest's exclusions as an Iceberg v3 Puffin file of
+    /// ``deletion-vector-v1`` blobs at ``path`` (not committed to any
+    /// catalog). ``data_root`` is joined to shard names to give each
+    /// ``referenced-data-file``. Returns ``{"path", "dataset", "rows",
+    /// "blobs": [{"referenced_data_file", "offset", "length", "cardinality"}]}``.
+    #[pyo3(signature = (path, *, dataset = None, data_root = None))]
+    fn export_iceberg<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        dataset: Option<String>,
+        data_root: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let opts = optout::export::iceberg::IcebergOptions { dataset, data_root };
+        let s = py
+            .detach(|| optout::export::iceberg::write_puffin(&path, &self.m, &opts))
+            .map_err(|e| crate::errors::export(py, &e))?;
+        to_py(py, &s)
+    }
+
     /// Which of the records a job used are excluded. ``used``: an iterable
     /// of ``(dataset, shard, row)`` tuples or ``{"dataset", "shard", "row"}``
     /// dicts. Returns hits in input order: ``{"dataset", "shard", "row", "reasons"}``.

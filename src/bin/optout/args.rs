@@ -100,7 +100,9 @@ pub enum Command {
         #[arg(long)]
         allow_unknown_shards: bool,
     },
-    /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]).
+    /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]), or
+    /// write them as deletion vectors into a Delta table (`--to delta --table PATH`) or an
+    /// Iceberg Puffin file (`--to iceberg -o OUT.puffin`).
     Export {
         /// The manifest file.
         manifest: PathBuf,
@@ -113,6 +115,8 @@ pub enum Command {
         /// The ledger the manifest came from: adds each record's key.
         #[arg(long, value_name = "LEDGER")]
         ledger: Option<PathBuf>,
+        #[command(flatten)]
+        table: TableArgs,
     },
     /// Training runs: register one, list them.
     #[command(subcommand)]
@@ -213,6 +217,26 @@ pub enum RunsCommand {
     },
 }
 
+/// `export --to delta|iceberg`: where the deletion vectors go.
+#[derive(Args, Debug, Clone)]
+pub struct TableArgs {
+    /// The Delta table (a directory with `_delta_log/`) to commit deletion vectors to (`--to delta`).
+    #[arg(long, value_name = "PATH", required_if_eq("to", "delta"))]
+    pub table: Option<PathBuf>,
+    /// The manifest dataset whose shards are the table's data files [default: the manifest's only one].
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+    /// Accept table files the manifest does not cover (by default an error: nothing is written).
+    #[arg(long)]
+    pub allow_unknown_files: bool,
+    /// Delta: deletion vectors up to this many bytes go inline into the log; 0 = always a file.
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    pub inline_max_bytes: usize,
+    /// Iceberg: prefix joined to shard names to give each data file's location (`referenced-data-file`).
+    #[arg(long, value_name = "URI")]
+    pub data_root: Option<String>,
+}
+
 /// `export --to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -220,4 +244,8 @@ pub enum ExportFormat {
     Jsonl,
     /// Comma-separated values with a header line.
     Csv,
+    /// Deletion vectors committed to the Delta table named by --table.
+    Delta,
+    /// An Iceberg v3 Puffin file of deletion-vector-v1 blobs, written to -o.
+    Iceberg,
 }

@@ -509,7 +509,8 @@ pub fn export(
                     serde_json::to_writer(&mut *w, &line).map_err(std::io::Error::from)?;
                     w.write_all(b"\n")?;
                 }
-                ExportFormat::Csv => {
+                // (`--to delta|iceberg` never get here: main sends them to cmd_export.)
+                ExportFormat::Csv | ExportFormat::Delta | ExportFormat::Iceberg => {
                     write!(w, "{d},{sh},{row},{}", reasons.join(";"))?;
                     if keys.is_some() {
                         write!(w, ",{}", key.map(|k| csv_field(k)).unwrap_or_default())?;

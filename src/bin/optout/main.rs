@@ -6,6 +6,7 @@
 //! stdout (`optout ... | head`) ends the program quietly with 0.
 
 mod args;
+mod cmd_export;
 mod cmd_ledger;
 mod cmd_manifest;
 mod cmd_runs;
@@ -22,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use optout::{SubjectKeyer, Timestamp};
 
-use args::{Cli, Command, KeyArg, RunsCommand};
+use args::{Cli, Command, ExportFormat, KeyArg, RunsCommand};
 use out::Out;
 
 /// How a command that ran to the end came out.
@@ -90,7 +91,15 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             to,
             out: dest,
             ledger,
-        } => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref()),
+            table,
+        } => match to {
+            ExportFormat::Delta => cmd_export::delta(out, &manifest, &table),
+            ExportFormat::Iceberg => cmd_export::iceberg(out, &manifest, &dest, &table),
+            _ if table.table.is_some() || table.dataset.is_some() || table.data_root.is_some() => {
+                anyhow::bail!("--table, --dataset and --data-root are for --to delta|iceberg")
+            }
+            _ => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref()),
+        },
         Command::Runs(RunsCommand::Add {
             ledger,
             model,

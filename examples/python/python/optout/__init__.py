@@ -11,6 +11,7 @@ See ``Ledger`` and ``Manifest``. Every error derives from ``OptoutError``.
 """
 
 from ._errors import (
+    CommitConflictError,
     CorruptError,
     InputError,
     InvalidRequestError,
@@ -19,6 +20,7 @@ from ._errors import (
     OptoutError,
     ReadOnlyError,
     StorageIOError,
+    TableMismatchError,
     UnknownShardError,
 )
 from ._optout import LIBRARY_VERSION, Ledger, Manifest, __version__, reason_names, verify
@@ -43,4 +45,6 @@ __all__ = [
     "NotFoundError",
     "StorageIOError",
     "UnknownShardError",
+    "TableMismatchError",
+    "CommitConflictError",
 ]

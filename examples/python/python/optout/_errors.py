@@ -18,6 +18,8 @@ __all__ = [
     "NotFoundError",
     "StorageIOError",
     "UnknownShardError",
+    "TableMismatchError",
+    "CommitConflictError",
 ]
 
 
@@ -99,3 +101,22 @@ class UnknownShardError(OptoutError, KeyError):
 
     dataset: str
     shard: str
+
+
+class TableMismatchError(InvalidRequestError):
+    """A table's data files do not match the manifest's shards; nothing was written.
+
+    Attributes: ``table``, ``dataset``, ``problems`` (one line per problem).
+    """
+
+    table: str
+    dataset: str
+    problems: list[str]
+
+
+class CommitConflictError(OptoutError):
+    """Another writer committed the table version first and touched the same files
+    (or the retries ran out); nothing was committed. Attributes ``table``, ``version``."""
+
+    table: str
+    version: int

@@ -188,6 +188,19 @@ class Manifest:
         """What changed from this (older) manifest to ``new``."""
     def check(self, used: Iterable[tuple[str, str, int] | Mapping[str, Any]]) -> list[CheckHit]:
         """The used records that this manifest excludes, in input order."""
+    def export_delta(
+        self,
+        table: PathLike,
+        *,
+        dataset: str | None = None,
+        allow_unknown_files: bool = False,
+        inline_max_bytes: int = 64,
+    ) -> dict[str, Any]:
+        """Commits the exclusions to a Delta table as deletion vectors; ``version`` None when nothing changed."""
+    def export_iceberg(
+        self, path: PathLike, *, dataset: str | None = None, data_root: str | None = None
+    ) -> dict[str, Any]:
+        """Writes the exclusions as an Iceberg v3 Puffin file of deletion-vector-v1 blobs."""
     def __len__(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
