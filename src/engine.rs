@@ -194,34 +194,19 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         consent_rows: &consent_rows,
         withdrawal_rows: &withdrawal_rows,
     };
+    // Per chunk of subjects, pass A (each subject's status; only those that
+    // can exclude something are kept), then pass B (gather their links).
+    // Consent-basis ordinals of subjects whose consent is valid or
+    // withdrawn, once per (subject, record) link, land in `accounted`.
     let threads = workers.unwrap_or_else(|| auto_workers(sids.len())).max(1);
-    // Pass A: each subject's status (only the subjects that matter are kept).
-    let todo: Vec<(u32, Status)> = if threads == 1 {
-        ctx.statuses(&sids)
+    let parts: Vec<Gathered> = if threads == 1 {
+        vec![ctx.gather(&ctx.statuses(&sids))]
     } else {
         std::thread::scope(|s| {
             let ctx = &ctx;
             let hs: Vec<_> = sids
                 .chunks(sids.len().div_ceil(threads).max(1))
-                .map(|c| s.spawn(move || ctx.statuses(c)))
-                .collect();
-            hs.into_iter()
-                .flat_map(|h| h.join().expect("status worker"))
-                .collect()
-        })
-    };
-    // Pass B: gather the links of the subjects that matter.
-    // Consent-basis ordinals of subjects whose consent is valid or withdrawn,
-    // once per (subject, record) link, land in `accounted`.
-    let threads = workers.unwrap_or_else(|| auto_workers(todo.len())).max(1);
-    let parts: Vec<Gathered> = if threads == 1 {
-        vec![ctx.gather(&todo)]
-    } else {
-        std::thread::scope(|s| {
-            let ctx = &ctx;
-            let hs: Vec<_> = todo
-                .chunks(todo.len().div_ceil(threads).max(1))
-                .map(|c| s.spawn(move || ctx.gather(c)))
+                .map(|c| s.spawn(move || ctx.gather(&ctx.statuses(c))))
                 .collect();
             hs.into_iter()
                 .map(|h| h.join().expect("gather worker"))
@@ -349,12 +334,22 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     // a whole run at once when it is entirely excluded.
     let mut rows: Vec<u32> = Vec::new();
     for (r, ords) in by_reason.iter_mut().enumerate() {
-        sort_unique(ords, recs.n_ords);
         if bitmap_reasons[r].is_empty() {
-            // Only gathered ordinals: walk them in order, shard by shard.
-            push_rows(recs, ords, r, &mut rows, &mut shards);
+            // Only gathered ordinals: sorted and mapped to rows, split
+            // over the workers when there are many.
+            let threads = workers.unwrap_or_else(|| auto_workers(ords.len())).max(1);
+            for (sh, b) in gathered_rows(recs, ords, threads) {
+                if let Some(e) = shards.get_mut(&sh) {
+                    if e.reasons[r].is_empty() {
+                        e.reasons[r] = b;
+                    } else {
+                        e.reasons[r] |= b;
+                    }
+                }
+            }
             continue;
         }
+        sort_unique(ords, recs.n_ords);
         let mut set = RoaringBitmap::from_sorted_iter(ords.iter().copied())
             .unwrap_or_else(|_| ords.iter().copied().collect());
         set |= &bitmap_reasons[r];
@@ -598,46 +593,108 @@ fn add_rows(b: &mut RoaringBitmap, rows: &mut Vec<u32>) {
     }
 }
 
-/// Adds ascending, unique ordinals to reason `r` of their shards (shards
-/// not in the map are out of scope and skipped).
-fn push_rows(
-    recs: &crate::index::Records,
-    ords: &[u32],
-    r: usize,
-    rows: &mut Vec<u32>,
-    shards: &mut BTreeMap<ShardId, ShardExclusion>,
-) {
-    // Ordinals ascend, so one shard's rows arrive together unless the shard
-    // was registered in several stretches (then they are merged).
+/// Ascending, unique ordinals as rows of their shards, one bitmap per
+/// stretch of one shard (a shard registered in several stretches appears
+/// once per stretch).
+fn shard_rows(recs: &crate::index::Records, ords: &[u32]) -> Vec<(ShardId, RoaringBitmap)> {
+    let mut out = Vec::new();
     let mut cur: Option<ShardId> = None;
-    rows.clear();
+    let mut rows: Vec<u32> = Vec::new();
+    let mut flush = |cur: Option<ShardId>, rows: &mut Vec<u32>| {
+        if let Some(c) = cur {
+            let mut b = RoaringBitmap::new();
+            add_rows(&mut b, rows);
+            out.push((c, b));
+        }
+        rows.clear();
+    };
     recs.for_each_record(ords, |_, id| {
         if cur != Some(id.shard()) {
-            if let Some(e) = cur.and_then(|c| shards.get_mut(&c)) {
-                add_rows(&mut e.reasons[r], rows);
-            }
-            rows.clear();
+            flush(cur, &mut rows);
             cur = Some(id.shard());
         }
         rows.push(id.row());
     });
-    if let Some(e) = cur.and_then(|c| shards.get_mut(&c)) {
-        add_rows(&mut e.reasons[r], rows);
-    }
+    flush(cur, &mut rows);
+    out
 }
 
-/// Sorts and deduplicates ordinals. Large sets are partitioned by their
-/// high 16 bits (a counting sort: two sequential passes), then each
-/// partition, which stays in L1, is radix-sorted on its low 16 bits in two
-/// byte-wide passes: no comparisons and no data-dependent branches (a
-/// bitset scan of sparse words mispredicts on nearly every word). Small
-/// sets take a comparison sort.
-fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
+/// The gathered ordinals of one reason (any order, duplicates allowed) as
+/// per-shard row bitmaps. With several workers the ordinal space is
+/// partitioned once, then each worker sorts a contiguous range of
+/// partitions and maps it to rows; the results come back in ordinal order.
+fn gathered_rows(
+    recs: &crate::index::Records,
+    ords: &mut [u32],
+    threads: usize,
+) -> Vec<(ShardId, RoaringBitmap)> {
     if ords.len() < 1 << 12 {
-        ords.sort_unstable();
-        ords.dedup();
-        return;
+        let mut v = ords.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        return shard_rows(recs, &v);
     }
+    let (parted, start) = partition_high(ords, recs.n_ords);
+    let buckets = start.len() - 1;
+    let threads = threads.clamp(1, buckets);
+    // Bucket cuts with about as many ordinals on each side.
+    let mut cuts = vec![0usize];
+    for t in 1..threads {
+        let want = (ords.len() * t / threads) as u32;
+        cuts.push(start.partition_point(|&x| x < want).min(buckets));
+    }
+    cuts.push(buckets);
+    let mut slices: Vec<&mut [u32]> = Vec::with_capacity(threads);
+    let mut rest: &mut [u32] = ords;
+    let mut at = 0usize;
+    for t in 0..threads {
+        let end = start[cuts[t + 1]] as usize;
+        let (a, b) = rest.split_at_mut(end - at);
+        slices.push(a);
+        rest = b;
+        at = end;
+    }
+    let work = |t: usize, dst: &mut [u32]| {
+        let base = start[cuts[t]] as usize;
+        radix_partitions(&parted, &start, cuts[t]..cuts[t + 1], base, dst);
+        let n = dedup_sorted(dst);
+        shard_rows(recs, &dst[..n])
+    };
+    if threads == 1 {
+        return work(0, slices.pop().unwrap_or_default());
+    }
+    std::thread::scope(|s| {
+        let work = &work;
+        let hs: Vec<_> = slices
+            .into_iter()
+            .enumerate()
+            .map(|(t, dst)| s.spawn(move || work(t, dst)))
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("rows worker"))
+            .collect()
+    })
+}
+
+/// Removes repeats from a sorted slice in place; returns the unique count.
+fn dedup_sorted(v: &mut [u32]) -> usize {
+    if v.is_empty() {
+        return 0;
+    }
+    let mut n = 1;
+    for i in 1..v.len() {
+        if v[i] != v[n - 1] {
+            v[n] = v[i];
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Partitions ordinals by their high 16 bits (a counting sort: two
+/// sequential passes): the partitioned copy, and where partition `b`
+/// starts (`start[b]..start[b + 1]`).
+fn partition_high(ords: &[u32], n_ords: u32) -> (Vec<u32>, Vec<u32>) {
     let buckets = (n_ords as usize >> 16) + 1;
     let mut start = vec![0u32; buckets + 1];
     for &o in ords.iter() {
@@ -653,10 +710,23 @@ fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
         parted[next[b] as usize] = o;
         next[b] += 1;
     }
-    // Each partition: by the low byte into `tmp`, then by the second byte
-    // back into place in `ords`.
+    (parted, start)
+}
+
+/// Sorts partitions `range` of `parted` into `dst` (which starts at
+/// partition offset `base`): each partition, which stays in L1, by its low
+/// byte into a scratch buffer, then by its second byte into place. No
+/// comparisons and no data-dependent branches (a bitset scan of sparse
+/// words mispredicts on nearly every word).
+fn radix_partitions(
+    parted: &[u32],
+    start: &[u32],
+    range: std::ops::Range<usize>,
+    base: usize,
+    dst: &mut [u32],
+) {
     let mut tmp: Vec<u32> = Vec::new();
-    for b in 0..buckets {
+    for b in range {
         let (lo, hi) = (start[b] as usize, start[b + 1] as usize);
         if lo == hi {
             continue;
@@ -679,13 +749,25 @@ fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
             tmp[c0[d] as usize] = o;
             c0[d] += 1;
         }
-        let dst = &mut ords[lo..hi];
+        let out = &mut dst[lo - base..hi - base];
         for &o in &tmp {
             let d = ((o >> 8) & 255) as usize;
-            dst[c1[d] as usize] = o;
+            out[c1[d] as usize] = o;
             c1[d] += 1;
         }
     }
+}
+
+/// Sorts and deduplicates ordinals: [`partition_high`] then
+/// [`radix_partitions`] for large sets, a comparison sort for small ones.
+fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
+    if ords.len() < 1 << 12 {
+        ords.sort_unstable();
+        ords.dedup();
+        return;
+    }
+    let (parted, start) = partition_high(ords, n_ords);
+    radix_partitions(&parted, &start, 0..start.len() - 1, 0, ords);
     ords.dedup();
 }
 
@@ -703,6 +785,59 @@ fn union_of(recs: &crate::index::Records, profiles: &[usize], limit: u32) -> Roa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Per shard, the union of the bitmaps (shards may come in stretches).
+    fn merged(v: Vec<(ShardId, RoaringBitmap)>) -> BTreeMap<ShardId, RoaringBitmap> {
+        let mut m: BTreeMap<ShardId, RoaringBitmap> = BTreeMap::new();
+        for (s, b) in v {
+            *m.entry(s).or_default() |= b;
+        }
+        m
+    }
+
+    #[test]
+    fn gathered_rows_on_any_number_of_workers_equals_a_sort() {
+        use crate::event::{Entry, RecordBatch};
+        use crate::workload::{shard_batch, Layout, Spec};
+        let spec = Spec {
+            shards: 12,
+            rows: 9_000,
+            subjects: 5_000,
+            objecting_per_10k: 0,
+            layout: Layout::Uniform,
+        };
+        // Shards registered in interleaved stretches of rows.
+        let mut index = Index::new();
+        let mut seq = 0;
+        for half in 0..3 {
+            for s in 0..spec.shards {
+                let mut b: RecordBatch = shard_batch(&spec, s);
+                b.shards[0].rows.retain(|r| r.row % 3 == half);
+                seq += 1;
+                index.apply(Seq(seq), &Entry::Records(b)).unwrap();
+            }
+        }
+        let recs = &index.records;
+        assert!(recs.runs.len() > 3 * spec.shards as usize);
+        let mut x = 99u64;
+        for n in [5_000usize, 60_000, 300_000] {
+            let ords: Vec<u32> = (0..n)
+                .map(|_| {
+                    x = crate::workload::splitmix64(x);
+                    (x % recs.n_ords as u64) as u32
+                })
+                .collect();
+            let mut want = ords.clone();
+            sort_unique(&mut want, recs.n_ords);
+            let want = merged(shard_rows(recs, &want));
+            assert!(!want.is_empty());
+            for threads in [1, 2, 3, 7, 64] {
+                let mut o = ords.clone();
+                let got = merged(gathered_rows(recs, &mut o, threads));
+                assert_eq!(got, want, "{n} ordinals on {threads} workers");
+            }
+        }
+    }
 
     #[test]
     fn sort_unique_bucket_path_equals_a_sort() {
