@@ -82,6 +82,66 @@ pub enum TakedownTarget {
     ContentHash(ContentHash),
 }
 
+/// What a [`EventKind::Signal`] covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SignalTarget {
+    /// Every record whose source or third party is this domain or a
+    /// subdomain of it (as [`EventKind::SourceOptout`]).
+    Source(String),
+    /// Every record, in any dataset, registered with this external key (a URL).
+    Key(String),
+}
+
+/// The evidence a machine-readable signal leaves in the ledger: what was
+/// read, where and when, so an auditor can tell why content was reserved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalEvidence {
+    /// The signal kind (`robots`, `tdmrep`, `tdmrep-header`, `noai`, `ai.txt`,
+    /// `aipref`, `c2pa`, ...; see `docs/SIGNALS.md`).
+    pub kind: String,
+    /// The URL the signal was read from (a page, `/robots.txt`, ...).
+    pub url: String,
+    /// When the crawler fetched it.
+    pub fetched_at: Timestamp,
+    /// The raw value, cut to at most [`SignalEvidence::MAX_RAW`] bytes (at a
+    /// character boundary).
+    pub raw: String,
+    /// Length in bytes of the whole raw value.
+    pub raw_len: u64,
+    /// blake3 of the whole raw value.
+    pub raw_blake3: [u8; 32],
+    /// What in it decided (the matching rule, the parse error), if known.
+    pub detail: Option<String>,
+}
+
+impl SignalEvidence {
+    /// Longest raw value kept verbatim, in bytes.
+    pub const MAX_RAW: usize = 4096;
+
+    /// Evidence for `raw`: the first [`Self::MAX_RAW`] bytes and the hash of all of it.
+    pub fn new(
+        kind: &str,
+        url: &str,
+        fetched_at: Timestamp,
+        raw: &str,
+        detail: Option<String>,
+    ) -> Self {
+        let mut cut = raw.len().min(Self::MAX_RAW);
+        while !raw.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        SignalEvidence {
+            kind: kind.to_string(),
+            url: url.to_string(),
+            fetched_at,
+            raw: raw[..cut].to_string(),
+            raw_len: raw.len() as u64,
+            raw_blake3: *blake3::hash(raw.as_bytes()).as_bytes(),
+            detail,
+        }
+    }
+}
+
 /// What happened, per kind. See [`Event`] for the fields every kind has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
@@ -155,6 +215,21 @@ pub enum EventKind {
         /// Which signal said so (`tdmrep`, `robots`, `ai.txt`, `noai`, ...).
         signal: Option<String>,
     },
+    /// A machine-readable reservation read from the web (`optout signals`):
+    /// TDMRep, robots.txt AI user agents, `noai`, ai.txt, aipref, C2PA.
+    /// A reserving signal excludes its target as [`EventKind::SourceOptout`]
+    /// does; a signal that was present but could not be parsed excludes it
+    /// too (fail closed), under its own reason, `signal_unparsable`.
+    Signal {
+        /// What it covers.
+        target: SignalTarget,
+        /// For which purposes.
+        purposes: Purposes,
+        /// The signal was present but could not be parsed.
+        unparsable: bool,
+        /// What was read, where and when.
+        evidence: SignalEvidence,
+    },
 }
 
 /// One event: what happened and when it took effect.
@@ -179,7 +254,9 @@ impl Event {
             | EventKind::ConsentWithdrawn { subject, .. }
             | EventKind::Erasure { subject }
             | EventKind::Restriction { subject, .. } => Some(*subject),
-            EventKind::Takedown { .. } | EventKind::SourceOptout { .. } => None,
+            EventKind::Takedown { .. }
+            | EventKind::SourceOptout { .. }
+            | EventKind::Signal { .. } => None,
         }
     }
 
@@ -194,6 +271,7 @@ impl Event {
             EventKind::Restriction { .. } => "restriction",
             EventKind::Takedown { .. } => "takedown",
             EventKind::SourceOptout { .. } => "source_optout",
+            EventKind::Signal { .. } => "signal",
         }
     }
 }

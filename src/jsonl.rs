@@ -144,7 +144,7 @@ pub(crate) fn norm(s: &str) -> String {
 }
 
 /// Reads lines, skipping blank ones, calling `f(line_no, line)`.
-fn for_lines(
+pub(crate) fn for_lines(
     input: impl BufRead,
     file: &str,
     mut f: impl FnMut(u64, &str) -> Result<(), InputError>,

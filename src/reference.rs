@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{Exclusions, Query, Reason};
-use crate::event::{ConsentMethod, ContentHash, Entry, Event, EventKind, TakedownTarget};
+use crate::event::{
+    ConsentMethod, ContentHash, Entry, Event, EventKind, SignalTarget, TakedownTarget,
+};
 use crate::ids::{Seq, SubjectKey};
 use crate::index::Index;
 use crate::policy::Policy;
@@ -120,6 +122,24 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
                     source, purposes, ..
                 } if purposes.applies_to(q.purpose()) && v.profile.from_source(source) => {
                     reasons.insert(Reason::SourceOptout);
+                }
+                EventKind::Signal {
+                    target,
+                    purposes,
+                    unparsable,
+                    ..
+                } if purposes.applies_to(q.purpose()) => {
+                    let hit = match target {
+                        SignalTarget::Source(s) => v.profile.from_source(s),
+                        SignalTarget::Key(k) => v.key.as_ref() == Some(k),
+                    };
+                    if hit {
+                        reasons.insert(if *unparsable {
+                            Reason::SignalUnparsable
+                        } else {
+                            Reason::SourceOptout
+                        });
+                    }
                 }
                 EventKind::Takedown { target, .. } => {
                     let hit = match target {

@@ -3,7 +3,7 @@
 
 use optout::event::{
     ConsentMethod, ContentHash, Entry, Event, EventKind, RecordBatch, RowEntry, ShardRecords,
-    TakedownTarget,
+    SignalEvidence, SignalTarget, TakedownTarget,
 };
 use optout::{Policy, Profile, Purpose, Purposes, Query, Seq, SubjectKey, Timestamp, Visibility};
 
@@ -133,12 +133,32 @@ pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
             },
             reason: Some("copyright".into()),
         },
-        _ => EventKind::SourceOptout {
+        10 => EventKind::SourceOptout {
             source: r
                 .pick(&["a.com", "forum.a.com", "b.org", "dmp:acme", "zoom"])
                 .to_string(),
             purposes: purposes(r),
             signal: Some("tdmrep".into()),
+        },
+        // Web signals: reserving or unparsable, for a domain or a URL key.
+        _ => EventKind::Signal {
+            target: if r.chance(50) {
+                SignalTarget::Source(
+                    r.pick(&["a.com", "forum.a.com", "b.org", "dmp:acme"])
+                        .to_string(),
+                )
+            } else {
+                SignalTarget::Key(format!("k{}", r.below(5)))
+            },
+            purposes: purposes(r),
+            unparsable: r.chance(50),
+            evidence: SignalEvidence::new(
+                "robots",
+                "https://a.com/robots.txt",
+                day(r.below(12)),
+                "User-agent: GPTBot\nDisallow: /",
+                None,
+            ),
         },
     };
     Event {
