@@ -110,24 +110,25 @@ pub fn verdict(store: &Value) -> Verdict {
             for (k, e) in entries {
                 let name = k.split_once('.').map_or(k.as_str(), |(_, n)| n);
                 let use_ = e.get("use").and_then(Value::as_str);
-                let detail =
-                    match use_ {
-                        Some("allowed") => continue,
-                        Some("notAllowed") => format!("{label}: {k} notAllowed"),
-                        Some("constrained") => format!(
-                            "{label}: {k} constrained ({})",
-                            e.get("constraint_info")
-                                .and_then(Value::as_str)
-                                .unwrap_or("no constraint_info")
-                        ),
-                        other => return Verdict::Unparsable(format!(
+                let detail = match use_ {
+                    Some("allowed") => continue,
+                    Some("notAllowed") => format!("{label}: {k} notAllowed"),
+                    Some("constrained") => format!(
+                        "{label}: {k} constrained ({})",
+                        e.get("constraint_info")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no constraint_info")
+                    ),
+                    other => {
+                        return Verdict::Unparsable(format!(
                             "{label}: {k}: use must be allowed, notAllowed or constrained, got {}",
                             other.map_or_else(
                                 || e.get("use").map_or("nothing".into(), |v| v.to_string()),
                                 |s| format!("{s:?}")
                             )
-                        )),
-                    };
+                        ))
+                    }
+                };
                 if TRAINING.contains(&name) && reserved.is_none() {
                     reserved = Some(detail);
                 }
