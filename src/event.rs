@@ -104,7 +104,9 @@ pub struct SignalEvidence {
     /// When the crawler fetched it.
     pub fetched_at: Timestamp,
     /// The raw value, cut to at most [`SignalEvidence::MAX_RAW`] bytes (at a
-    /// character boundary).
+    /// character boundary); for a URL decided by a path rule of a site-level
+    /// file whose text an earlier event of the same run keeps, only an
+    /// excerpt (empty: the rule is in `detail`).
     pub raw: String,
     /// Length in bytes of the whole raw value.
     pub raw_len: u64,
@@ -117,6 +119,23 @@ pub struct SignalEvidence {
 impl SignalEvidence {
     /// Longest raw value kept verbatim, in bytes.
     pub const MAX_RAW: usize = 4096;
+
+    /// Evidence that keeps `excerpt` (the deciding part, bounded) in `raw`
+    /// but the length and hash of the `whole` value: for the many URLs one
+    /// robots.txt decides, whose text one event already keeps.
+    pub fn excerpt(
+        kind: &str,
+        url: &str,
+        fetched_at: Timestamp,
+        whole: &str,
+        excerpt: &str,
+        detail: Option<String>,
+    ) -> Self {
+        let mut e = Self::new(kind, url, fetched_at, excerpt, detail);
+        e.raw_len = whole.len() as u64;
+        e.raw_blake3 = *blake3::hash(whole.as_bytes()).as_bytes();
+        e
+    }
 
     /// Evidence for `raw`: the first [`Self::MAX_RAW`] bytes and the hash of all of it.
     pub fn new(

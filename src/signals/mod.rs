@@ -33,6 +33,7 @@ pub mod tdmrep;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::BufRead;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -116,8 +117,11 @@ pub struct Signal {
     pub scope: Scope,
     /// Present but unreadable (reserved, failing closed).
     pub unparsable: bool,
-    /// The raw value as read (whole; the event keeps a bounded prefix and a hash).
-    pub raw: String,
+    /// The raw value as read (whole; the event keeps a bounded prefix and
+    /// a hash). Shared by every signal read from the same file.
+    pub raw: Arc<str>,
+    /// Whether a site-level file's path rule decided it for one URL.
+    pub path_rule: bool,
     /// Where it was read.
     pub url: String,
     /// When it was fetched.
@@ -270,17 +274,19 @@ fn origin_url(c: &Crawl, file: &str) -> String {
 pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signal> {
     let mut out = Vec::new();
     let agents = &cfg.agents;
-    let mut push = |kind: &'static str, scope: Scope, raw: &str, url: &str, v: Verdict| {
+    let mut push = |kind: &'static str, scope: Scope, raw: &Arc<str>, url: &str, v: Verdict| {
         let (unparsable, detail) = match v {
             Verdict::Open => return,
             Verdict::Reserved(d) => (false, d),
             Verdict::Unparsable(d) => (true, d),
         };
+        let path_rule = matches!(scope, Scope::Url(_)) && url != c.line.url;
         out.push(Signal {
             kind,
             scope,
             unparsable,
-            raw: raw.to_string(),
+            path_rule,
+            raw: Arc::clone(raw),
             url: url.to_string(),
             fetched_at: c.fetched_at,
             detail,
@@ -297,12 +303,13 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
 
     // Domain-level files with path rules.
     if let Some(t) = &c.line.robots_txt {
+        let t: Arc<str> = Arc::from(t.as_str());
         let at = origin_url(c, "/robots.txt");
-        if let Some(r) = robots::Robots::parse(t, c.line.robots_status) {
+        if let Some(r) = robots::Robots::parse(&t, c.line.robots_status) {
             push(
                 "robots",
                 Scope::Domain(c.host.clone()),
-                t,
+                &t,
                 &at,
                 r.site_verdict(agents),
             );
@@ -310,7 +317,7 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
                 push(
                     "robots",
                     Scope::Url((*u).clone()),
-                    t,
+                    &t,
                     &at,
                     r.verdict(agents, u, p),
                 );
@@ -318,12 +325,13 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
         }
     }
     if let Some(t) = &c.line.ai_txt {
+        let t: Arc<str> = Arc::from(t.as_str());
         let at = origin_url(c, "/ai.txt");
-        if let Some(r) = aitxt::AiTxt::parse(t, c.line.ai_txt_status) {
+        if let Some(r) = aitxt::AiTxt::parse(&t, c.line.ai_txt_status) {
             push(
                 "ai.txt",
                 Scope::Domain(c.host.clone()),
-                t,
+                &t,
                 &at,
                 r.site_verdict(agents),
             );
@@ -331,7 +339,7 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
                 push(
                     "ai.txt",
                     Scope::Url((*u).clone()),
-                    t,
+                    &t,
                     &at,
                     r.verdict(agents, u, p),
                 );
@@ -339,19 +347,20 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
         }
     }
     if let Some(t) = &c.line.tdmrep_json {
+        let t: Arc<str> = Arc::from(t.as_str());
         let at = origin_url(c, "/.well-known/tdmrep.json");
         let status = c.line.tdmrep_status.unwrap_or(200);
         if !(400..500).contains(&status) {
             let parsed = if status >= 300 {
                 Err(format!("tdmrep.json answered HTTP {status}"))
             } else {
-                tdmrep::parse_file(t)
+                tdmrep::parse_file(&t)
             };
             match parsed {
                 Err(e) => push(
                     "tdmrep",
                     Scope::Domain(c.host.clone()),
-                    t,
+                    &t,
                     &at,
                     Verdict::Unparsable(e),
                 ),
@@ -359,12 +368,12 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
                     push(
                         "tdmrep",
                         Scope::Domain(c.host.clone()),
-                        t,
+                        &t,
                         &at,
                         f.site_verdict(),
                     );
                     for (u, p) in &paths {
-                        push("tdmrep", Scope::Url((*u).clone()), t, &at, f.verdict(p));
+                        push("tdmrep", Scope::Url((*u).clone()), &t, &at, f.verdict(p));
                     }
                 }
             }
@@ -376,14 +385,26 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
         .into_iter()
         .chain(meta::findings(&c.line.meta, agents))
     {
-        push(f.kind, me.clone(), &f.raw, &c.line.url, f.verdict);
+        push(
+            f.kind,
+            me.clone(),
+            &Arc::from(f.raw),
+            &c.line.url,
+            f.verdict,
+        );
     }
     if let Some(store) = &c.line.c2pa {
         let raw = match store {
             serde_json::Value::String(s) => s.clone(),
             v => v.to_string(),
         };
-        push("c2pa", me.clone(), &raw, &c.line.url, c2pa::verdict(store));
+        push(
+            "c2pa",
+            me.clone(),
+            &Arc::from(raw),
+            &c.line.url,
+            c2pa::verdict(store),
+        );
     }
     out
 }
@@ -450,6 +471,8 @@ pub fn plan<'a>(
         ..Plan::default()
     };
     let empty = BTreeSet::new();
+    // Site-level files whose text an event of this run already carries.
+    let mut full_text: HashSet<(&'static str, String)> = HashSet::new();
     for c in crawl {
         let urls = by_host.get(&c.host).unwrap_or(&empty);
         for s in signals_of(c, urls, cfg) {
@@ -463,13 +486,26 @@ pub fn plan<'a>(
                     },
                     purposes: cfg.purposes.clone(),
                     unparsable: s.unparsable,
-                    evidence: SignalEvidence::new(
-                        s.kind,
-                        &s.url,
-                        s.fetched_at,
-                        &s.raw,
-                        Some(s.detail.clone()),
-                    ),
+                    evidence: if !s.path_rule || full_text.insert((s.kind, s.url.clone())) {
+                        SignalEvidence::new(
+                            s.kind,
+                            &s.url,
+                            s.fetched_at,
+                            &s.raw,
+                            Some(s.detail.clone()),
+                        )
+                    } else {
+                        // The file's text is in the first event from it;
+                        // this one names the deciding rule and the file's hash.
+                        SignalEvidence::excerpt(
+                            s.kind,
+                            &s.url,
+                            s.fetched_at,
+                            &s.raw,
+                            "",
+                            Some(s.detail.clone()),
+                        )
+                    },
                 },
             };
             if identity(&e).is_some_and(|id| seen.insert(id)) {

@@ -14,6 +14,7 @@
 //! "assume complete disallow"), one that is an HTML page or binary, or a
 //! panic inside the parser, is unparsable. A 4xx status means no robots.txt.
 
+use std::cell::OnceCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use robotstxt::{DefaultMatcher, RobotsParseHandler};
@@ -26,6 +27,8 @@ use super::Verdict;
 #[derive(Clone, Debug, Default)]
 struct Group {
     agents: Vec<String>,
+    /// The `User-agent` values as written.
+    raw_agents: Vec<String>,
     rules: Vec<(bool, String, u32)>,
     usage: Vec<Usage>,
 }
@@ -75,6 +78,7 @@ impl RobotsParseHandler for Collect {
         let t = product_token(ua);
         if let Some(g) = self.current() {
             g.agents.push(t);
+            g.raw_agents.push(ua.trim().to_string());
         }
     }
     fn handle_allow(&mut self, line: u32, value: &str) {
@@ -121,6 +125,23 @@ pub struct Robots {
     global_usage: Vec<Usage>,
     /// Set when the file as a whole cannot be used.
     broken: Option<String>,
+    /// What every URL's decision needs for one agent list, computed once
+    /// (a run evaluates thousands of URLs against the same file).
+    prepared: OnceCell<Prepared>,
+}
+
+/// Per agent list: the agents the matcher is asked about and the
+/// `Content-Usage` rules that bind any of them.
+#[derive(Debug)]
+struct Prepared {
+    agents: Vec<String>,
+    reps: Vec<String>,
+    usage: Vec<Usage>,
+    /// The file cut down to the groups that can bind these agents (their
+    /// own groups and the `*` ones): what the matcher re-parses per URL.
+    /// The matcher's answer for these agents is the same on it as on the
+    /// whole file (tests/signals.rs checks this against the whole file).
+    reduced: String,
 }
 
 impl Robots {
@@ -157,6 +178,7 @@ impl Robots {
             groups: c.groups,
             global_usage: c.global_usage,
             broken,
+            prepared: OnceCell::new(),
         })
     }
 
@@ -183,11 +205,38 @@ impl Robots {
             .collect()
     }
 
+    /// The agents worth asking the matcher about: those with groups of
+    /// their own, and one of those without (they all read the `*` groups,
+    /// so they all get the same answer). The matcher parses the whole file
+    /// on every call, so this bounds the work per URL by the groups, not
+    /// by the length of the agent list.
+    fn representatives(&self, agents: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut star = false;
+        for a in agents {
+            let t = product_token(a);
+            if self.groups.iter().any(|g| g.agents.contains(&t)) {
+                out.push(a.clone());
+            } else if !star {
+                star = true;
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
     /// Whether `agent` may fetch `url` (the crate's RFC 9309 matcher).
     /// `None` if the matcher failed.
     pub fn allowed(&self, agent: &str, url: &str) -> Option<bool> {
         catch_unwind(AssertUnwindSafe(|| {
             DefaultMatcher::default().one_agent_allowed_by_robots(&self.text, agent, url)
+        }))
+        .ok()
+    }
+
+    fn allowed_in(text: &str, agent: &str, url: &str) -> Option<bool> {
+        catch_unwind(AssertUnwindSafe(|| {
+            DefaultMatcher::default().one_agent_allowed_by_robots(text, agent, url)
         }))
         .ok()
     }
@@ -199,8 +248,14 @@ impl Robots {
         if let Some(b) = &self.broken {
             return Verdict::Unparsable(b.clone());
         }
-        for a in agents {
-            match self.allowed(a, url) {
+        let owned;
+        let mut prep = self.prepared.get_or_init(|| self.prepare(agents));
+        if prep.agents != agents {
+            owned = self.prepare(agents);
+            prep = &owned;
+        }
+        for a in &prep.reps {
+            match Self::allowed_in(&prep.reduced, a, url) {
                 None => return Verdict::Unparsable("robots.txt matcher failed".into()),
                 Some(false) => {
                     let rule = self
@@ -218,7 +273,40 @@ impl Robots {
                 Some(true) => {}
             }
         }
-        self.usage_verdict(agents, Some(path))
+        Self::usage_verdict(prep.usage.iter().collect(), Some(path))
+    }
+
+    fn prepare(&self, agents: &[String]) -> Prepared {
+        let mut usage: Vec<Usage> = self.global_usage.clone();
+        let mut seen: Vec<*const Group> = Vec::new();
+        for a in agents {
+            for g in self.groups_for(a) {
+                if !seen.contains(&(g as *const Group)) {
+                    seen.push(g);
+                    usage.extend(g.usage.iter().cloned());
+                }
+            }
+        }
+        let tokens: Vec<String> = agents.iter().map(|a| product_token(a)).collect();
+        let mut reduced = String::new();
+        for g in &self.groups {
+            if !g.agents.iter().any(|a| a == "*" || tokens.contains(a)) {
+                continue;
+            }
+            for ua in &g.raw_agents {
+                reduced += &format!("User-agent: {ua}\n");
+            }
+            for (allow, p, _) in &g.rules {
+                reduced += &format!("{}: {p}\n", if *allow { "Allow" } else { "Disallow" });
+            }
+            reduced.push('\n');
+        }
+        Prepared {
+            agents: agents.to_vec(),
+            reps: self.representatives(agents),
+            usage,
+            reduced,
+        }
     }
 
     /// Whether the whole site is reserved for some AI agent: its groups
@@ -241,16 +329,12 @@ impl Robots {
                 ));
             }
         }
-        self.usage_verdict(agents, None)
+        Self::usage_verdict(self.prepare(agents).usage.iter().collect(), None)
     }
 
     /// `Content-Usage` rules: for a path, the longest matching one per
     /// agent; for the whole site (`path` = None), only rules for every path.
-    fn usage_verdict(&self, agents: &[String], path: Option<&str>) -> Verdict {
-        let mut candidates: Vec<&Usage> = self.global_usage.iter().collect();
-        for a in agents {
-            candidates.extend(self.groups_for(a).into_iter().flat_map(|g| &g.usage));
-        }
+    fn usage_verdict(candidates: Vec<&Usage>, path: Option<&str>) -> Verdict {
         let chosen: Vec<&Usage> = match path {
             Some(p) => {
                 let hits: Vec<&Usage> = candidates
