@@ -9,7 +9,7 @@
 //! excluded rows as they are turned into per-shard bitmaps (whole runs of
 //! rows at once where a run is entirely excluded).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -291,6 +291,20 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
     // 4. Content events: source opt-outs and takedowns.
     let mut optout_profiles: Vec<usize> = Vec::new();
     let mut unparsable_profiles: Vec<usize> = Vec::new();
+    // Explicit lifts of web signals in force at (N, T), by target: a
+    // signal recorded before a lift and in effect at its time is void.
+    let mut lifts: HashMap<&SignalTarget, Vec<(Seq, Timestamp)>> = HashMap::new();
+    for &i in &index.content_events {
+        let (s, e) = &index.events[i as usize];
+        if let EventKind::SignalLifted {
+            target, purposes, ..
+        } = &e.kind
+        {
+            if *s <= seq && e.at <= q.at && purposes.applies_to(purpose) {
+                lifts.entry(target).or_default().push((*s, e.at));
+            }
+        }
+    }
     for &i in &index.content_events {
         let (s, e) = &index.events[i as usize];
         if *s > seq || e.at > q.at {
@@ -309,7 +323,11 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
                 purposes,
                 unparsable,
                 ..
-            } if purposes.applies_to(purpose) => {
+            } if purposes.applies_to(purpose)
+                && !lifts
+                    .get(target)
+                    .is_some_and(|l| l.iter().any(|&(ls, la)| ls > *s && la >= e.at)) =>
+            {
                 let (profiles, reason) = if *unparsable {
                     (&mut unparsable_profiles, Reason::SignalUnparsable)
                 } else {

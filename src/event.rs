@@ -249,6 +249,19 @@ pub enum EventKind {
         /// What was read, where and when.
         evidence: SignalEvidence,
     },
+    /// An explicit, evidenced decision that the `signal` events for
+    /// `target` recorded before this one, and in effect at its `at`, no
+    /// longer exclude for `purposes` (a licence was acquired, the publisher
+    /// granted permission in writing). A signal that merely disappears from
+    /// a later crawl never lifts anything; this event is the only way.
+    SignalLifted {
+        /// Exactly the target of the signals it lifts.
+        target: SignalTarget,
+        /// For which purposes.
+        purposes: Purposes,
+        /// Why, and on what evidence (a licence id, a letter, a URL).
+        evidence: String,
+    },
 }
 
 /// One event: what happened and when it took effect.
@@ -275,7 +288,8 @@ impl Event {
             | EventKind::Restriction { subject, .. } => Some(*subject),
             EventKind::Takedown { .. }
             | EventKind::SourceOptout { .. }
-            | EventKind::Signal { .. } => None,
+            | EventKind::Signal { .. }
+            | EventKind::SignalLifted { .. } => None,
         }
     }
 
@@ -291,6 +305,7 @@ impl Event {
             EventKind::Takedown { .. } => "takedown",
             EventKind::SourceOptout { .. } => "source_optout",
             EventKind::Signal { .. } => "signal",
+            EventKind::SignalLifted { .. } => "signal_lifted",
         }
     }
 }

@@ -117,6 +117,18 @@ pub fn event_json(seq: Seq, e: &Event) -> Value {
                 m.insert("detail".into(), json!(d));
             }
         }
+        EventKind::SignalLifted {
+            target,
+            purposes,
+            evidence,
+        } => {
+            match target {
+                SignalTarget::Source(s) => m.insert("source".into(), json!(s)),
+                SignalTarget::Key(k) => m.insert("key".into(), json!(k)),
+            };
+            m.insert("purposes".into(), json!(purposes.names()));
+            m.insert("evidence".into(), json!(evidence));
+        }
     }
     Value::Object(m)
 }

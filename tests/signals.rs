@@ -195,6 +195,45 @@ fn rerun_adds_nothing_and_vanished_signals_lift_nothing() {
 }
 
 #[test]
+fn only_an_explicit_evidenced_lift_re_includes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = ledger(dir.path());
+    run_signals(&mut l, "crawl.jsonl");
+    let lifts = r#"{"type":"signal_lifted","key":"https://shop.example/cart","at":"2025-07-15T00:00:00Z","purposes":["ai-training"],"evidence":"licence agreement SHOP-2025-7 of 2025-07-14","ref":"legal-118"}
+{"type":"signal_lifted","source":"broken.example","at":"2025-07-15T00:00:00Z","purposes":["ai-training"],"evidence":"publisher confirmed by email that no reservation is meant; tdmrep.json being fixed"}"#;
+    l.apply(jsonl::parse_events(lifts.as_bytes(), "lifts.jsonl", &keyer()).unwrap())
+        .unwrap();
+    let mut want = expected();
+    for k in [
+        "https://shop.example/cart",
+        "https://broken.example/page1",
+        "broken-000001",
+    ] {
+        want.insert(k.to_string(), vec![]);
+    }
+    assert_eq!(judged(&manifest(&l)), want);
+    // Before the lift took effect, the reservations still stand.
+    let q = l
+        .query(
+            None,
+            "ai-training",
+            Timestamp::parse("2025-07-14T00:00:00Z").unwrap(),
+        )
+        .unwrap();
+    assert_eq!(judged(&l.manifest(&q).unwrap()), expected());
+    // The same crawl again finds the same signals: already recorded, still lifted.
+    assert_eq!(run_signals(&mut l, "crawl.jsonl"), 0);
+    assert_eq!(judged(&manifest(&l)), want);
+    // A lift without evidence, or without a target, is refused.
+    for bad in [
+        r#"{"type":"signal_lifted","key":"https://shop.example/cart","at":"2025-07-15T00:00:00Z","purposes":["ai-training"],"evidence":" "}"#,
+        r#"{"type":"signal_lifted","at":"2025-07-15T00:00:00Z","purposes":["ai-training"],"evidence":"x"}"#,
+    ] {
+        assert!(jsonl::parse_events(bad.as_bytes(), "bad.jsonl", &keyer()).is_err());
+    }
+}
+
+#[test]
 fn reservations_apply_from_their_fetch_time() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = ledger(dir.path());

@@ -76,9 +76,20 @@ fn purposes(r: &mut Rng) -> Purposes {
     }
 }
 
+fn signal_target(r: &mut Rng) -> SignalTarget {
+    if r.chance(50) {
+        SignalTarget::Source(
+            r.pick(&["a.com", "forum.a.com", "b.org", "dmp:acme"])
+                .to_string(),
+        )
+    } else {
+        SignalTarget::Key(format!("k{}", r.below(5)))
+    }
+}
+
 pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
     let s = subject(r.below(n_subjects));
-    let kind = match r.below(12) {
+    let kind = match r.below(14) {
         0 | 1 => EventKind::Objection {
             subject: s,
             purposes: purposes(r),
@@ -140,16 +151,15 @@ pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
             purposes: purposes(r),
             signal: Some("tdmrep".into()),
         },
-        // Web signals: reserving or unparsable, for a domain or a URL key.
+        // Web signals: reserving or unparsable, for a domain or a URL key,
+        // and explicit lifts of them.
+        _ if r.chance(40) => EventKind::SignalLifted {
+            target: signal_target(r),
+            purposes: purposes(r),
+            evidence: "licence L-1".into(),
+        },
         _ => EventKind::Signal {
-            target: if r.chance(50) {
-                SignalTarget::Source(
-                    r.pick(&["a.com", "forum.a.com", "b.org", "dmp:acme"])
-                        .to_string(),
-                )
-            } else {
-                SignalTarget::Key(format!("k{}", r.below(5)))
-            },
+            target: signal_target(r),
             purposes: purposes(r),
             unparsable: r.chance(50),
             evidence: SignalEvidence::new(
@@ -161,8 +171,10 @@ pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
             ),
         },
     };
+    // Lifts mostly come after the signals they lift.
+    let lift = matches!(kind, EventKind::SignalLifted { .. });
     Event {
-        at: day(r.below(12)),
+        at: day(if lift { 4 + r.below(8) } else { r.below(12) }),
         reference: None,
         kind,
     }
