@@ -288,7 +288,8 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
         .collect();
     bitmap_reasons[Reason::Filtered as usize] = union_of(recs, &filtered, limit) - &replaced;
 
-    // 4. Content events: source opt-outs and takedowns.
+    // 4. Content events: source opt-outs, takedowns and web signals (a
+    //    host like a source opt-out, a URL like a key takedown).
     let mut optout_profiles: Vec<usize> = Vec::new();
     let mut unparsable_profiles: Vec<usize> = Vec::new();
     // Explicit lifts of web signals in force at (N, T), by target: a
