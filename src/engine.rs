@@ -9,12 +9,12 @@
 //! excluded rows as they are turned into per-shard bitmaps (whole runs of
 //! rows at once where a run is entirely excluded).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{EventKind, TakedownTarget};
+use crate::event::{EventKind, SignalTarget, TakedownTarget};
 use crate::ids::{Purpose, RecordId, Seq, ShardId};
 use crate::index::{key_hash, Index};
 use crate::policy::Policy;
@@ -41,11 +41,14 @@ pub enum Reason {
     SourceOptout = 6,
     /// The policy filters it out (category, visibility).
     Filtered = 7,
+    /// A machine-readable opt-out signal of its source or URL was present
+    /// but could not be parsed: reserved, failing closed.
+    SignalUnparsable = 8,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Objection,
         Reason::ConsentMissing,
         Reason::ConsentWithdrawn,
@@ -54,9 +57,10 @@ impl Reason {
         Reason::Takedown,
         Reason::SourceOptout,
         Reason::Filtered,
+        Reason::SignalUnparsable,
     ];
     /// Number of reasons.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 
     /// The snake_case name used in JSON and manifests.
     pub fn name(self) -> &'static str {
@@ -69,6 +73,7 @@ impl Reason {
             Reason::Takedown => "takedown",
             Reason::SourceOptout => "source_optout",
             Reason::Filtered => "filtered",
+            Reason::SignalUnparsable => "signal_unparsable",
         }
     }
 
@@ -260,8 +265,24 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         .collect();
     bitmap_reasons[Reason::Filtered as usize] = union_of(recs, &filtered, limit) - &replaced;
 
-    // 4. Content events: source opt-outs and takedowns.
+    // 4. Content events: source opt-outs, takedowns and web signals (a
+    //    host like a source opt-out, a URL like a key takedown).
     let mut optout_profiles: Vec<usize> = Vec::new();
+    let mut unparsable_profiles: Vec<usize> = Vec::new();
+    // Explicit lifts of web signals in force at (N, T), by target: a
+    // signal recorded before a lift and in effect at its time is void.
+    let mut lifts: HashMap<&SignalTarget, Vec<(Seq, Timestamp)>> = HashMap::new();
+    for &i in &index.content_events {
+        let (s, e) = &index.events[i as usize];
+        if let EventKind::SignalLifted {
+            target, purposes, ..
+        } = &e.kind
+        {
+            if *s <= seq && e.at <= q.at && purposes.applies_to(purpose) {
+                lifts.entry(target).or_default().push((*s, e.at));
+            }
+        }
+    }
     for &i in &index.content_events {
         let (s, e) = &index.events[i as usize];
         if *s > seq || e.at > q.at {
@@ -274,6 +295,33 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
                 optout_profiles.extend(
                     (0..recs.profiles.len()).filter(|&p| recs.profiles[p].from_source(source)),
                 );
+            }
+            EventKind::Signal {
+                target,
+                purposes,
+                unparsable,
+                ..
+            } if purposes.applies_to(purpose)
+                && !lifts
+                    .get(target)
+                    .is_some_and(|l| l.iter().any(|&(ls, la)| ls > *s && la >= e.at)) =>
+            {
+                let (profiles, reason) = if *unparsable {
+                    (&mut unparsable_profiles, Reason::SignalUnparsable)
+                } else {
+                    (&mut optout_profiles, Reason::SourceOptout)
+                };
+                match target {
+                    SignalTarget::Source(source) => profiles.extend(
+                        (0..recs.profiles.len()).filter(|&p| recs.profiles[p].from_source(source)),
+                    ),
+                    SignalTarget::Key(k) => {
+                        if let Some(os) = recs.keys.get(&key_hash(k)) {
+                            by_reason[reason as usize]
+                                .extend(os.iter().copied().filter(|&o| vis(o)));
+                        }
+                    }
+                }
             }
             EventKind::Takedown { target, .. } => {
                 let out = &mut by_reason[Reason::Takedown as usize];
@@ -308,6 +356,10 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     optout_profiles.dedup();
     bitmap_reasons[Reason::SourceOptout as usize] =
         union_of(recs, &optout_profiles, limit) - &replaced;
+    unparsable_profiles.sort_unstable();
+    unparsable_profiles.dedup();
+    bitmap_reasons[Reason::SignalUnparsable as usize] =
+        union_of(recs, &unparsable_profiles, limit) - &replaced;
 
     // 5. Ordinals → per-shard row bitmaps, within the dataset scope.
     let scope: Option<Vec<bool>> = (!q.datasets.is_empty()).then(|| {

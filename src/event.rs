@@ -82,6 +82,85 @@ pub enum TakedownTarget {
     ContentHash(ContentHash),
 }
 
+/// What a [`EventKind::Signal`] covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SignalTarget {
+    /// Every record whose source or third party is this domain or a
+    /// subdomain of it (as [`EventKind::SourceOptout`]).
+    Source(String),
+    /// Every record, in any dataset, registered with this external key (a URL).
+    Key(String),
+}
+
+/// The evidence a machine-readable signal leaves in the ledger: what was
+/// read, where and when, so an auditor can tell why content was reserved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalEvidence {
+    /// The signal kind (`robots`, `tdmrep`, `tdmrep-header`, `noai`, `ai.txt`,
+    /// `aipref`, `c2pa`, ...; see `docs/SIGNALS.md`).
+    pub kind: String,
+    /// The URL the signal was read from (a page, `/robots.txt`, ...).
+    pub url: String,
+    /// When the crawler fetched it.
+    pub fetched_at: Timestamp,
+    /// The raw value, cut to at most [`SignalEvidence::MAX_RAW`] bytes (at a
+    /// character boundary); for a URL decided by a path rule of a site-level
+    /// file whose text an earlier event of the same run keeps, only an
+    /// excerpt (empty: the rule is in `detail`).
+    pub raw: String,
+    /// Length in bytes of the whole raw value.
+    pub raw_len: u64,
+    /// blake3 of the whole raw value.
+    pub raw_blake3: [u8; 32],
+    /// What in it decided (the matching rule, the parse error), if known.
+    pub detail: Option<String>,
+}
+
+impl SignalEvidence {
+    /// Longest raw value kept verbatim, in bytes.
+    pub const MAX_RAW: usize = 4096;
+
+    /// Evidence that keeps `excerpt` (the deciding part, bounded) in `raw`
+    /// but the length and hash of the `whole` value: for the many URLs one
+    /// robots.txt decides, whose text one event already keeps.
+    pub fn excerpt(
+        kind: &str,
+        url: &str,
+        fetched_at: Timestamp,
+        whole: &str,
+        excerpt: &str,
+        detail: Option<String>,
+    ) -> Self {
+        let mut e = Self::new(kind, url, fetched_at, excerpt, detail);
+        e.raw_len = whole.len() as u64;
+        e.raw_blake3 = *blake3::hash(whole.as_bytes()).as_bytes();
+        e
+    }
+
+    /// Evidence for `raw`: the first [`Self::MAX_RAW`] bytes and the hash of all of it.
+    pub fn new(
+        kind: &str,
+        url: &str,
+        fetched_at: Timestamp,
+        raw: &str,
+        detail: Option<String>,
+    ) -> Self {
+        let mut cut = raw.len().min(Self::MAX_RAW);
+        while !raw.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        SignalEvidence {
+            kind: kind.to_string(),
+            url: url.to_string(),
+            fetched_at,
+            raw: raw[..cut].to_string(),
+            raw_len: raw.len() as u64,
+            raw_blake3: *blake3::hash(raw.as_bytes()).as_bytes(),
+            detail,
+        }
+    }
+}
+
 /// What happened, per kind. See [`Event`] for the fields every kind has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
@@ -155,6 +234,34 @@ pub enum EventKind {
         /// Which signal said so (`tdmrep`, `robots`, `ai.txt`, `noai`, ...).
         signal: Option<String>,
     },
+    /// A machine-readable reservation read from the web (`optout signals`):
+    /// TDMRep, robots.txt AI user agents, `noai`, ai.txt, aipref, C2PA.
+    /// A reserving signal excludes its target as [`EventKind::SourceOptout`]
+    /// does; a signal that was present but could not be parsed excludes it
+    /// too (fail closed), under its own reason, `signal_unparsable`.
+    Signal {
+        /// What it covers.
+        target: SignalTarget,
+        /// For which purposes.
+        purposes: Purposes,
+        /// The signal was present but could not be parsed.
+        unparsable: bool,
+        /// What was read, where and when.
+        evidence: SignalEvidence,
+    },
+    /// An explicit, evidenced decision that the `signal` events for
+    /// `target` recorded before this one, and in effect at its `at`, no
+    /// longer exclude for `purposes` (a licence was acquired, the publisher
+    /// granted permission in writing). A signal that merely disappears from
+    /// a later crawl never lifts anything; this event is the only way.
+    SignalLifted {
+        /// Exactly the target of the signals it lifts.
+        target: SignalTarget,
+        /// For which purposes.
+        purposes: Purposes,
+        /// Why, and on what evidence (a licence id, a letter, a URL).
+        evidence: String,
+    },
 }
 
 impl EventKind {
@@ -166,7 +273,9 @@ impl EventKind {
             | EventKind::ObjectionWithdrawn { purposes, .. }
             | EventKind::Consent { purposes, .. }
             | EventKind::ConsentWithdrawn { purposes, .. }
-            | EventKind::SourceOptout { purposes, .. } => Some(purposes),
+            | EventKind::SourceOptout { purposes, .. }
+            | EventKind::Signal { purposes, .. }
+            | EventKind::SignalLifted { purposes, .. } => Some(purposes),
             EventKind::Erasure { .. }
             | EventKind::Restriction { .. }
             | EventKind::Takedown { .. } => None,
@@ -196,7 +305,10 @@ impl Event {
             | EventKind::ConsentWithdrawn { subject, .. }
             | EventKind::Erasure { subject }
             | EventKind::Restriction { subject, .. } => Some(*subject),
-            EventKind::Takedown { .. } | EventKind::SourceOptout { .. } => None,
+            EventKind::Takedown { .. }
+            | EventKind::SourceOptout { .. }
+            | EventKind::Signal { .. }
+            | EventKind::SignalLifted { .. } => None,
         }
     }
 
@@ -211,6 +323,8 @@ impl Event {
             EventKind::Restriction { .. } => "restriction",
             EventKind::Takedown { .. } => "takedown",
             EventKind::SourceOptout { .. } => "source_optout",
+            EventKind::Signal { .. } => "signal",
+            EventKind::SignalLifted { .. } => "signal_lifted",
         }
     }
 }

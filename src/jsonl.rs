@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::error::InputError;
 use crate::event::{
     ConsentMethod, ContentHash, Event, EventKind, RecordBatch, RowEntry, ShardRecords,
-    TakedownTarget,
+    SignalTarget, TakedownTarget,
 };
 use crate::ids::Purposes;
 use crate::provenance::{Profile, Visibility};
@@ -144,7 +144,7 @@ pub(crate) fn norm(s: &str) -> String {
 }
 
 /// Reads lines, skipping blank ones, calling `f(line_no, line)`.
-fn for_lines(
+pub(crate) fn for_lines(
     input: impl BufRead,
     file: &str,
     mut f: impl FnMut(u64, &str) -> Result<(), InputError>,
@@ -395,6 +395,15 @@ enum EventLine {
         #[serde(rename = "ref")]
         reference: Option<String>,
     },
+    SignalLifted {
+        at: String,
+        source: Option<String>,
+        key: Option<String>,
+        purposes: Vec<String>,
+        evidence: String,
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -420,6 +429,7 @@ const EVENT_TYPES: &[(&str, &str)] = &[
     ("content_hash", "string"),
     ("source", "string"),
     ("signal", "string"),
+    ("evidence", "string"),
     ("ref", "string"),
 ];
 
@@ -603,6 +613,43 @@ pub fn parse_event_line(
                     source: norm(&source),
                     purposes: purposes(&p)?,
                     signal,
+                },
+            )
+        }
+        EventLine::SignalLifted {
+            at,
+            source,
+            key,
+            purposes: p,
+            evidence,
+            reference,
+        } => {
+            nonempty(file, n, "evidence", &evidence)?;
+            let target = match (source, key) {
+                (Some(s), None) => {
+                    nonempty(file, n, "source", &s)?;
+                    SignalTarget::Source(norm(&s))
+                }
+                (None, Some(k)) => {
+                    nonempty(file, n, "key", &k)?;
+                    SignalTarget::Key(k)
+                }
+                _ => {
+                    return Err(InputError::new(
+                        file,
+                        n,
+                        Some("source"),
+                        "give exactly one of source and key",
+                    ))
+                }
+            };
+            (
+                at,
+                reference,
+                EventKind::SignalLifted {
+                    target,
+                    purposes: purposes(&p)?,
+                    evidence,
                 },
             )
         }

@@ -449,6 +449,32 @@ impl<I: Io> Ledger<I> {
         Ok(Some((row, profile, reg)))
     }
 
+    /// Every external record key (URL, `__key__`) registered so far, read
+    /// back from the log (the index keeps only their hashes). Keys of
+    /// replaced registrations are included.
+    pub fn record_keys(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut last = None;
+        for &(seq, _) in &self.index.records.checkpoints {
+            if last == Some(seq) {
+                continue;
+            }
+            last = Some(seq);
+            let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
+                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+            })?;
+            if let Entry::Records(b) = entry {
+                out.extend(
+                    b.shards
+                        .iter()
+                        .flat_map(|g| &g.rows)
+                        .filter_map(|r| r.key.clone()),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Records events, all or nothing. Returns the head after them.
     pub fn apply(&mut self, events: Vec<Event>) -> Result<Seq> {
         self.keyer()?;

@@ -52,6 +52,7 @@ mod pseudonym;
 pub mod reference;
 pub mod render;
 pub mod report;
+pub mod signals;
 pub mod status;
 pub mod storage;
 mod time;
@@ -60,7 +61,7 @@ pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
 pub use error::{Error, InputError, Result};
-pub use event::{Entry, Event, EventKind, TrainingRun};
+pub use event::{Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun};
 pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
 pub use index::{Index, IndexStats};
 pub use ledger::{default_key_path, IngestSummary, Ledger, LedgerOptions};

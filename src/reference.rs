@@ -6,11 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{Exclusions, Query, Reason};
-use crate::event::{ConsentMethod, ContentHash, Entry, Event, EventKind, TakedownTarget};
+use crate::event::{
+    ConsentMethod, ContentHash, Entry, Event, EventKind, SignalTarget, TakedownTarget,
+};
 use crate::ids::{Seq, SubjectKey};
 use crate::index::Index;
 use crate::policy::Policy;
 use crate::provenance::Profile;
+use crate::time::Timestamp;
 
 /// `(dataset, shard, row)`.
 pub type RecordName = (String, String, u32);
@@ -29,6 +32,25 @@ struct Version {
     profile: Profile,
     key: Option<String>,
     hash: Option<ContentHash>,
+}
+
+/// Whether a signal recorded at `seq`, in effect from `at`, is lifted by a
+/// later-recorded `signal_lifted` for the same target in effect by then.
+fn lifted(
+    events: &[(Seq, &Event)],
+    seq: Seq,
+    at: Timestamp,
+    target: &SignalTarget,
+    q: &Query,
+) -> bool {
+    events.iter().any(|(s, e)| match &e.kind {
+        EventKind::SignalLifted {
+            target: t,
+            purposes,
+            ..
+        } => t == target && *s > seq && e.at >= at && purposes.applies_to(q.purpose()),
+        _ => false,
+    })
 }
 
 /// Evaluates `q` over a log, record by record.
@@ -114,12 +136,30 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
         if q.policy.filters_out(&v.profile) {
             reasons.insert(Reason::Filtered);
         }
-        for (_, e) in &events {
+        for (s, e) in &events {
             match &e.kind {
                 EventKind::SourceOptout {
                     source, purposes, ..
                 } if purposes.applies_to(q.purpose()) && v.profile.from_source(source) => {
                     reasons.insert(Reason::SourceOptout);
+                }
+                EventKind::Signal {
+                    target,
+                    purposes,
+                    unparsable,
+                    ..
+                } if purposes.applies_to(q.purpose()) && !lifted(&events, *s, e.at, target, q) => {
+                    let hit = match target {
+                        SignalTarget::Source(s) => v.profile.from_source(s),
+                        SignalTarget::Key(k) => v.key.as_ref() == Some(k),
+                    };
+                    if hit {
+                        reasons.insert(if *unparsable {
+                            Reason::SignalUnparsable
+                        } else {
+                            Reason::SourceOptout
+                        });
+                    }
                 }
                 EventKind::Takedown { target, .. } => {
                     let hit = match target {

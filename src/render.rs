@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::event::{Event, EventKind, TakedownTarget};
+use crate::event::{Event, EventKind, SignalTarget, TakedownTarget};
 use crate::ids::Seq;
 
 /// An event as JSON, with the sequence number that recorded it.
@@ -89,6 +89,45 @@ pub fn event_json(seq: Seq, e: &Event) -> Value {
             if let Some(s) = signal {
                 m.insert("signal".into(), json!(s));
             }
+        }
+        EventKind::Signal {
+            target,
+            purposes,
+            unparsable,
+            evidence,
+        } => {
+            match target {
+                SignalTarget::Source(s) => m.insert("source".into(), json!(s)),
+                SignalTarget::Key(k) => m.insert("key".into(), json!(k)),
+            };
+            m.insert("purposes".into(), json!(purposes.names()));
+            m.insert("unparsable".into(), json!(unparsable));
+            m.insert("signal".into(), json!(evidence.kind));
+            m.insert("url".into(), json!(evidence.url));
+            m.insert("fetched_at".into(), json!(evidence.fetched_at.to_rfc3339()));
+            m.insert("raw".into(), json!(evidence.raw));
+            m.insert("raw_len".into(), json!(evidence.raw_len));
+            let h: String = evidence
+                .raw_blake3
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            m.insert("raw_blake3".into(), json!(h));
+            if let Some(d) = &evidence.detail {
+                m.insert("detail".into(), json!(d));
+            }
+        }
+        EventKind::SignalLifted {
+            target,
+            purposes,
+            evidence,
+        } => {
+            match target {
+                SignalTarget::Source(s) => m.insert("source".into(), json!(s)),
+                SignalTarget::Key(k) => m.insert("key".into(), json!(k)),
+            };
+            m.insert("purposes".into(), json!(purposes.names()));
+            m.insert("evidence".into(), json!(evidence));
         }
     }
     Value::Object(m)

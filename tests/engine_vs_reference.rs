@@ -164,3 +164,34 @@ fn engine_equals_reference_beyond_the_interned_purposes() {
     }
     assert!(seen > 0);
 }
+
+#[test]
+fn signal_lifts_occur_and_matter() {
+    // The random ledgers must contain lifts that change the outcome, or the
+    // comparison above says nothing about them.
+    let mut mattered = 0;
+    for seed in 0..200 {
+        let log = common::ledger(seed, 80, 5);
+        let q = common::query(seed, 80);
+        let without: Vec<_> = log
+            .iter()
+            .filter(|(_, e)| {
+                !matches!(
+                    e,
+                    optout::Entry::Event(optout::Event {
+                        kind: optout::EventKind::SignalLifted { .. },
+                        ..
+                    })
+                )
+            })
+            .cloned()
+            .collect();
+        if reference::evaluate(&log, &q) != reference::evaluate(&without, &q) {
+            mattered += 1;
+        }
+    }
+    assert!(
+        mattered >= 5,
+        "lifts changed the outcome of only {mattered} of 200 ledgers"
+    );
+}

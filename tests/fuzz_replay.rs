@@ -65,6 +65,7 @@ replay_tests! {
     replay_jsonl_event => "jsonl_event",
     replay_policy => "policy",
     replay_ops => "ops",
+    replay_crawl => "crawl",
 }
 
 /// Reproducers of findings not fixed yet (`fuzz/known-bugs/<target>/`):

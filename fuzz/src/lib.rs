@@ -30,6 +30,7 @@ pub const TARGETS: &[&str] = &[
     "jsonl_event",
     "policy",
     "ops",
+    "crawl",
 ];
 
 /// Runs the check of target `name` on `data`.
@@ -43,6 +44,7 @@ pub fn run(name: &str, data: &[u8]) {
         "jsonl_event" => jsonl_event(data),
         "policy" => policy(data),
         "ops" => ops(data),
+        "crawl" => crawl(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -320,6 +322,36 @@ pub fn jsonl_event(data: &[u8]) {
         let _ = Index::new().apply(Seq(1), &e);
     }
     let _ = jsonl::parse_events(data, "fuzz", &keyer());
+}
+
+/// Crawl metadata for `optout signals`: what parses turns into signal
+/// events (against a few URL keys) that encode, decode and fold into an
+/// index; a second plan over them adds nothing (idempotence).
+pub fn crawl(data: &[u8]) {
+    let Ok(lines) = optout::signals::parse_crawl(data, "fuzz") else {
+        return;
+    };
+    let keys = [
+        "https://example.com/",
+        "https://example.com/a/b.pdf",
+        "https://news.example/x?y=1",
+        "not-a-url",
+    ];
+    let cfg = optout::signals::Config::default();
+    let plan = optout::signals::plan(&lines, keys, [], &cfg);
+    let mut index = Index::new();
+    for (i, ev) in plan.events.iter().enumerate() {
+        let e = Entry::Event(ev.clone());
+        let bytes = codec::encode(&e).unwrap();
+        assert_eq!(codec::decode::<Entry>(&bytes).unwrap(), e);
+        index.apply(Seq(i as u64 + 1), &e).unwrap();
+    }
+    let again = optout::signals::plan(&lines, keys, plan.events.iter(), &cfg);
+    assert!(
+        again.events.is_empty(),
+        "a re-run recorded {} events",
+        again.events.len()
+    );
 }
 
 /// The policy file. A parsed policy round-trips through its canonical JSON

@@ -1,4 +1,4 @@
-//! The manifest file format, version 1 (see `docs/FORMAT.md`).
+//! The manifest file format, versions 1 and 2 (see `docs/FORMAT.md`).
 //!
 //! ```text
 //! magic "OPTOUTMF" | version u16 | reserved u16 | header_len u32 | header (JSON)
@@ -12,7 +12,7 @@ use std::path::Path;
 
 use roaring::RoaringBitmap;
 
-use super::{Manifest, ManifestHeader, ManifestShard, FORMAT_VERSION};
+use super::{reasons_in, Manifest, ManifestHeader, ManifestShard};
 use crate::engine::Reason;
 
 const MAGIC: &[u8; 8] = b"OPTOUTMF";
@@ -77,7 +77,10 @@ pub(super) fn encode(m: &Manifest) -> Vec<u8> {
                 .sum::<usize>(),
     );
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // A version 1 manifest (read from an older file) has no bitmap for the
+    // reasons added later; they are empty in it.
+    let nr = reasons_in(m.version).unwrap_or(Reason::COUNT);
+    out.extend_from_slice(&m.version.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     out.extend_from_slice(&header);
@@ -86,9 +89,9 @@ pub(super) fn encode(m: &Manifest) -> Vec<u8> {
         put_str(&mut out, &s.dataset);
         put_str(&mut out, &s.shard);
         out.extend_from_slice(&s.registered.to_le_bytes());
-        out.extend_from_slice(&(1 + Reason::COUNT as u32).to_le_bytes());
+        out.extend_from_slice(&(1 + nr as u32).to_le_bytes());
         put_bitmap(&mut out, &s.excluded);
-        for r in &s.reasons {
+        for r in &s.reasons[..nr] {
             put_bitmap(&mut out, r);
         }
     }
@@ -206,12 +209,12 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         pos: 8,
     };
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT_VERSION {
+    let Some(nr) = reasons_in(version) else {
         return Err(ManifestError::at(
             8,
             format!("unsupported format version {version}"),
         ));
-    }
+    };
     if bytes[10..12] != [0, 0] {
         return Err(ManifestError::at(10, "reserved field is not zero"));
     }
@@ -236,16 +239,16 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let shard = c.string("shard name")?;
         let registered = c.u64("registered")?;
         let nb = c.u32("bitmap count")? as usize;
-        if nb != 1 + Reason::COUNT {
+        if nb != 1 + nr {
             return Err(ManifestError::at(
                 c.pos - 4,
-                format!("shard {i}: {nb} bitmaps, expected {}", 1 + Reason::COUNT),
+                format!("shard {i}: {nb} bitmaps, expected {}", 1 + nr),
             ));
         }
         let excluded = c.bitmap("excluded rows")?;
         let mut reasons: [RoaringBitmap; Reason::COUNT] = Default::default();
         let mut union = RoaringBitmap::new();
-        for (k, r) in reasons.iter_mut().enumerate() {
+        for (k, r) in reasons.iter_mut().enumerate().take(nr) {
             *r = c.bitmap(Reason::ALL[k].name())?;
             counts[k] += r.len();
             union |= &*r;
@@ -285,7 +288,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         .iter()
         .try_fold(0u64, |a, s| a.checked_add(s.registered))
         .ok_or_else(|| ManifestError::at(16, "registered row counts overflow"))?;
-    let want: Vec<(String, u64)> = Reason::ALL
+    let want: Vec<(String, u64)> = Reason::ALL[..nr]
         .iter()
         .map(|r| (r.name().to_string(), counts[*r as usize]))
         .collect();
@@ -310,5 +313,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
             "header fields disagree (policy digest, purpose or time)",
         ));
     }
-    Ok(Manifest { header, shards })
+    Ok(Manifest {
+        version,
+        header,
+        shards,
+    })
 }

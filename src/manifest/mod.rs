@@ -25,8 +25,19 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::policy::Policy;
 
-/// Format version written by this build.
-pub const FORMAT_VERSION: u16 = 1;
+/// Format version written by this build. Version 2 added reason 8,
+/// `signal_unparsable` (10 bitmaps per shard instead of 9); version 1
+/// manifests are still read (and re-encode to their own bytes).
+pub const FORMAT_VERSION: u16 = 2;
+
+/// Number of reasons a manifest of format `version` carries, if the version is known.
+pub fn reasons_in(version: u16) -> Option<usize> {
+    match version {
+        1 => Some(8),
+        2 => Some(Reason::COUNT),
+        _ => None,
+    }
+}
 
 /// What a manifest says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +153,9 @@ impl ManifestShard {
 /// An exclusion manifest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
+    /// The file format version ([`FORMAT_VERSION`] for every manifest this
+    /// build computes; 1 for an older file that was read).
+    pub version: u16,
     /// What it was computed from.
     pub header: ManifestHeader,
     /// Shards, sorted by `(dataset, shard)`.
@@ -190,6 +204,7 @@ impl Manifest {
         let mut policy = q.policy.clone();
         policy.normalise();
         Manifest {
+            version: FORMAT_VERSION,
             header: ManifestHeader {
                 tool: tool_version(),
                 purpose: q.purpose().to_string(),

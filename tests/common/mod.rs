@@ -3,7 +3,7 @@
 
 use optout::event::{
     ConsentMethod, ContentHash, Entry, Event, EventKind, RecordBatch, RowEntry, ShardRecords,
-    TakedownTarget,
+    SignalEvidence, SignalTarget, TakedownTarget,
 };
 use optout::{Policy, Profile, Purpose, Purposes, Query, Seq, SubjectKey, Timestamp, Visibility};
 
@@ -76,9 +76,20 @@ fn purposes(r: &mut Rng) -> Purposes {
     }
 }
 
+fn signal_target(r: &mut Rng) -> SignalTarget {
+    if r.chance(50) {
+        SignalTarget::Source(
+            r.pick(&["a.com", "forum.a.com", "b.org", "dmp:acme"])
+                .to_string(),
+        )
+    } else {
+        SignalTarget::Key(format!("k{}", r.below(5)))
+    }
+}
+
 pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
     let s = subject(r.below(n_subjects));
-    let kind = match r.below(12) {
+    let kind = match r.below(14) {
         0 | 1 => EventKind::Objection {
             subject: s,
             purposes: purposes(r),
@@ -133,16 +144,37 @@ pub fn event(r: &mut Rng, n_subjects: u64) -> Event {
             },
             reason: Some("copyright".into()),
         },
-        _ => EventKind::SourceOptout {
+        10 => EventKind::SourceOptout {
             source: r
                 .pick(&["a.com", "forum.a.com", "b.org", "dmp:acme", "zoom"])
                 .to_string(),
             purposes: purposes(r),
             signal: Some("tdmrep".into()),
         },
+        // Web signals: reserving or unparsable, for a domain or a URL key,
+        // and explicit lifts of them.
+        _ if r.chance(40) => EventKind::SignalLifted {
+            target: signal_target(r),
+            purposes: purposes(r),
+            evidence: "licence L-1".into(),
+        },
+        _ => EventKind::Signal {
+            target: signal_target(r),
+            purposes: purposes(r),
+            unparsable: r.chance(50),
+            evidence: SignalEvidence::new(
+                "robots",
+                "https://a.com/robots.txt",
+                day(r.below(12)),
+                "User-agent: GPTBot\nDisallow: /",
+                None,
+            ),
+        },
     };
+    // Lifts mostly come after the signals they lift.
+    let lift = matches!(kind, EventKind::SignalLifted { .. });
     Event {
-        at: day(r.below(12)),
+        at: day(if lift { 4 + r.below(8) } else { r.below(12) }),
         reference: None,
         kind,
     }

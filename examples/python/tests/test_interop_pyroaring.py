@@ -17,7 +17,8 @@ def parse(b: bytes):
     """Yields (dataset, shard, registered, [bitmaps...]) from manifest bytes."""
     assert b[:8] == b"OPTOUTMF"
     version, reserved, hlen = struct.unpack_from("<HHI", b, 8)
-    assert (version, reserved) == (1, 0)
+    # Format 2: 1 + 9 bitmaps per shard (reason 8, signal_unparsable, added).
+    assert (version, reserved) == (2, 0)
     header = json.loads(b[16 : 16 + hlen])
     pos = 16 + hlen
     (count,) = struct.unpack_from("<I", b, pos)

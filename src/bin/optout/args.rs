@@ -41,6 +41,29 @@ pub struct KeyArg {
     pub key_file: Option<PathBuf>,
 }
 
+/// `optout signals`.
+#[derive(Args, Debug)]
+pub struct SignalsArgs {
+    /// The ledger directory.
+    pub ledger: PathBuf,
+    /// Crawl metadata JSONL files ('-' = stdin), one all-or-nothing batch.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// An AI user agent whose robots.txt rules count (repeatable; replaces
+    /// the default list: GPTBot, CCBot, Google-Extended, ClaudeBot,
+    /// anthropic-ai, Applebot-Extended, Bytespider, meta-externalagent, cohere-ai).
+    #[arg(long = "agent", value_name = "NAME")]
+    pub agents: Vec<String>,
+    /// A purpose the reservations cover (repeatable) [default: ai-training].
+    #[arg(long = "purpose", value_name = "P")]
+    pub purposes: Vec<String>,
+    /// Print what would be recorded; record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub key: KeyArg,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -71,6 +94,12 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArg,
     },
+    /// Record machine-readable opt-out signals (robots.txt AI agents, TDMRep,
+    /// noai, ai.txt, aipref Content-Usage, C2PA) from crawl metadata JSONL.
+    /// Unparsable signals reserve too (reason signal_unparsable). Re-running
+    /// adds nothing already recorded; a signal missing from a later crawl
+    /// lifts nothing.
+    Signals(SignalsArgs),
     /// Compute an exclusion manifest and write it to OUT.
     Manifest(ManifestArgs),
     /// Show a manifest: header, clocks, digest, counts per reason and dataset.

@@ -10,6 +10,7 @@ mod cmd_export;
 mod cmd_ledger;
 mod cmd_manifest;
 mod cmd_runs;
+mod cmd_signals;
 mod demo;
 mod input;
 mod keys;
@@ -71,6 +72,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         Command::Apply { ledger, files, key } => cmd_ledger::apply(out, &ledger, &files, &key),
         Command::Verify { ledger } => cmd_ledger::verify(out, &ledger),
         Command::Snapshot { ledger } => cmd_ledger::snapshot(out, &ledger),
+        Command::Signals(a) => cmd_signals::signals(out, &a),
         Command::Manifest(a) => cmd_manifest::manifest(out, &a),
         Command::Show { manifest } => cmd_manifest::show(out, &manifest),
         Command::Diff { old, new } => cmd_manifest::diff(out, &old, &new),
