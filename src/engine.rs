@@ -166,6 +166,7 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
 /// the split; the result never depends on it.
 #[doc(hidden)]
 pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclusions {
+    let mut __t = Tm(std::time::Instant::now(), String::new());
     let recs = &index.records;
     let seq = q.seq;
     let limit = recs.limit_at(seq);
@@ -184,13 +185,13 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         .filter(|&i| policy.withdrawal_applies(&recs.profiles[i]))
         .collect();
     let withdrawal_rows = union_of(recs, &withdrawal_profiles, limit);
-    // 1. Subjects with events: the gather, in ascending subject order so the
-    //    reads of the link arrays sweep forward instead of jumping around.
-    //    Both passes are split over the available cores when there is
-    //    enough work (each chunk is independent; results are concatenated).
-    let mut sids: Vec<(u32, &Vec<u32>)> =
-        index.subject_events.iter().map(|(k, v)| (*k, v)).collect();
-    sids.sort_unstable_by_key(|(k, _)| *k);
+    // 1. Subjects with events. Pass A sweeps the events in log order (a
+    //    sequential read), folding each subject at its first event by
+    //    following its chain; pass B gathers the links of the subjects that
+    //    matter in ascending subject order, so the reads of the link arrays
+    //    sweep forward. Both are split over the available cores when there
+    //    is enough work (chunks of the log; results are concatenated).
+    let n_events = index.events.partition_point(|(s, _)| *s <= seq);
     let ctx = Gather {
         index,
         q,
@@ -203,15 +204,19 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     // can exclude something are kept), then pass B (gather their links).
     // Consent-basis ordinals of subjects whose consent is valid or
     // withdrawn, once per (subject, record) link, land in `accounted`.
-    let threads = workers.unwrap_or_else(|| auto_workers(sids.len())).max(1);
+    __t.mark("sortsids");
+    let threads = workers
+        .unwrap_or_else(|| auto_workers(index.subject_events.len()))
+        .max(1);
     let parts: Vec<Gathered> = if threads == 1 {
-        vec![ctx.gather(&ctx.statuses(&sids))]
+        vec![ctx.gather(&ctx.statuses(0..n_events))]
     } else {
         std::thread::scope(|s| {
             let ctx = &ctx;
-            let hs: Vec<_> = sids
-                .chunks(sids.len().div_ceil(threads).max(1))
-                .map(|c| s.spawn(move || ctx.gather(&ctx.statuses(c))))
+            let step = n_events.div_ceil(threads).max(1);
+            let hs: Vec<_> = (0..n_events)
+                .step_by(step)
+                .map(|a| s.spawn(move || ctx.gather(&ctx.statuses(a..(a + step).min(n_events)))))
                 .collect();
             hs.into_iter()
                 .map(|h| h.join().expect("gather worker"))
@@ -231,6 +236,7 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         accounted.append(&mut part.accounted);
     }
 
+    __t.mark("merge");
     // Versions replaced at or before N (usually none): never excluded
     // through the bitmap rules below.
     let replaced: RoaringBitmap = recs
@@ -361,6 +367,7 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     bitmap_reasons[Reason::SignalUnparsable as usize] =
         union_of(recs, &unparsable_profiles, limit) - &replaced;
 
+    __t.mark("bitmaps");
     // 5. Ordinals → per-shard row bitmaps, within the dataset scope.
     let scope: Option<Vec<bool>> = (!q.datasets.is_empty()).then(|| {
         recs.datasets
@@ -380,10 +387,12 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
             shards.insert(id, ShardExclusion::default());
         }
     }
+    __t.mark("shardsmap");
     count_registered(index, seq, limit, &mut shards);
     // Each reason as one ordinal bitmap, then per run of ordinals (one
     // stretch of consecutive rows of one shard) into that shard's rows:
     // a whole run at once when it is entirely excluded.
+    __t.mark("registered");
     let mut rows: Vec<u32> = Vec::new();
     for (r, ords) in by_reason.iter_mut().enumerate() {
         if bitmap_reasons[r].is_empty() {
@@ -423,6 +432,7 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
             }
         }
     }
+    __t.mark("convert");
     for e in shards.values_mut() {
         let mut all = RoaringBitmap::new();
         for b in &e.reasons {
@@ -430,6 +440,7 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         }
         e.excluded = all;
     }
+    __t.mark("union");
     Exclusions { shards }
 }
 
@@ -482,30 +493,31 @@ struct Gathered {
 }
 
 impl Gather<'_> {
-    /// The statuses of `sids` (ascending) that can exclude something.
-    fn statuses(&self, sids: &[(u32, &Vec<u32>)]) -> Vec<(u32, Status)> {
+    /// The statuses that can exclude something of the subjects whose
+    /// first event is at a position in `range`, ascending by subject.
+    fn statuses(&self, range: std::ops::Range<usize>) -> Vec<(u32, Status)> {
         let index = self.index;
         let (q, policy) = (self.q, &self.q.policy);
         let purpose = index.purpose_test(q.purpose());
         let mut scratch = Vec::new();
         let mut st = SubjectStatus::clean();
         let mut todo = Vec::new();
-        for k in 0..sids.len() {
-            // Prefetching a few subjects ahead lets the (independent) cache
-            // misses on their event lists overlap.
-            if let Some((_, p)) = sids.get(k + 8) {
-                prefetch(p.as_ptr());
+        for pos in range {
+            let link = index.event_chain[pos];
+            if !link.first {
+                continue;
             }
-            if let Some((_, p)) = sids.get(k + 4) {
-                if let Some(&i) = p.first() {
-                    prefetch(&index.events[i as usize]);
-                }
-            }
-            let (sid, positions) = sids[k];
-            let evs = positions.iter().map(|&i| {
-                let (s, e) = &index.events[i as usize];
-                (*s, e, index.applies(&purpose, i))
-            });
+            // The subject's events: this one, then along its chain (bounded
+            // by the number of events, whatever a damaged chain says).
+            let mut at = pos as u32;
+            let evs = std::iter::from_fn(|| {
+                let i = at;
+                let (s, e) = index.events.get(i as usize)?;
+                at = index.event_chain[i as usize].next;
+                Some((*s, e, index.applies(&purpose, i)))
+            })
+            .take(index.events.len());
+            let sid = link.sid;
             fold_into(&mut st, &mut scratch, evs, policy, q.seq, q.at);
             let consent_matters = (!self.consent_rows.is_empty()
                 && st.consent != ConsentStatus::Missing)
@@ -529,6 +541,7 @@ impl Gather<'_> {
                 ));
             }
         }
+        todo.sort_unstable_by_key(|(s, _)| *s);
         todo
     }
 
@@ -910,5 +923,19 @@ mod tests {
         want.dedup();
         sort_unique(&mut ords, n);
         assert_eq!(ords, want);
+    }
+}
+
+struct Tm(std::time::Instant, String);
+impl Tm {
+    fn mark(&mut self, l: &str) {
+        let e = self.0.elapsed();
+        if e.as_secs_f64() > 0.0002 {
+            self.1 += &format!(" {l}={:.2}", e.as_secs_f64() * 1e3);
+        }
+        self.0 = std::time::Instant::now();
+        if l == "union" && std::env::var_os("OPTOUT_TM").is_some() {
+            eprintln!("{}", self.1);
+        }
     }
 }

@@ -49,6 +49,27 @@ pub(crate) const PURPOSE_BITS: usize = 63;
 /// The mask bit for "a purpose beyond the table, or all purposes".
 const OTHER_PURPOSE: u64 = 1 << 63;
 
+/// One event's place among its subject's events.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventLink {
+    /// The subject, or [`EventLink::NONE`] for a content event.
+    pub(crate) sid: u32,
+    /// The position of the subject's next event, or [`EventLink::NONE`].
+    pub(crate) next: u32,
+    /// The subject's first event.
+    pub(crate) first: bool,
+}
+
+impl EventLink {
+    /// No subject / no next event.
+    pub(crate) const NONE: u32 = u32::MAX;
+    const CONTENT: EventLink = EventLink {
+        sid: Self::NONE,
+        next: Self::NONE,
+        first: false,
+    };
+}
+
 /// A precomputed purpose for [`Index::applies`].
 pub(crate) struct PurposeTest {
     bit: u64,
@@ -72,6 +93,10 @@ pub struct Index {
     /// `purposes[i]`; bit 63 when it names a purpose beyond the table (or
     /// applies to all), so the name must be compared. Derived, never stored.
     pub(crate) event_purposes: Vec<u64>,
+    /// Per event (parallel to `events`): its subject and the position of
+    /// the subject's next event, so a sweep in log order visits each
+    /// subject's events without a lookup. Derived, never stored.
+    pub(crate) event_chain: Vec<EventLink>,
     /// Positions in `events` of takedowns and source opt-outs.
     pub(crate) content_events: Vec<u32>,
     pub(crate) runs: Vec<(Seq, TrainingRun)>,
@@ -291,9 +316,21 @@ impl Index {
         match e.subject() {
             Some(s) => {
                 let sid = self.subjects.intern(s);
-                self.subject_events.entry(sid).or_default().push(pos);
+                let mine = self.subject_events.entry(sid).or_default();
+                if let Some(&last) = mine.last() {
+                    self.event_chain[last as usize].next = pos;
+                }
+                self.event_chain.push(EventLink {
+                    sid,
+                    next: EventLink::NONE,
+                    first: mine.is_empty(),
+                });
+                mine.push(pos);
             }
-            None => self.content_events.push(pos),
+            None => {
+                self.event_chain.push(EventLink::CONTENT);
+                self.content_events.push(pos);
+            }
         }
         self.events.push((seq, e));
     }
@@ -323,6 +360,35 @@ impl Index {
         let events = std::mem::take(&mut self.events);
         self.event_purposes = events.iter().map(|(_, e)| self.purpose_mask(e)).collect();
         self.events = events;
+    }
+
+    /// Rebuilds the derived event chain from `subject_events` (after a
+    /// load). False when the lists are not ascending, or share a position
+    /// (damage: the chain would loop).
+    pub(crate) fn rebuild_event_chain(&mut self) -> bool {
+        let n = self.events.len();
+        let mut chain = vec![EventLink::CONTENT; n];
+        let mut taken = vec![false; n];
+        for (&sid, positions) in &self.subject_events {
+            if positions.is_empty() || positions.windows(2).any(|w| w[0] >= w[1]) {
+                return false;
+            }
+            for (i, &p) in positions.iter().enumerate() {
+                let Some(t) = taken.get_mut(p as usize) else {
+                    return false;
+                };
+                if std::mem::replace(t, true) {
+                    return false;
+                }
+                chain[p as usize] = EventLink {
+                    sid,
+                    next: positions.get(i + 1).copied().unwrap_or(EventLink::NONE),
+                    first: i == 0,
+                };
+            }
+        }
+        self.event_chain = chain;
+        true
     }
 
     /// A test of "event `pos` applies to purpose `p`" that compares names

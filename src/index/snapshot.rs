@@ -199,12 +199,16 @@ impl Index {
             subject_events: small.subject_events.into_iter().collect(),
             purposes: Vec::new(),
             event_purposes: Vec::new(),
+            event_chain: Vec::new(),
             content_events: small.content_events,
             runs: small.runs,
             seq: small.seq,
             key_fingerprint: small.key_fingerprint,
         };
         index.rebuild_purpose_masks();
+        if !index.rebuild_event_chain() {
+            return Err(bad("subject event lists overlap or are out of order"));
+        }
         Ok(index)
     }
 }
