@@ -59,6 +59,7 @@ macro_rules! replay_tests {
 replay_tests! {
     replay_segment => "segment",
     replay_snapshot => "snapshot",
+    replay_snapshot_file => "snapshot_file",
     replay_manifest => "manifest",
     replay_entry => "entry",
     replay_jsonl_record => "jsonl_record",
@@ -115,15 +116,35 @@ fn ops_corpus_stats() {
     println!("{n} inputs: {total:#?}");
 }
 
-/// Reproducers of findings not fixed yet (`fuzz/known-bugs/<target>/`):
-/// once the library is fixed, move them to `fuzz/regressions/` and drop the
-/// `ignore`.
+/// Reproducers of findings not fixed yet (`fuzz/known-bugs/<target>/`, empty
+/// while every finding is fixed): they fail until the library is fixed; then
+/// move them to `fuzz/regressions/`, which the `replay_*` tests replay.
 #[test]
+#[ignore = "reproducers of unfixed findings; run by hand"]
 fn replay_known_bugs() {
     for t in fuzz::TARGETS {
         for f in files("known-bugs", t) {
             fuzz::run(t, &std::fs::read(&f).unwrap());
         }
+    }
+}
+
+/// Every kept reproducer of a past finding is replayed by `cargo test`.
+#[test]
+fn regressions_are_kept_and_replayed() {
+    let kept: usize = fuzz::TARGETS
+        .iter()
+        .map(|t| files("regressions", t).len())
+        .sum();
+    assert!(kept >= 4, "fuzz/regressions/ lost its reproducers");
+    for d in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions")).unwrap()
+    {
+        let name = d.unwrap().file_name().into_string().unwrap();
+        assert!(
+            fuzz::TARGETS.contains(&name.as_str()),
+            "fuzz/regressions/{name} is not a target: it would never be replayed"
+        );
     }
 }
 
@@ -217,6 +238,20 @@ fn write_seeds() {
         "snapshot",
         "empty-index",
         &Index::new().to_snapshot_bytes().unwrap(),
+    );
+    // snapshot_file
+    let file = fuzz::base_snapshot_file();
+    put("snapshot_file", "raw-valid", &[&[0u8][..], &file].concat());
+    put(
+        "snapshot_file",
+        "payload-valid",
+        &[&[1u8][..], &file[80..file.len() - 32]].concat(),
+    );
+    put("snapshot_file", "edits", &[2, 40, 0, 1, 100, 0, 0x80]);
+    put(
+        "snapshot_file",
+        "edits-resealed",
+        &[6, 90, 0, 1, 200, 0, 0x10],
     );
     // manifest
     let l = Ledger::open_with(

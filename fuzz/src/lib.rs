@@ -30,6 +30,7 @@ use optout::{
 pub const TARGETS: &[&str] = &[
     "segment",
     "snapshot",
+    "snapshot_file",
     "manifest",
     "entry",
     "jsonl_record",
@@ -44,6 +45,7 @@ pub fn run(name: &str, data: &[u8]) {
     match name {
         "segment" => segment(data),
         "snapshot" => snapshot(data),
+        "snapshot_file" => snapshot_file(data),
         "manifest" => manifest(data),
         "entry" => entry(data),
         "jsonl_record" => jsonl_record(data),
@@ -247,6 +249,150 @@ pub fn snapshot(data: &[u8]) {
             reference::from_engine(&ix, &a),
             reference::from_engine(&ix2, &b)
         );
+    }
+}
+
+/// The base ledger with a snapshot of its head (`snap/<seq>.snap`).
+pub fn base_ledger_with_snapshot() -> &'static (MemIo, String) {
+    static BASE: OnceLock<(MemIo, String)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let io = base_ledger().fork();
+        let mut l = Ledger::open_with(
+            io.clone(),
+            Path::new(ROOT),
+            Some(keyer()),
+            ledger_opts(false),
+        )
+        .unwrap();
+        let p = l.snapshot().unwrap();
+        drop(l);
+        (io.fork(), p.to_string_lossy().into_owned())
+    })
+}
+
+/// The base ledger's snapshot file.
+pub fn base_snapshot_file() -> Vec<u8> {
+    let (io, p) = base_ledger_with_snapshot();
+    io.read_all(Path::new(p)).unwrap()
+}
+
+/// Recomputes a storage snapshot file's digest (its last 32 bytes): the key
+/// derives from the ledger id, which is not secret, so a hostile writer can
+/// seal any file.
+pub fn reseal_snapshot_file(b: &mut [u8]) {
+    if b.len() < 32 {
+        return;
+    }
+    let n = b.len() - 32;
+    let key = blake3::derive_key("optout 2026-11 snapshot v1", &LEDGER_ID);
+    let d = *blake3::keyed_hash(&key, &b[..n]).as_bytes();
+    b[n..].copy_from_slice(&d);
+}
+
+/// The manifests of the base ledger for the purposes the targets check.
+fn base_manifests() -> &'static Vec<Vec<u8>> {
+    static M: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    M.get_or_init(|| {
+        let l = Ledger::open_with(
+            base_ledger().fork(),
+            Path::new(ROOT),
+            Some(keyer()),
+            ledger_opts(true),
+        )
+        .unwrap();
+        ["ai-training", "ads"]
+            .iter()
+            .map(|p| {
+                let q = l.query(None, p, t("2025-06-01T00:00:00Z")).unwrap();
+                l.manifest(&q).unwrap().to_bytes()
+            })
+            .collect()
+    })
+}
+
+/// The storage snapshot file, read by `Log::latest_valid_snapshot` and
+/// decoded by `Ledger::open` (which falls back to replay when it does not
+/// decode). `data[0] % 3` picks the mode: 0 the file is `data[1..]`,
+/// resealed when `data[0] & 4`; 1 the
+/// base file's header around the payload `data[1..]`, resealed (a hostile
+/// but well-sealed file: reaches `Index::from_snapshot_bytes` inside
+/// `Ledger::open`); 2 byte edits `(pos_lo, pos_hi, xor)` of the base file,
+/// resealed when `data[0] & 4`. Checks: no panic; an accepted ledger's
+/// manifests round-trip and verify; and while the file is not resealed, a
+/// ledger that opens computes exactly the base ledger's manifests (an
+/// edited file must be rejected, never used).
+pub fn snapshot_file(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let base = base_snapshot_file();
+    let (bytes, sealed_by_us) = match mode % 3 {
+        0 => {
+            let mut b = rest.to_vec();
+            let reseal = mode & 4 != 0;
+            if reseal {
+                reseal_snapshot_file(&mut b);
+            }
+            (b, reseal)
+        }
+        1 => {
+            let mut b = base[..72].to_vec();
+            b.extend_from_slice(&(rest.len() as u64).to_le_bytes());
+            b.extend_from_slice(rest);
+            b.extend_from_slice(&[0; 32]);
+            reseal_snapshot_file(&mut b);
+            (b, true)
+        }
+        _ => {
+            let mut b = base.clone();
+            for e in rest.chunks_exact(3) {
+                let at = usize::from(u16::from_le_bytes([e[0], e[1]])) % b.len();
+                b[at] ^= e[2];
+            }
+            let reseal = mode & 4 != 0;
+            if reseal {
+                reseal_snapshot_file(&mut b);
+            }
+            (b, reseal)
+        }
+    };
+    let (io0, path) = base_ledger_with_snapshot();
+    let io = io0.fork();
+    let p = Path::new(path);
+    io.create_file(p).unwrap();
+    io.write_at(p, 0, &bytes).unwrap();
+    let _ = optout::storage::verify(&io, ROOT);
+    if let Ok(log) = Log::open(
+        io.clone(),
+        ROOT,
+        LogOptions::new().create(false).read_only(true),
+    ) {
+        if let Ok(load) = log.latest_valid_snapshot() {
+            if let Some(s) = load.snapshot {
+                if !sealed_by_us {
+                    assert_eq!(bytes, base, "an edited snapshot file verified");
+                }
+                let _ = Index::from_snapshot_bytes(&s.payload);
+            }
+        }
+    }
+    let Ok(l) = Ledger::open_with(io, Path::new(ROOT), Some(keyer()), ledger_opts(true)) else {
+        return;
+    };
+    for (i, purpose) in ["ai-training", "ads"].iter().enumerate() {
+        let q = l.query(None, purpose, t("2025-06-01T00:00:00Z")).unwrap();
+        let m = l.manifest(&q).expect("manifest at the head");
+        let b = m.to_bytes();
+        assert_eq!(Manifest::from_bytes(&b).expect("own manifest decodes"), m);
+        l.verify_manifest(&m).expect("own manifest verifies");
+        if !sealed_by_us {
+            assert_eq!(
+                b,
+                base_manifests()[i],
+                "a damaged snapshot changed a manifest"
+            );
+        }
+        let _ = engine::evaluate(l.index(), &q);
     }
 }
 
