@@ -77,7 +77,7 @@ fn op_seeds_exercise_every_check() {
     let mut kinds = std::collections::HashSet::new();
     for f in files("seeds", "ops_arbitrary") {
         let ops = fuzz::ops_of_arbitrary(&std::fs::read(&f).unwrap());
-        kinds.extend(ops.iter().map(|o| std::mem::discriminant(o)));
+        kinds.extend(ops.iter().map(std::mem::discriminant));
         total += fuzz::run_ops(&ops);
     }
     assert_eq!(kinds.len(), 8, "an Op variant no seed uses");

@@ -313,6 +313,109 @@ fn snapshot_shard_with_unknown_dataset_is_rejected() {
 }
 
 #[test]
+fn snapshot_duplicate_subject_keys_are_rejected() {
+    // F6: the subject table deduplicated the keys while the links kept one
+    // row per key, so a subject's records hid behind the second copy.
+    let b = snapshot_bytes();
+    let fields = snapshot_length_fields(&b);
+    let (at, _) = fields[1];
+    let n = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    assert!(n >= 2, "the base index has two subjects");
+    let keys = at + 8;
+    for (i, j) in [(0, 1), (1, 0)] {
+        let mut h = b.clone();
+        let k = h[keys + 16 * i..keys + 16 * i + 16].to_vec();
+        h[keys + 16 * j..keys + 16 * j + 16].copy_from_slice(&k);
+        assert!(
+            Index::from_snapshot_bytes(&h).is_err(),
+            "duplicate key {i} -> {j} accepted"
+        );
+    }
+    // The fuzzer's reproducer.
+    let h = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/snapshot/duplicate-subject-keys"
+    ))
+    .unwrap();
+    assert!(Index::from_snapshot_bytes(&h).is_err());
+}
+
+#[test]
+fn snapshot_name_lookups_must_match_the_vectors() {
+    // F7: the dataset name -> id map was only range-checked. Swapping the
+    // ids of "d" and "e" made a manifest scoped to "d" cover "e".
+    let b = snapshot_bytes();
+    let mut pat = Vec::new();
+    for (name, id) in [(b'd', 0u32), (b'e', 1u32)] {
+        pat.extend_from_slice(&1u64.to_le_bytes());
+        pat.push(name);
+        pat.extend_from_slice(&id.to_le_bytes());
+    }
+    let at = b
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .expect("dataset_ids of the base index");
+    let mut h = b.clone();
+    h[at + 9..at + 13].copy_from_slice(&1u32.to_le_bytes());
+    h[at + 22..at + 26].copy_from_slice(&0u32.to_le_bytes());
+    assert!(
+        Index::from_snapshot_bytes(&h).is_err(),
+        "swapped dataset ids accepted"
+    );
+    // A repeated map key (the entry for "e" renamed "d"): one would be
+    // dropped silently.
+    let mut h = b.clone();
+    h[at + 21] = b'd';
+    assert!(
+        Index::from_snapshot_bytes(&h).is_err(),
+        "repeated key accepted"
+    );
+}
+
+/// The base snapshot with its first profile bitmap replaced by `bitmap`
+/// (the bincode section's length fixed up).
+fn snapshot_with_first_profile_bitmap(bitmap: &[u8]) -> Vec<u8> {
+    let b = snapshot_bytes();
+    let small = u64::from_le_bytes(b[8..16].try_into().unwrap()) as usize;
+    let sec = &b[16..16 + small];
+    // A profile bitmap of the base index: 18 bytes, no-run cookie.
+    let mut pat = 18u64.to_le_bytes().to_vec();
+    pat.extend_from_slice(&12346u32.to_le_bytes());
+    let at = sec
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .expect("a profile bitmap");
+    let mut new = sec[..at].to_vec();
+    new.extend_from_slice(&(bitmap.len() as u64).to_le_bytes());
+    new.extend_from_slice(bitmap);
+    new.extend_from_slice(&sec[at + 8 + 18..]);
+    let mut out = b[..8].to_vec();
+    out.extend_from_slice(&(new.len() as u64).to_le_bytes());
+    out.extend_from_slice(&new);
+    out.extend_from_slice(&b[16 + small..]);
+    out
+}
+
+#[test]
+fn snapshot_profile_bitmaps_must_be_canonical() {
+    // F8: trailing bytes after a bitmap were ignored, and run containers
+    // expanded (~800x) before anything was checked.
+    let b = snapshot_bytes();
+    let small = u64::from_le_bytes(b[8..16].try_into().unwrap()) as usize;
+    let sec = &b[16..16 + small];
+    let mut pat = 18u64.to_le_bytes().to_vec();
+    pat.extend_from_slice(&12346u32.to_le_bytes());
+    let at = sec.windows(pat.len()).position(|w| w == pat).unwrap();
+    let original = sec[at + 8..at + 26].to_vec();
+    assert!(Index::from_snapshot_bytes(&snapshot_with_first_profile_bitmap(&original)).is_ok());
+    let trailing = [&original[..], &[0u8; 10]].concat();
+    assert!(Index::from_snapshot_bytes(&snapshot_with_first_profile_bitmap(&trailing)).is_err());
+    let h = snapshot_with_first_profile_bitmap(&run_container_bitmap(2048));
+    let peak = peak_during(|| assert!(Index::from_snapshot_bytes(&h).is_err()));
+    assert_bounded("snapshot run-container bitmap", h.len(), peak);
+}
+
+#[test]
 fn snapshot_random_inputs_are_errors() {
     let mut r = Rng(11);
     for _ in 0..3000 {

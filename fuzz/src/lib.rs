@@ -227,13 +227,16 @@ pub fn segment(data: &[u8]) {
     }
 }
 
-/// Index snapshot payload decoder. What decodes must re-encode to the same
-/// bytes and be evaluable.
+/// Index snapshot payload decoder. What decodes must re-encode to exactly
+/// the same bytes (canonical form) and be evaluable.
 pub fn snapshot(data: &[u8]) {
     let Ok(mut ix) = Index::from_snapshot_bytes(data) else {
         return;
     };
     let again = ix.to_snapshot_bytes().expect("a decoded index re-encodes");
+    // Canonical form: one encoding per index, so nothing the decoder
+    // accepted was dropped or merged on the way (F6-F8).
+    assert_eq!(again, data, "a decoded index re-encodes to its bytes");
     let ix2 = Index::from_snapshot_bytes(&again).expect("re-encoded index decodes");
     let _ = ix.stats();
     for p in ["ai-training", "ads"] {
@@ -1163,9 +1166,7 @@ fn ref_subject_records(
     }
     newest
         .into_iter()
-        .filter(|(n, subs)| {
-            subs.contains(&subject) && (scope.is_empty() || scope.iter().any(|d| *d == n.0))
-        })
+        .filter(|(n, subs)| subs.contains(&subject) && (scope.is_empty() || scope.contains(&n.0)))
         .map(|(n, _)| n)
         .collect()
 }
