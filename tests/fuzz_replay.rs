@@ -59,6 +59,7 @@ macro_rules! replay_tests {
 replay_tests! {
     replay_segment => "segment",
     replay_snapshot => "snapshot",
+    replay_snapshot_file => "snapshot_file",
     replay_manifest => "manifest",
     replay_entry => "entry",
     replay_jsonl_record => "jsonl_record",
@@ -66,17 +67,85 @@ replay_tests! {
     replay_policy => "policy",
     replay_ops => "ops",
     replay_crawl => "crawl",
+    replay_ops_arbitrary => "ops_arbitrary",
 }
 
-/// Reproducers of findings not fixed yet (`fuzz/known-bugs/<target>/`):
-/// once the library is fixed, move them to `fuzz/regressions/` and drop the
-/// `ignore`.
+/// The seeds of the op-sequence targets reach every operation and every
+/// comparison (a comparison that never runs cannot fail).
 #[test]
+fn op_seeds_exercise_every_check() {
+    let mut total = fuzz::OpsStats::default();
+    let mut kinds = std::collections::HashSet::new();
+    for f in files("seeds", "ops_arbitrary") {
+        let ops = fuzz::ops_of_arbitrary(&std::fs::read(&f).unwrap());
+        kinds.extend(ops.iter().map(std::mem::discriminant));
+        total += fuzz::run_ops(&ops);
+    }
+    assert_eq!(kinds.len(), 8, "an Op variant no seed uses");
+    assert!(total.ledger_vs_reference > 0 && total.past > 0, "{total:?}");
+    assert!(
+        total.engine_vs_reference > 0 && total.reopens > 0,
+        "{total:?}"
+    );
+    assert!(total.runs > 0 && total.affected_nonempty > 0, "{total:?}");
+    let mut bytes = fuzz::OpsStats::default();
+    for f in files("seeds", "ops") {
+        bytes += fuzz::run_ops(&fuzz::ops_of_bytes(&std::fs::read(&f).unwrap()));
+    }
+    assert!(bytes.ledger_vs_reference > 0 && bytes.past > 0, "{bytes:?}");
+}
+
+/// How active the op-sequence checks are over a corpus directory:
+/// `OPS_CORPUS=fuzz/corpus/ops_arbitrary OPS_TARGET=ops_arbitrary cargo test
+/// --test fuzz_replay -- --ignored --nocapture ops_corpus_stats`.
+#[test]
+#[ignore = "reads a local corpus; run by hand"]
+fn ops_corpus_stats() {
+    let dir = std::env::var("OPS_CORPUS").expect("OPS_CORPUS");
+    let target = std::env::var("OPS_TARGET").unwrap_or_else(|_| "ops_arbitrary".into());
+    let mut total = fuzz::OpsStats::default();
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        let ops = match target.as_str() {
+            "ops" => fuzz::ops_of_bytes(&data),
+            _ => fuzz::ops_of_arbitrary(&data),
+        };
+        total += fuzz::run_ops(&ops);
+        n += 1;
+    }
+    println!("{n} inputs: {total:#?}");
+}
+
+/// Reproducers of findings not fixed yet (`fuzz/known-bugs/<target>/`, empty
+/// while every finding is fixed): they fail until the library is fixed; then
+/// move them to `fuzz/regressions/`, which the `replay_*` tests replay.
+#[test]
+#[ignore = "reproducers of unfixed findings; run by hand"]
 fn replay_known_bugs() {
     for t in fuzz::TARGETS {
         for f in files("known-bugs", t) {
             fuzz::run(t, &std::fs::read(&f).unwrap());
         }
+    }
+}
+
+/// Every kept reproducer of a past finding is replayed by `cargo test`.
+#[test]
+fn regressions_are_kept_and_replayed() {
+    let kept: usize = fuzz::TARGETS
+        .iter()
+        .map(|t| files("regressions", t).len())
+        .sum();
+    assert!(kept >= 4, "fuzz/regressions/ lost its reproducers");
+    for d in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions")).unwrap()
+    {
+        let name = d.unwrap().file_name().into_string().unwrap();
+        assert!(
+            fuzz::TARGETS.contains(&name.as_str()),
+            "fuzz/regressions/{name} is not a target: it would never be replayed"
+        );
     }
 }
 
@@ -171,6 +240,20 @@ fn write_seeds() {
         "empty-index",
         &Index::new().to_snapshot_bytes().unwrap(),
     );
+    // snapshot_file
+    let file = fuzz::base_snapshot_file();
+    put("snapshot_file", "raw-valid", &[&[0u8][..], &file].concat());
+    put(
+        "snapshot_file",
+        "payload-valid",
+        &[&[1u8][..], &file[80..file.len() - 32]].concat(),
+    );
+    put("snapshot_file", "edits", &[2, 40, 0, 1, 100, 0, 0x80]);
+    put(
+        "snapshot_file",
+        "edits-resealed",
+        &[6, 90, 0, 1, 200, 0, 0x10],
+    );
     // manifest
     let l = Ledger::open_with(
         fuzz::base_ledger().fork(),
@@ -231,6 +314,29 @@ fn write_seeds() {
             .collect();
         put("ops", &format!("prog-{s}"), &prog);
     }
+    // ops_arbitrary: random bytes (any bytes decode to ops), kept when
+    // they register a run that used a subject's records, or reach a past
+    // checkpoint comparison
+    let mut kept = 0;
+    for _ in 0..2000 {
+        if kept == 8 {
+            break;
+        }
+        let prog: Vec<u8> = (0..600 + 100 * kept)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let st = fuzz::run_ops(&fuzz::ops_of_arbitrary(&prog));
+        if (kept % 2 == 0 && st.affected_nonempty > 0) || (kept % 2 == 1 && st.past > 1) {
+            put("ops_arbitrary", &format!("prog-{kept}"), &prog);
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, 8);
     put(
         "ops",
         "ingest-event-manifest-reopen",

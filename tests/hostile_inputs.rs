@@ -3,6 +3,10 @@
 //! hostile length fields do not make a decoder allocate more than a small
 //! multiple of its input (a counting allocator measures the peak).
 //!
+//! Decoders: the index snapshot payload, log entries, manifests, log
+//! segments (frames), storage snapshot files (header, digest, payload through
+//! `Ledger::open`), JSONL record and event lines, policy files.
+//!
 //! Complements tests/storage_hostile.rs (segment and snapshot files),
 //! tests/tamper_log.rs and tests/manifest.rs (every bit flip and truncation
 //! of a sealed manifest).
@@ -249,7 +253,7 @@ fn snapshot_string_length_reproducer_is_bounded() {
     // claiming 24 GiB; under AddressSanitizer the process aborts (OOM).
     let h = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/fuzz/known-bugs/snapshot/oom-string-length-24gib"
+        "/fuzz/regressions/snapshot/oom-string-length-24gib"
     ))
     .unwrap();
     let peak = peak_during(|| assert!(Index::from_snapshot_bytes(&h).is_err()));
@@ -286,7 +290,7 @@ fn snapshot_shard_with_unknown_dataset_is_rejected() {
     // Found by the snapshot fuzz target (fork mode, second pass).
     let h = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/fuzz/known-bugs/snapshot/panic-shard-dataset-out-of-range"
+        "/fuzz/regressions/snapshot/panic-shard-dataset-out-of-range"
     ))
     .unwrap();
     let Ok(ix) = Index::from_snapshot_bytes(&h) else {
@@ -306,6 +310,109 @@ fn snapshot_shard_with_unknown_dataset_is_rejected() {
         r.is_ok(),
         "decoded an index that panics the manifest builder"
     );
+}
+
+#[test]
+fn snapshot_duplicate_subject_keys_are_rejected() {
+    // F6: the subject table deduplicated the keys while the links kept one
+    // row per key, so a subject's records hid behind the second copy.
+    let b = snapshot_bytes();
+    let fields = snapshot_length_fields(&b);
+    let (at, _) = fields[1];
+    let n = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    assert!(n >= 2, "the base index has two subjects");
+    let keys = at + 8;
+    for (i, j) in [(0, 1), (1, 0)] {
+        let mut h = b.clone();
+        let k = h[keys + 16 * i..keys + 16 * i + 16].to_vec();
+        h[keys + 16 * j..keys + 16 * j + 16].copy_from_slice(&k);
+        assert!(
+            Index::from_snapshot_bytes(&h).is_err(),
+            "duplicate key {i} -> {j} accepted"
+        );
+    }
+    // The fuzzer's reproducer.
+    let h = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/snapshot/duplicate-subject-keys"
+    ))
+    .unwrap();
+    assert!(Index::from_snapshot_bytes(&h).is_err());
+}
+
+#[test]
+fn snapshot_name_lookups_must_match_the_vectors() {
+    // F7: the dataset name -> id map was only range-checked. Swapping the
+    // ids of "d" and "e" made a manifest scoped to "d" cover "e".
+    let b = snapshot_bytes();
+    let mut pat = Vec::new();
+    for (name, id) in [(b'd', 0u32), (b'e', 1u32)] {
+        pat.extend_from_slice(&1u64.to_le_bytes());
+        pat.push(name);
+        pat.extend_from_slice(&id.to_le_bytes());
+    }
+    let at = b
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .expect("dataset_ids of the base index");
+    let mut h = b.clone();
+    h[at + 9..at + 13].copy_from_slice(&1u32.to_le_bytes());
+    h[at + 22..at + 26].copy_from_slice(&0u32.to_le_bytes());
+    assert!(
+        Index::from_snapshot_bytes(&h).is_err(),
+        "swapped dataset ids accepted"
+    );
+    // A repeated map key (the entry for "e" renamed "d"): one would be
+    // dropped silently.
+    let mut h = b.clone();
+    h[at + 21] = b'd';
+    assert!(
+        Index::from_snapshot_bytes(&h).is_err(),
+        "repeated key accepted"
+    );
+}
+
+/// The base snapshot with its first profile bitmap replaced by `bitmap`
+/// (the bincode section's length fixed up).
+fn snapshot_with_first_profile_bitmap(bitmap: &[u8]) -> Vec<u8> {
+    let b = snapshot_bytes();
+    let small = u64::from_le_bytes(b[8..16].try_into().unwrap()) as usize;
+    let sec = &b[16..16 + small];
+    // A profile bitmap of the base index: 18 bytes, no-run cookie.
+    let mut pat = 18u64.to_le_bytes().to_vec();
+    pat.extend_from_slice(&12346u32.to_le_bytes());
+    let at = sec
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .expect("a profile bitmap");
+    let mut new = sec[..at].to_vec();
+    new.extend_from_slice(&(bitmap.len() as u64).to_le_bytes());
+    new.extend_from_slice(bitmap);
+    new.extend_from_slice(&sec[at + 8 + 18..]);
+    let mut out = b[..8].to_vec();
+    out.extend_from_slice(&(new.len() as u64).to_le_bytes());
+    out.extend_from_slice(&new);
+    out.extend_from_slice(&b[16 + small..]);
+    out
+}
+
+#[test]
+fn snapshot_profile_bitmaps_must_be_canonical() {
+    // F8: trailing bytes after a bitmap were ignored, and run containers
+    // expanded (~800x) before anything was checked.
+    let b = snapshot_bytes();
+    let small = u64::from_le_bytes(b[8..16].try_into().unwrap()) as usize;
+    let sec = &b[16..16 + small];
+    let mut pat = 18u64.to_le_bytes().to_vec();
+    pat.extend_from_slice(&12346u32.to_le_bytes());
+    let at = sec.windows(pat.len()).position(|w| w == pat).unwrap();
+    let original = sec[at + 8..at + 26].to_vec();
+    assert!(Index::from_snapshot_bytes(&snapshot_with_first_profile_bitmap(&original)).is_ok());
+    let trailing = [&original[..], &[0u8; 10]].concat();
+    assert!(Index::from_snapshot_bytes(&snapshot_with_first_profile_bitmap(&trailing)).is_err());
+    let h = snapshot_with_first_profile_bitmap(&run_container_bitmap(2048));
+    let peak = peak_during(|| assert!(Index::from_snapshot_bytes(&h).is_err()));
+    assert_bounded("snapshot run-container bitmap", h.len(), peak);
 }
 
 #[test]
@@ -411,6 +518,27 @@ fn manifest_resealed_hostile_u32_at_every_offset_is_rejected() {
             assert_bounded("manifest length", h.len(), peak);
         }
     }
+}
+
+#[test]
+fn manifest_every_truncation_is_an_error() {
+    // Resealed too, so the structural checks, not the digest, reject it.
+    let b = manifest_bytes();
+    for n in 0..b.len() {
+        assert!(Manifest::from_bytes(&b[..n]).is_err(), "prefix {n}");
+        if n >= 48 {
+            let mut h = b[..n].to_vec();
+            reseal(&mut h);
+            assert!(Manifest::from_bytes(&h).is_err(), "resealed prefix {n}");
+        }
+    }
+    let mut long = b.clone();
+    long.insert(b.len() - 32, 0);
+    reseal(&mut long);
+    assert!(
+        Manifest::from_bytes(&long).is_err(),
+        "trailing byte accepted"
+    );
 }
 
 #[test]
@@ -571,6 +699,16 @@ fn segment_oversized_frame_length_is_bounded() {
 }
 
 #[test]
+fn segment_every_bit_flip_is_clean() {
+    // Mode 2 of the segment target: one XOR edit of the valid segment.
+    let len = fuzz::base_segment().len();
+    for at in 0..len {
+        let [lo, hi] = (at as u16).to_le_bytes();
+        fuzz::segment(&[2, lo, hi, 1 << (at % 8)]);
+    }
+}
+
+#[test]
 fn segment_random_inputs_are_clean() {
     let mut r = Rng(14);
     for i in 0..300u32 {
@@ -658,5 +796,90 @@ fn text_inputs_deep_nesting_and_huge_values_are_errors() {
         r#"{"dataset":"d","shard":"p","row":-1,"subjects":[],"source":"x","collected_at":"2024-01-01T00:00:00Z","basis":"consent"}"#,
     ] {
         assert!(!record(bad), "{bad}");
+    }
+}
+
+// ---------------------------------------------------------------- snapshot files
+
+/// The snapshot file target with input `mode, rest`.
+fn snapshot_file(mode: u8, rest: &[u8]) {
+    fuzz::snapshot_file(&[&[mode][..], rest].concat());
+}
+
+#[test]
+fn snapshot_file_every_truncation_is_rejected() {
+    // Raw (the digest fails) and resealed (the length field disagrees with
+    // the file, or the payload does not decode): never used, never a panic.
+    let b = fuzz::base_snapshot_file();
+    for n in 0..b.len() {
+        snapshot_file(0, &b[..n]);
+        let mut h = b[..n].to_vec();
+        fuzz::reseal_snapshot_file(&mut h);
+        let peak = peak_during(|| snapshot_file(4, &h));
+        assert_bounded("truncated snapshot file", h.len(), peak);
+    }
+}
+
+#[test]
+fn snapshot_file_every_bit_flip_is_clean() {
+    // Unsealed: the target asserts the file is rejected and the ledger's
+    // manifests are the replayed ones; resealed: no panic.
+    let b = fuzz::base_snapshot_file();
+    for bit in 0..b.len() * 8 {
+        let [lo, hi] = ((bit / 8) as u16).to_le_bytes();
+        let edit = [lo, hi, 1 << (bit % 8)];
+        snapshot_file(2, &edit);
+        if bit % 4 == 0 {
+            snapshot_file(6, &edit);
+        }
+    }
+}
+
+#[test]
+fn snapshot_file_hostile_lengths_are_bounded() {
+    // The payload length field (offset 72), resealed, and the index
+    // payload's own length fields inside a well-sealed file.
+    let b = fuzz::base_snapshot_file();
+    for v in HOSTILE_U64 {
+        let mut h = b.clone();
+        h[72..80].copy_from_slice(&v.to_le_bytes());
+        fuzz::reseal_snapshot_file(&mut h);
+        let peak = peak_during(|| snapshot_file(4, &h));
+        assert_bounded("snapshot file length", h.len(), peak);
+    }
+    let payload = &b[80..b.len() - 32];
+    for (at, _) in snapshot_length_fields(payload) {
+        for v in HOSTILE_U64 {
+            let mut p = payload.to_vec();
+            p[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            let peak = peak_during(|| snapshot_file(1, &p));
+            assert_bounded("snapshot payload length", p.len() + 112, peak);
+        }
+    }
+    let small_end = 16 + u64::from_le_bytes(payload[8..16].try_into().unwrap()) as usize;
+    for at in (16..small_end - 8).step_by(3) {
+        for v in UNDER_LIMIT.iter().chain(&OVER_LIMIT) {
+            let mut p = payload.to_vec();
+            p[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            let peak = peak_during(|| snapshot_file(1, &p));
+            assert_bounded("snapshot payload bincode length", p.len() + 112, peak);
+        }
+    }
+}
+
+#[test]
+fn snapshot_file_random_inputs_are_clean() {
+    let mut r = Rng(16);
+    let b = fuzz::base_snapshot_file();
+    for i in 0..400u32 {
+        let x = r.bytes(300);
+        snapshot_file(0, &x);
+        snapshot_file(1, &x);
+        // The valid header, then random bytes, resealed.
+        let mut h = [&b[..80], &x[..], &[0u8; 32][..]].concat();
+        if i % 2 == 0 {
+            h[72..80].copy_from_slice(&(x.len() as u64).to_le_bytes());
+        }
+        snapshot_file(4, &h);
     }
 }

@@ -2,28 +2,35 @@
 //! and by `tests/fuzz_replay.rs`, which includes this file with `#[path]` so
 //! `cargo test` replays every seed and regression without cargo-fuzz.
 //!
-//! Dependencies: `optout` and crates `optout` itself depends on (`blake3`,
-//! `crc32fast`), so the root package's integration tests can include it.
+//! Dependencies: `optout`, crates `optout` itself depends on (`blake3`,
+//! `crc32fast`) and `arbitrary` (a dev-dependency of the root package), so
+//! the root package's integration tests can include it.
 //! Every check returns normally for any input; a panic is a finding.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use arbitrary::{Arbitrary, Unstructured};
+
+use lineage::Use;
 use optout::event::{
     ConsentMethod, ContentHash, Entry, Event, EventKind, RecordBatch, RowEntry, ShardRecords,
     TakedownTarget,
 };
 use optout::storage::{Io, Log, LogOptions, MemIo, Seq as SSeq};
 use optout::{
-    codec, engine, jsonl, reference, Index, Ledger, LedgerOptions, Manifest, Policy, Profile,
-    Purpose, Purposes, Query, Seq, SubjectKey, SubjectKeyer, Timestamp, Visibility,
+    codec, engine, jsonl, lineage, reference, Index, Ledger, LedgerOptions, Manifest, Policy,
+    Profile, Purpose, Purposes, Query, Reason, Seq, SubjectKey, SubjectKeyer, Timestamp,
+    Visibility,
 };
 
 /// Every target, by name (the directory names under `fuzz/seeds/`).
 pub const TARGETS: &[&str] = &[
     "segment",
     "snapshot",
+    "snapshot_file",
     "manifest",
     "entry",
     "jsonl_record",
@@ -31,6 +38,7 @@ pub const TARGETS: &[&str] = &[
     "policy",
     "ops",
     "crawl",
+    "ops_arbitrary",
 ];
 
 /// Runs the check of target `name` on `data`.
@@ -38,6 +46,7 @@ pub fn run(name: &str, data: &[u8]) {
     match name {
         "segment" => segment(data),
         "snapshot" => snapshot(data),
+        "snapshot_file" => snapshot_file(data),
         "manifest" => manifest(data),
         "entry" => entry(data),
         "jsonl_record" => jsonl_record(data),
@@ -45,6 +54,7 @@ pub fn run(name: &str, data: &[u8]) {
         "policy" => policy(data),
         "ops" => ops(data),
         "crawl" => crawl(data),
+        "ops_arbitrary" => ops_arbitrary(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -219,13 +229,16 @@ pub fn segment(data: &[u8]) {
     }
 }
 
-/// Index snapshot payload decoder. What decodes must re-encode to the same
-/// bytes and be evaluable.
+/// Index snapshot payload decoder. What decodes must re-encode to exactly
+/// the same bytes (canonical form) and be evaluable.
 pub fn snapshot(data: &[u8]) {
     let Ok(mut ix) = Index::from_snapshot_bytes(data) else {
         return;
     };
     let again = ix.to_snapshot_bytes().expect("a decoded index re-encodes");
+    // Canonical form: one encoding per index, so nothing the decoder
+    // accepted was dropped or merged on the way (F6-F8).
+    assert_eq!(again, data, "a decoded index re-encodes to its bytes");
     let ix2 = Index::from_snapshot_bytes(&again).expect("re-encoded index decodes");
     let _ = ix.stats();
     for p in ["ai-training", "ads"] {
@@ -241,6 +254,150 @@ pub fn snapshot(data: &[u8]) {
             reference::from_engine(&ix, &a),
             reference::from_engine(&ix2, &b)
         );
+    }
+}
+
+/// The base ledger with a snapshot of its head (`snap/<seq>.snap`).
+pub fn base_ledger_with_snapshot() -> &'static (MemIo, String) {
+    static BASE: OnceLock<(MemIo, String)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let io = base_ledger().fork();
+        let mut l = Ledger::open_with(
+            io.clone(),
+            Path::new(ROOT),
+            Some(keyer()),
+            ledger_opts(false),
+        )
+        .unwrap();
+        let p = l.snapshot().unwrap();
+        drop(l);
+        (io.fork(), p.to_string_lossy().into_owned())
+    })
+}
+
+/// The base ledger's snapshot file.
+pub fn base_snapshot_file() -> Vec<u8> {
+    let (io, p) = base_ledger_with_snapshot();
+    io.read_all(Path::new(p)).unwrap()
+}
+
+/// Recomputes a storage snapshot file's digest (its last 32 bytes): the key
+/// derives from the ledger id, which is not secret, so a hostile writer can
+/// seal any file.
+pub fn reseal_snapshot_file(b: &mut [u8]) {
+    if b.len() < 32 {
+        return;
+    }
+    let n = b.len() - 32;
+    let key = blake3::derive_key("optout 2026-11 snapshot v1", &LEDGER_ID);
+    let d = *blake3::keyed_hash(&key, &b[..n]).as_bytes();
+    b[n..].copy_from_slice(&d);
+}
+
+/// The manifests of the base ledger for the purposes the targets check.
+fn base_manifests() -> &'static Vec<Vec<u8>> {
+    static M: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    M.get_or_init(|| {
+        let l = Ledger::open_with(
+            base_ledger().fork(),
+            Path::new(ROOT),
+            Some(keyer()),
+            ledger_opts(true),
+        )
+        .unwrap();
+        ["ai-training", "ads"]
+            .iter()
+            .map(|p| {
+                let q = l.query(None, p, t("2025-06-01T00:00:00Z")).unwrap();
+                l.manifest(&q).unwrap().to_bytes()
+            })
+            .collect()
+    })
+}
+
+/// The storage snapshot file, read by `Log::latest_valid_snapshot` and
+/// decoded by `Ledger::open` (which falls back to replay when it does not
+/// decode). `data[0] % 3` picks the mode: 0 the file is `data[1..]`,
+/// resealed when `data[0] & 4`; 1 the
+/// base file's header around the payload `data[1..]`, resealed (a hostile
+/// but well-sealed file: reaches `Index::from_snapshot_bytes` inside
+/// `Ledger::open`); 2 byte edits `(pos_lo, pos_hi, xor)` of the base file,
+/// resealed when `data[0] & 4`. Checks: no panic; an accepted ledger's
+/// manifests round-trip and verify; and while the file is not resealed, a
+/// ledger that opens computes exactly the base ledger's manifests (an
+/// edited file must be rejected, never used).
+pub fn snapshot_file(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let base = base_snapshot_file();
+    let (bytes, sealed_by_us) = match mode % 3 {
+        0 => {
+            let mut b = rest.to_vec();
+            let reseal = mode & 4 != 0;
+            if reseal {
+                reseal_snapshot_file(&mut b);
+            }
+            (b, reseal)
+        }
+        1 => {
+            let mut b = base[..72].to_vec();
+            b.extend_from_slice(&(rest.len() as u64).to_le_bytes());
+            b.extend_from_slice(rest);
+            b.extend_from_slice(&[0; 32]);
+            reseal_snapshot_file(&mut b);
+            (b, true)
+        }
+        _ => {
+            let mut b = base.clone();
+            for e in rest.chunks_exact(3) {
+                let at = usize::from(u16::from_le_bytes([e[0], e[1]])) % b.len();
+                b[at] ^= e[2];
+            }
+            let reseal = mode & 4 != 0;
+            if reseal {
+                reseal_snapshot_file(&mut b);
+            }
+            (b, reseal)
+        }
+    };
+    let (io0, path) = base_ledger_with_snapshot();
+    let io = io0.fork();
+    let p = Path::new(path);
+    io.create_file(p).unwrap();
+    io.write_at(p, 0, &bytes).unwrap();
+    let _ = optout::storage::verify(&io, ROOT);
+    if let Ok(log) = Log::open(
+        io.clone(),
+        ROOT,
+        LogOptions::new().create(false).read_only(true),
+    ) {
+        if let Ok(load) = log.latest_valid_snapshot() {
+            if let Some(s) = load.snapshot {
+                if !sealed_by_us {
+                    assert_eq!(bytes, base, "an edited snapshot file verified");
+                }
+                let _ = Index::from_snapshot_bytes(&s.payload);
+            }
+        }
+    }
+    let Ok(l) = Ledger::open_with(io, Path::new(ROOT), Some(keyer()), ledger_opts(true)) else {
+        return;
+    };
+    for (i, purpose) in ["ai-training", "ads"].iter().enumerate() {
+        let q = l.query(None, purpose, t("2025-06-01T00:00:00Z")).unwrap();
+        let m = l.manifest(&q).expect("manifest at the head");
+        let b = m.to_bytes();
+        assert_eq!(Manifest::from_bytes(&b).expect("own manifest decodes"), m);
+        l.verify_manifest(&m).expect("own manifest verifies");
+        if !sealed_by_us {
+            assert_eq!(
+                b,
+                base_manifests()[i],
+                "a damaged snapshot changed a manifest"
+            );
+        }
+        let _ = engine::evaluate(l.index(), &q);
     }
 }
 
@@ -376,6 +533,299 @@ pub fn policy(data: &[u8]) {
 
 // ---------------------------------------------------------------- ops
 
+// The operation-sequence targets. `ops_arbitrary` derives its operations
+// with `arbitrary` (structure-aware: libFuzzer mutates the bytes, the
+// derived decoders turn any bytes into a valid op sequence); `ops` reads a
+// hand-written byte program into the same [`Op`]s (kept so its corpus stays
+// meaningful). Both run [`run_ops`].
+
+/// An integer in `0..N`: the small domains that make operations collide
+/// (the same rows, subjects, keys and days come back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Below<const N: u8>(pub u8);
+
+impl<'a, const N: u8> Arbitrary<'a> for Below<N> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Below(u.int_in_range(0..=N - 1)?))
+    }
+    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
+        (1, Some(1))
+    }
+}
+
+/// Between `MIN` and `MAX` items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Few<T, const MIN: usize, const MAX: usize>(pub Vec<T>);
+
+impl<'a, T: Arbitrary<'a>, const MIN: usize, const MAX: usize> Arbitrary<'a> for Few<T, MIN, MAX> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let n = u.int_in_range(MIN..=MAX)?;
+        (0..n)
+            .map(|_| T::arbitrary(u))
+            .collect::<arbitrary::Result<Vec<T>>>()
+            .map(Few)
+    }
+}
+
+/// The purposes an event names.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurposesOp {
+    /// `*`.
+    All,
+    /// `ads`.
+    Ads,
+    /// `ai-training`.
+    AiTraining,
+}
+
+/// One row of an ingest.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub struct RowOp {
+    /// Row number.
+    pub row: Below<12>,
+    /// Linked subjects (sorted and deduplicated when built).
+    pub subjects: Few<Below<5>, 0, 2>,
+    /// Index into the batch's three profiles.
+    pub profile: Below<3>,
+    /// Collection day.
+    pub day: Below<5>,
+    /// Record key `k0..k2`.
+    pub key: Option<Below<3>>,
+    /// Content hash `[h; 32]`.
+    pub hash: Option<Below<2>>,
+    /// The replace flag.
+    pub replace: bool,
+}
+
+/// One shard's rows of an ingest.
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub struct ShardOp {
+    /// Dataset `d0`, `d1`.
+    pub dataset: Below<2>,
+    /// Shard `s0..s2`.
+    pub shard: Below<3>,
+    /// Its rows.
+    pub rows: Few<RowOp, 1, 4>,
+}
+
+/// A takedown's target.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetOp {
+    /// By record key.
+    Key(Below<3>),
+    /// By content hash.
+    Hash(Below<2>),
+    /// One record by name.
+    Record {
+        /// Dataset.
+        dataset: Below<2>,
+        /// Shard.
+        shard: Below<3>,
+        /// Row.
+        row: Below<12>,
+    },
+}
+
+/// Every event kind.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KindOp {
+    /// An objection, maybe scoped to the `text` category or to `a.com`.
+    Objection {
+        /// Purposes.
+        purposes: PurposesOp,
+        /// Scoped to category `text`.
+        text: bool,
+        /// Scoped to source `a.com`.
+        source: bool,
+    },
+    /// An objection withdrawn.
+    ObjectionWithdrawn {
+        /// Purposes.
+        purposes: PurposesOp,
+    },
+    /// Consent.
+    Consent {
+        /// Purposes.
+        purposes: PurposesOp,
+        /// Single, double opt-in, delegated.
+        method: Below<3>,
+        /// Confirmed.
+        confirmed: bool,
+    },
+    /// Consent withdrawn.
+    ConsentWithdrawn {
+        /// Purposes.
+        purposes: PurposesOp,
+    },
+    /// Erasure.
+    Erasure,
+    /// Restriction, maybe until a day.
+    Restriction {
+        /// End day.
+        until: Option<Below<12>>,
+    },
+    /// Takedown.
+    Takedown(TargetOp),
+    /// A source (or third party) opts out.
+    SourceOptout {
+        /// `a.com`, `forum.a.com`, `zoom`, `dmp:acme`.
+        source: Below<4>,
+        /// Purposes.
+        purposes: PurposesOp,
+    },
+}
+
+/// One event.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventOp {
+    /// Its subject (ignored by takedowns and source opt-outs).
+    pub subject: Below<5>,
+    /// Valid time, a day.
+    pub at: Below<12>,
+    /// What happened.
+    pub kind: KindOp,
+}
+
+/// A policy: seven switches, see [`policy_of`].
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyOp(pub u8);
+
+/// Which ledger state a manifest is computed at.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqOp {
+    /// The head.
+    Head,
+    /// A past state: one of the checkpoints recorded while the ledger and
+    /// the mirror were in lockstep (`n` modulo their number).
+    Past(u8),
+}
+
+/// A manifest's dataset scope.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeOp {
+    /// Every dataset.
+    All,
+    /// `d0`.
+    D0,
+    /// `d1`.
+    D1,
+    /// `d0` and `d1`, named explicitly.
+    Both,
+}
+
+/// A manifest query.
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryOp {
+    /// Policy.
+    pub policy: PolicyOp,
+    /// Valid time, a day.
+    pub at: Below<13>,
+    /// State.
+    pub seq: SeqOp,
+    /// Dataset scope.
+    pub scope: ScopeOp,
+}
+
+/// One operation on the ledger under test (and its mirror).
+#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Ingest a batch of 1-2 shards.
+    Ingest(Few<ShardOp, 1, 2>),
+    /// Record 1-3 events, all or nothing.
+    Events(Few<EventOp, 1, 3>),
+    /// Compute a manifest and check it against the reference evaluator.
+    Manifest(QueryOp),
+    /// Write a ledger snapshot.
+    Snapshot,
+    /// Compute a manifest, reopen the ledger (snapshot + replay, or replay),
+    /// compute it again: the same bytes, the same runs and lineage.
+    Reopen(QueryOp),
+    /// Round-trip the mirror index through its snapshot bytes.
+    IndexRoundTrip,
+    /// Register a training run on a manifest (names `run0..run2`), and try
+    /// to register an altered copy of it.
+    RegisterRun {
+        /// Run name.
+        name: Below<3>,
+        /// The manifest's query.
+        query: QueryOp,
+        /// Start day.
+        started: Below<13>,
+    },
+    /// Which runs used a subject's records, against a naive recomputation.
+    Affected {
+        /// Subject.
+        subject: Below<5>,
+        /// Valid time now, a day.
+        at: Below<13>,
+    },
+}
+
+/// At most this many operations per input.
+pub const MAX_OPS: usize = 64;
+
+/// How many checks an op sequence ran (see `tests/fuzz_replay.rs`, which
+/// sums them over a corpus to show the comparisons are active).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpsStats {
+    /// Operations run.
+    pub ops: u64,
+    /// Ledger manifests compared with the reference evaluator (head and past).
+    pub ledger_vs_reference: u64,
+    /// Of those, at a past checkpoint.
+    pub past: u64,
+    /// Manifest calls skipped because the ledger and the mirror diverged.
+    pub diverged: u64,
+    /// Engine-on-mirror evaluations compared with the reference.
+    pub engine_vs_reference: u64,
+    /// Training runs registered.
+    pub runs: u64,
+    /// Lineage (`affected`) results compared with the naive recomputation.
+    pub affected: u64,
+    /// Of those, with at least one run that used the subject's records.
+    pub affected_nonempty: u64,
+    /// Reopens.
+    pub reopens: u64,
+}
+
+impl std::ops::AddAssign for OpsStats {
+    fn add_assign(&mut self, o: Self) {
+        self.ops += o.ops;
+        self.ledger_vs_reference += o.ledger_vs_reference;
+        self.past += o.past;
+        self.diverged += o.diverged;
+        self.engine_vs_reference += o.engine_vs_reference;
+        self.runs += o.runs;
+        self.affected += o.affected;
+        self.affected_nonempty += o.affected_nonempty;
+        self.reopens += o.reopens;
+    }
+}
+
+/// The `ops_arbitrary` target: `arbitrary` decodes up to [`MAX_OPS`]
+/// operations from the input, then [`run_ops`].
+pub fn ops_arbitrary(data: &[u8]) {
+    run_ops(&ops_of_arbitrary(data));
+}
+
+/// Decodes the `ops_arbitrary` input.
+pub fn ops_of_arbitrary(data: &[u8]) -> Vec<Op> {
+    let mut u = Unstructured::new(data);
+    let mut ops = Vec::new();
+    while !u.is_empty() && ops.len() < MAX_OPS {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    ops
+}
+
+/// The `ops` target: a hand-written byte program, see [`ops_of_bytes`].
+pub fn ops(data: &[u8]) {
+    run_ops(&ops_of_bytes(data));
+}
+
 /// Reads the op program's bytes; 0 once exhausted.
 struct Bytes<'a>(&'a [u8]);
 
@@ -389,13 +839,132 @@ impl Bytes<'_> {
             None => 0,
         }
     }
-    fn below(&mut self, n: u8) -> u8 {
+    fn below<const N: u8>(&mut self) -> Below<N> {
+        Below(self.u8() % N)
+    }
+    fn n(&mut self, n: u8) -> u8 {
         self.u8() % n
     }
     fn done(&self) -> bool {
         self.0.is_empty()
     }
+    fn purposes(&mut self) -> PurposesOp {
+        [PurposesOp::All, PurposesOp::Ads, PurposesOp::AiTraining][usize::from(self.n(3))]
+    }
 }
+
+/// The `ops` byte program: each op reads the few bytes it needs (`op % 6`:
+/// ingest, events, manifest at the head (and a past seq of the mirror),
+/// snapshot, reopen, index round trip; no scopes, runs or lineage).
+pub fn ops_of_bytes(data: &[u8]) -> Vec<Op> {
+    let mut b = Bytes(data);
+    let mut ops = Vec::new();
+    while !b.done() && ops.len() < MAX_OPS {
+        ops.push(match b.n(6) {
+            0 => {
+                let mut shards = Vec::new();
+                for _ in 0..1 + b.n(2) {
+                    let dataset = b.below();
+                    let shard = b.below();
+                    let mut rows = Vec::new();
+                    for _ in 0..1 + b.n(4) {
+                        let flags = b.u8();
+                        let n = b.n(3);
+                        let row = b.below();
+                        let subjects = Few((0..n).map(|_| b.below()).collect());
+                        rows.push(RowOp {
+                            row,
+                            subjects,
+                            profile: b.below(),
+                            day: b.below(),
+                            key: (flags & 1 == 1).then_some(Below((flags >> 4) % 3)),
+                            hash: (flags & 2 == 2).then_some(Below((flags >> 6) % 2)),
+                            replace: flags & 4 == 4,
+                        });
+                    }
+                    shards.push(ShardOp {
+                        dataset,
+                        shard,
+                        rows: Few(rows),
+                    });
+                }
+                Op::Ingest(Few(shards))
+            }
+            1 => {
+                let n = 1 + b.n(3);
+                Op::Events(Few((0..n).map(|_| event_of_bytes(&mut b)).collect()))
+            }
+            2 => {
+                let policy = PolicyOp(b.u8());
+                let at = b.below();
+                Op::Manifest(QueryOp {
+                    policy,
+                    at,
+                    seq: SeqOp::Past(b.u8()),
+                    scope: ScopeOp::All,
+                })
+            }
+            3 => Op::Snapshot,
+            4 => {
+                let policy = PolicyOp(b.u8());
+                Op::Reopen(QueryOp {
+                    policy,
+                    at: b.below(),
+                    seq: SeqOp::Head,
+                    scope: ScopeOp::All,
+                })
+            }
+            _ => Op::IndexRoundTrip,
+        });
+    }
+    ops
+}
+
+fn event_of_bytes(b: &mut Bytes) -> EventOp {
+    let subject = b.below();
+    let kind = match b.n(8) {
+        0 => KindOp::Objection {
+            purposes: b.purposes(),
+            text: b.n(3) == 0,
+            source: b.n(4) == 0,
+        },
+        1 => KindOp::ObjectionWithdrawn {
+            purposes: b.purposes(),
+        },
+        2 => KindOp::Consent {
+            purposes: b.purposes(),
+            method: b.below(),
+            confirmed: b.n(4) != 0,
+        },
+        3 => KindOp::ConsentWithdrawn {
+            purposes: b.purposes(),
+        },
+        4 => KindOp::Erasure,
+        5 => KindOp::Restriction {
+            until: if b.n(2) == 0 { Some(b.below()) } else { None },
+        },
+        6 => KindOp::Takedown(match b.n(3) {
+            0 => TargetOp::Key(b.below()),
+            1 => TargetOp::Hash(b.below()),
+            _ => TargetOp::Record {
+                dataset: b.below(),
+                shard: b.below(),
+                row: b.below(),
+            },
+        }),
+        _ => KindOp::SourceOptout {
+            source: b.below(),
+            purposes: b.purposes(),
+        },
+    };
+    EventOp {
+        subject,
+        at: b.below(),
+        kind,
+    }
+}
+
+// ------------------------------------------------- ops: building entries
 
 fn profiles() -> Vec<Profile> {
     let mk =
@@ -444,118 +1013,122 @@ fn subject(i: u8) -> SubjectKey {
     SubjectKey::from_bytes([i + 1; 16])
 }
 
-fn purposes(b: &mut Bytes) -> Purposes {
-    match b.below(3) {
-        0 => Purposes::All,
-        1 => Purposes::Some(vec![Purpose::new("ads").unwrap()]),
-        _ => Purposes::Some(vec![Purpose::new("ai-training").unwrap()]),
+fn purposes_of(p: PurposesOp) -> Purposes {
+    match p {
+        PurposesOp::All => Purposes::All,
+        PurposesOp::Ads => Purposes::Some(vec![Purpose::new("ads").unwrap()]),
+        PurposesOp::AiTraining => Purposes::Some(vec![Purpose::new("ai-training").unwrap()]),
     }
 }
 
-fn op_batch(b: &mut Bytes) -> RecordBatch {
-    let mut batch = RecordBatch {
+fn batch_of(shards: &[ShardOp]) -> RecordBatch {
+    RecordBatch {
         profiles: profiles(),
-        shards: vec![],
-    };
-    for _ in 0..1 + b.below(2) {
-        let mut rows = Vec::new();
-        let dataset = format!("d{}", b.below(2));
-        let shard = format!("s{}", b.below(3));
-        for _ in 0..1 + b.below(4) {
-            let flags = b.u8();
-            let n = b.below(3);
-            rows.push(RowEntry {
-                row: u32::from(b.below(12)),
-                subjects: {
-                    let mut s: Vec<SubjectKey> = (0..n).map(|_| subject(b.below(5))).collect();
-                    s.sort_unstable();
-                    s.dedup();
-                    s
-                },
-                profile: u32::from(b.below(3)),
-                collected_at: day(u64::from(b.below(5))),
-                key: (flags & 1 == 1).then(|| format!("k{}", (flags >> 4) % 3)),
-                content_hash: (flags & 2 == 2).then_some(ContentHash([(flags >> 6) % 2; 32])),
-                replace: flags & 4 == 4,
-            });
-        }
-        batch.shards.push(ShardRecords {
-            dataset,
-            shard,
-            rows,
-        });
+        shards: shards
+            .iter()
+            .map(|g| ShardRecords {
+                dataset: format!("d{}", g.dataset.0),
+                shard: format!("s{}", g.shard.0),
+                rows: g
+                    .rows
+                    .0
+                    .iter()
+                    .map(|r| RowEntry {
+                        row: u32::from(r.row.0),
+                        subjects: {
+                            let mut s: Vec<SubjectKey> =
+                                r.subjects.0.iter().map(|s| subject(s.0)).collect();
+                            s.sort_unstable();
+                            s.dedup();
+                            s
+                        },
+                        profile: u32::from(r.profile.0),
+                        collected_at: day(u64::from(r.day.0)),
+                        key: r.key.map(|k| format!("k{}", k.0)),
+                        content_hash: r.hash.map(|h| ContentHash([h.0; 32])),
+                        replace: r.replace,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
-    batch
 }
 
-fn op_event(b: &mut Bytes) -> Event {
-    let s = subject(b.below(5));
-    let kind = match b.below(8) {
-        0 => EventKind::Objection {
+fn event_of(e: &EventOp) -> Event {
+    let s = subject(e.subject.0);
+    let kind = match e.kind {
+        KindOp::Objection {
+            purposes,
+            text,
+            source,
+        } => EventKind::Objection {
             subject: s,
-            purposes: purposes(b),
-            categories: if b.below(3) == 0 {
-                vec!["text".into()]
-            } else {
-                vec![]
-            },
-            sources: if b.below(4) == 0 {
-                vec!["a.com".into()]
-            } else {
-                vec![]
-            },
+            purposes: purposes_of(purposes),
+            categories: if text { vec!["text".into()] } else { vec![] },
+            sources: if source { vec!["a.com".into()] } else { vec![] },
         },
-        1 => EventKind::ObjectionWithdrawn {
+        KindOp::ObjectionWithdrawn { purposes } => EventKind::ObjectionWithdrawn {
             subject: s,
-            purposes: purposes(b),
+            purposes: purposes_of(purposes),
         },
-        2 => EventKind::Consent {
+        KindOp::Consent {
+            purposes,
+            method,
+            confirmed,
+        } => EventKind::Consent {
             subject: s,
-            purposes: purposes(b),
+            purposes: purposes_of(purposes),
             method: [
                 ConsentMethod::SingleOptIn,
                 ConsentMethod::DoubleOptIn,
                 ConsentMethod::Delegated,
-            ][usize::from(b.below(3))],
-            confirmed: b.below(4) != 0,
+            ][usize::from(method.0)],
+            confirmed,
             granted_by: None,
         },
-        3 => EventKind::ConsentWithdrawn {
+        KindOp::ConsentWithdrawn { purposes } => EventKind::ConsentWithdrawn {
             subject: s,
-            purposes: purposes(b),
+            purposes: purposes_of(purposes),
         },
-        4 => EventKind::Erasure { subject: s },
-        5 => EventKind::Restriction {
+        KindOp::Erasure => EventKind::Erasure { subject: s },
+        KindOp::Restriction { until } => EventKind::Restriction {
             subject: s,
-            until: (b.below(2) == 0).then(|| day(u64::from(b.below(12)))),
+            until: until.map(|d| day(u64::from(d.0))),
         },
-        6 => EventKind::Takedown {
-            target: match b.below(3) {
-                0 => TakedownTarget::Key(format!("k{}", b.below(3))),
-                1 => TakedownTarget::ContentHash(ContentHash([b.below(2); 32])),
-                _ => TakedownTarget::Record {
-                    dataset: format!("d{}", b.below(2)),
-                    shard: format!("s{}", b.below(3)),
-                    row: u32::from(b.below(12)),
+        KindOp::Takedown(t) => EventKind::Takedown {
+            target: match t {
+                TargetOp::Key(k) => TakedownTarget::Key(format!("k{}", k.0)),
+                TargetOp::Hash(h) => TakedownTarget::ContentHash(ContentHash([h.0; 32])),
+                TargetOp::Record {
+                    dataset,
+                    shard,
+                    row,
+                } => TakedownTarget::Record {
+                    dataset: format!("d{}", dataset.0),
+                    shard: format!("s{}", shard.0),
+                    row: u32::from(row.0),
                 },
             },
             reason: None,
         },
-        _ => EventKind::SourceOptout {
-            source: ["a.com", "forum.a.com", "zoom", "dmp:acme"][usize::from(b.below(4))].into(),
-            purposes: purposes(b),
+        KindOp::SourceOptout { source, purposes } => EventKind::SourceOptout {
+            source: ["a.com", "forum.a.com", "zoom", "dmp:acme"][usize::from(source.0)].into(),
+            purposes: purposes_of(purposes),
             signal: None,
         },
     };
     Event {
-        at: day(u64::from(b.below(12))),
+        at: day(u64::from(e.at.0)),
         reference: None,
         kind,
     }
 }
 
-fn op_policy(b: &mut Bytes) -> Policy {
-    let flags = b.u8();
+/// The policy of seven switches: bit 0 purpose `ads` (else `ai-training`),
+/// 1 consent required for legitimate interest, 2 double opt-in, 3 delegated
+/// consent accepted, 4 exclude `audio`, 5 public only, 6 EU only.
+pub fn policy_of(p: PolicyOp) -> Policy {
+    let flags = p.0;
     let purpose = if flags & 1 == 0 { "ai-training" } else { "ads" };
     let mut p = Policy::default_for(Purpose::new(purpose).unwrap());
     if flags & 2 != 0 {
@@ -576,148 +1149,443 @@ fn op_policy(b: &mut Bytes) -> Policy {
     p
 }
 
-/// Per-shard excluded rows of a manifest.
-fn excluded_of(m: &Manifest) -> Vec<(String, String, Vec<u32>)> {
-    m.shards
+fn scope_of(s: ScopeOp) -> Vec<String> {
+    match s {
+        ScopeOp::All => vec![],
+        ScopeOp::D0 => vec!["d0".into()],
+        ScopeOp::D1 => vec!["d1".into()],
+        ScopeOp::Both => vec!["d0".into(), "d1".into()],
+    }
+}
+
+/// A manifest as a reference verdict: every excluded row with its reasons,
+/// every shard with its registered count.
+pub fn verdict_of_manifest(m: &Manifest) -> reference::Verdict {
+    let mut v = reference::Verdict::default();
+    for s in &m.shards {
+        v.shards
+            .insert((s.dataset.clone(), s.shard.clone()), s.registered);
+        for r in s.excluded.iter() {
+            v.excluded.insert(
+                (s.dataset.clone(), s.shard.clone(), r),
+                s.reasons_of(r).into_iter().collect(),
+            );
+        }
+    }
+    v
+}
+
+/// Records (by name) whose newest version at `seq` links `subject`, in
+/// `scope`: the naive counterpart of `Index::subject_records`.
+fn ref_subject_records(
+    log: &[(Seq, Entry)],
+    seq: Seq,
+    subject: SubjectKey,
+    scope: &[String],
+) -> BTreeSet<reference::RecordName> {
+    let mut newest: BTreeMap<reference::RecordName, &[SubjectKey]> = BTreeMap::new();
+    for (s, e) in log {
+        if *s > seq {
+            continue;
+        }
+        if let Entry::Records(b) = e {
+            for g in &b.shards {
+                for r in &g.rows {
+                    newest.insert((g.dataset.clone(), g.shard.clone(), r.row), &r.subjects);
+                }
+            }
+        }
+    }
+    newest
+        .into_iter()
+        .filter(|(n, subs)| subs.contains(&subject) && (scope.is_empty() || scope.contains(&n.0)))
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// Lineage by name: run → record → (status, reasons).
+type Lineage = BTreeMap<String, BTreeMap<reference::RecordName, (Use, BTreeSet<Reason>)>>;
+
+fn lineage_of(impacts: &[lineage::RunImpact]) -> Lineage {
+    impacts
         .iter()
-        .map(|s| {
-            (
-                s.dataset.clone(),
-                s.shard.clone(),
-                s.excluded.iter().collect(),
-            )
+        .map(|i| {
+            let recs = i
+                .records
+                .iter()
+                .map(|r| {
+                    (
+                        (r.dataset.clone(), r.shard.clone(), r.row),
+                        (r.status, r.reasons.iter().copied().collect()),
+                    )
+                })
+                .collect();
+            (i.run.clone(), recs)
         })
         .collect()
 }
 
-/// Per-shard excluded rows of an engine evaluation, via the reference form.
-fn excluded_of_verdict(v: &reference::Verdict) -> Vec<(String, String, Vec<u32>)> {
-    let mut out: Vec<(String, String, Vec<u32>)> = v
-        .shards
-        .keys()
-        .map(|(d, s)| (d.clone(), s.clone(), Vec::new()))
-        .collect();
-    for name in v.excluded.keys() {
-        let (d, s, r) = name.clone();
-        if let Some(e) = out.iter_mut().find(|e| e.0 == d && e.1 == s) {
-            e.2.push(r);
-        }
-    }
-    for e in &mut out {
-        e.2.sort_unstable();
-    }
-    out
+// ------------------------------------------------------ ops: the harness
+
+/// The ledger under test, on a `MemIo`, and its mirror: an `Index` fed the
+/// same entries, with the entries kept for the naive reference evaluator.
+struct Harness {
+    io: MemIo,
+    /// The ledger under test (`None` only while it is reopened).
+    l: Option<Ledger<MemIo>>,
+    mirror: Index,
+    log: Vec<(Seq, Entry)>,
+    /// False once the ledger and the mirror disagreed on accepting a call.
+    lockstep: bool,
+    /// Ledger seq -> mirror seq of equivalent states, recorded after every
+    /// op while in lockstep (both histories are append-only, so a
+    /// checkpoint stays valid after a later divergence).
+    map: BTreeMap<Seq, Seq>,
+    /// The same checkpoints in the order they were taken.
+    points: Vec<(Seq, Seq)>,
+    stats: OpsStats,
 }
 
-/// Structure-aware operation sequences: random ingests, events, manifests,
-/// snapshots and reopens of a `MemIo` ledger, with a mirror `Index` fed the
-/// same entries. Checks: the engine equals the naive reference evaluator on
-/// the mirror (at the head and at a past seq); the ledger's manifests equal
-/// the mirror's exclusions while both accepted the same calls; manifests
-/// round-trip through their bytes and verify against the ledger; a reopen
-/// (log replay, or snapshot + replay) gives the same manifest.
-pub fn ops(data: &[u8]) {
-    let mut b = Bytes(data);
+/// Runs an op sequence against a fresh ledger and checks, at every step:
+///
+/// * the engine on the mirror equals `reference::evaluate` on its log, at
+///   the head and at a past seq, for the op's policy, time and scope;
+/// * the ledger's manifest (at the head, or at a past checkpoint) equals the
+///   reference verdict at the equivalent mirror state: every excluded row
+///   with its reasons, every shard with its registered count; it
+///   round-trips through its bytes and verifies;
+/// * a manifest scoped to a dataset the ledger does not know is refused;
+/// * a run registers on a fresh name and not on a taken one, and an altered
+///   manifest never registers;
+/// * `lineage::affected` equals a naive recomputation from the reference;
+/// * a reopen (replay, or snapshot + replay) keeps manifests, runs and
+///   lineage identical;
+/// * the mirror survives its snapshot round trip.
+pub fn run_ops(ops: &[Op]) -> OpsStats {
     let io = MemIo::new();
-    let root = Path::new(ROOT);
-    let mut l = Ledger::create_with(io.clone(), root, keyer(), ledger_opts(false)).unwrap();
-    let mut mirror = Index::new();
-    let mut log: Vec<(Seq, Entry)> = Vec::new();
-    let mut lockstep = true;
-    let mut steps = 0;
-    while !b.done() && steps < 64 {
-        steps += 1;
-        match b.below(6) {
-            0 => {
-                let batch = op_batch(&mut b);
-                let led = l.ingest(batch.clone()).is_ok();
-                let e = Entry::Records(batch);
-                let seq = Seq(mirror.seq().0 + 1);
-                let mir = mirror.apply(seq, &e).is_ok();
-                if mir {
-                    log.push((seq, e));
-                }
-                lockstep &= led == mir;
+    let l = Ledger::create_with(io.clone(), Path::new(ROOT), keyer(), ledger_opts(false))
+        .expect("create");
+    let start = (l.index().seq(), Seq(0));
+    let mut h = Harness {
+        io,
+        l: Some(l),
+        mirror: Index::new(),
+        log: Vec::new(),
+        lockstep: true,
+        map: BTreeMap::from([start]),
+        points: vec![start],
+        stats: OpsStats::default(),
+    };
+    for op in ops.iter().take(MAX_OPS) {
+        h.stats.ops += 1;
+        h.step(op);
+        if h.lockstep {
+            let p = (h.led().index().seq(), h.mirror.seq());
+            if h.points.last() != Some(&p) {
+                h.map.insert(p.0, p.1);
+                h.points.push(p);
             }
-            1 => {
-                let n = 1 + b.below(3);
-                let evs: Vec<Event> = (0..n).map(|_| op_event(&mut b)).collect();
-                let led = l.apply(evs.clone()).is_ok();
+        }
+    }
+    h.stats
+}
+
+impl Harness {
+    fn led(&self) -> &Ledger<MemIo> {
+        self.l.as_ref().expect("ledger open")
+    }
+
+    fn led_mut(&mut self) -> &mut Ledger<MemIo> {
+        self.l.as_mut().expect("ledger open")
+    }
+
+    fn step(&mut self, op: &Op) {
+        match op {
+            Op::Ingest(shards) => {
+                let batch = batch_of(&shards.0);
+                let led = self.led_mut().ingest(batch.clone()).is_ok();
+                let e = Entry::Records(batch);
+                let seq = Seq(self.mirror.seq().0 + 1);
+                let mir = self.mirror.apply(seq, &e).is_ok();
+                if mir {
+                    self.log.push((seq, e));
+                }
+                self.lockstep &= led == mir;
+            }
+            Op::Events(evs) => {
+                let evs: Vec<Event> = evs.0.iter().map(event_of).collect();
+                let led = self.led_mut().apply(evs.clone()).is_ok();
                 let mut mir = true;
                 for ev in evs {
                     let e = Entry::Event(ev);
-                    let seq = Seq(mirror.seq().0 + 1);
-                    if mirror.apply(seq, &e).is_ok() {
-                        log.push((seq, e));
+                    let seq = Seq(self.mirror.seq().0 + 1);
+                    if self.mirror.apply(seq, &e).is_ok() {
+                        self.log.push((seq, e));
                     } else {
                         mir = false;
                     }
                 }
-                lockstep &= led == mir;
+                self.lockstep &= led == mir;
             }
-            2 => {
-                let policy = op_policy(&mut b);
-                let at = day(u64::from(b.below(13)));
-                let q = Query {
-                    policy: policy.clone(),
-                    seq: l.index().seq(),
-                    at,
-                    datasets: vec![],
-                };
-                let m = l.manifest(&q).expect("manifest at the head");
-                let bytes = m.to_bytes();
-                assert_eq!(Manifest::from_bytes(&bytes).expect("decodes"), m);
-                l.verify_manifest(&m).expect("own manifest verifies");
-                // Engine vs the naive reference on the mirror, at the head
-                // and at a past seq.
-                let past = Seq(u64::from(b.u8()) % (mirror.seq().0 + 1));
-                for seq in [mirror.seq(), past] {
-                    let mq = Query {
-                        policy: policy.clone(),
-                        seq,
-                        at,
-                        datasets: vec![],
-                    };
-                    let got = reference::from_engine(&mirror, &engine::evaluate(&mirror, &mq));
-                    let want = reference::evaluate(&log, &mq);
-                    assert_eq!(got, want, "engine differs from reference at {seq:?}");
-                    if seq == mirror.seq() && lockstep {
-                        assert_eq!(
-                            excluded_of(&m),
-                            excluded_of_verdict(&want),
-                            "ledger manifest differs from the mirror"
-                        );
-                    }
+            Op::Manifest(q) => {
+                self.engine_vs_reference(q);
+                self.manifest(q, true);
+                if let SeqOp::Past(_) = q.seq {
+                    // The head too, so a past query never hides the head.
+                    self.manifest(
+                        &QueryOp {
+                            seq: SeqOp::Head,
+                            ..*q
+                        },
+                        true,
+                    );
                 }
             }
-            3 => {
-                let _ = l.snapshot();
+            Op::Snapshot => {
+                let _ = self.led_mut().snapshot();
             }
-            4 => {
-                let q = Query {
-                    policy: op_policy(&mut b),
-                    seq: l.index().seq(),
-                    at: day(u64::from(b.below(13))),
-                    datasets: vec![],
-                };
-                let before = l.manifest(&q).unwrap();
-                drop(l);
-                l = Ledger::open_with(io.clone(), root, Some(keyer()), ledger_opts(false))
-                    .expect("reopen");
-                let after = l.manifest(&q).unwrap();
-                assert_eq!(
-                    before.to_bytes(),
-                    after.to_bytes(),
-                    "reopen changed a manifest"
-                );
-            }
-            _ => {
-                let before = mirror.seq();
-                let bytes = mirror.to_snapshot_bytes().unwrap();
-                let back = Index::from_snapshot_bytes(&bytes).expect("snapshot round trip");
+            Op::Reopen(q) => self.reopen(q),
+            Op::IndexRoundTrip => {
+                let before = self.mirror.seq();
+                let bytes = self.mirror.to_snapshot_bytes().unwrap();
+                let mut back = Index::from_snapshot_bytes(&bytes).expect("snapshot round trip");
                 assert_eq!(back.seq(), before);
-                mirror = back;
+                assert_eq!(
+                    back.to_snapshot_bytes().unwrap(),
+                    bytes,
+                    "index snapshot bytes are canonical"
+                );
+                self.mirror = back;
+            }
+            Op::RegisterRun {
+                name,
+                query,
+                started,
+            } => self.register_run(*name, query, *started),
+            Op::Affected { subject: s, at } => {
+                self.affected(subject(s.0), day(u64::from(at.0)));
             }
         }
+    }
+
+    /// The checkpoint a query names: (ledger seq, mirror seq).
+    fn point(&self, s: SeqOp) -> Option<(Seq, Seq)> {
+        match s {
+            SeqOp::Head if self.lockstep => Some((self.led().index().seq(), self.mirror.seq())),
+            SeqOp::Head => None,
+            SeqOp::Past(n) => Some(self.points[usize::from(n) % self.points.len()]),
+        }
+    }
+
+    fn ledger_query(&self, q: &QueryOp) -> Query {
+        Query {
+            policy: policy_of(q.policy),
+            seq: self
+                .point(q.seq)
+                .map(|p| p.0)
+                .unwrap_or(self.led().index().seq()),
+            at: day(u64::from(q.at.0)),
+            datasets: scope_of(q.scope),
+        }
+    }
+
+    /// Whether the mirror's log registered a record of `dataset`.
+    fn mirror_knows(&self, dataset: &str) -> bool {
+        self.log.iter().any(|(_, e)| match e {
+            Entry::Records(b) => b.shards.iter().any(|g| g.dataset == dataset),
+            _ => false,
+        })
+    }
+
+    /// Engine on the mirror vs the reference, at the mirror's head and at a
+    /// past seq of the mirror (any, not only checkpoints).
+    fn engine_vs_reference(&mut self, q: &QueryOp) {
+        let head = self.mirror.seq();
+        let past = match q.seq {
+            SeqOp::Past(n) => Seq(u64::from(n) % (head.0 + 1)),
+            SeqOp::Head => head,
+        };
+        for seq in [head, past] {
+            let mq = Query {
+                policy: policy_of(q.policy),
+                seq,
+                at: day(u64::from(q.at.0)),
+                datasets: scope_of(q.scope),
+            };
+            let got = reference::from_engine(&self.mirror, &engine::evaluate(&self.mirror, &mq));
+            let want = reference::evaluate(&self.log, &mq);
+            assert_eq!(got, want, "engine differs from reference at {seq:?}");
+            self.stats.engine_vs_reference += 1;
+        }
+    }
+
+    /// The ledger's manifest for `q`, checked; `None` when the ledger
+    /// refused it (a scope naming a dataset it does not know).
+    fn manifest(&mut self, q: &QueryOp, compare: bool) -> Option<Manifest> {
+        let lq = self.ledger_query(q);
+        let r = self.led().manifest(&lq);
+        if self.lockstep {
+            let known = lq.datasets.iter().all(|d| self.mirror_knows(d));
+            assert_eq!(r.is_ok(), known, "scope {:?}: manifest {r:?}", lq.datasets);
+        }
+        let m = r.ok()?;
+        assert_eq!(m.header.seq, lq.seq.0);
+        let bytes = m.to_bytes();
+        assert_eq!(Manifest::from_bytes(&bytes).expect("decodes"), m);
+        self.led()
+            .verify_manifest(&m)
+            .expect("own manifest verifies");
+        if compare {
+            match self.point(q.seq) {
+                Some((_, mseq)) => {
+                    let want = reference::evaluate(
+                        &self.log,
+                        &Query {
+                            seq: mseq,
+                            ..lq.clone()
+                        },
+                    );
+                    assert_eq!(
+                        verdict_of_manifest(&m),
+                        want,
+                        "ledger manifest at {:?} differs from the reference at mirror {mseq:?}",
+                        lq.seq
+                    );
+                    self.stats.ledger_vs_reference += 1;
+                    if matches!(q.seq, SeqOp::Past(_)) {
+                        self.stats.past += 1;
+                    }
+                }
+                None => self.stats.diverged += 1,
+            }
+        }
+        Some(m)
+    }
+
+    fn reopen(&mut self, q: &QueryOp) {
+        self.stats.reopens += 1;
+        let before = self.manifest(q, false);
+        let runs = self.led().index().runs().to_vec();
+        let head = self.led().index().seq();
+        let at = day(u64::from(q.at.0));
+        let lineage_before: Vec<_> = (0..5)
+            .map(|s| lineage::affected(self.led().index(), &subject(s), head, at))
+            .collect();
+        // The old ledger holds the lock: drop it first.
+        self.l = None;
+        self.l = Some(
+            Ledger::open_with(
+                self.io.clone(),
+                Path::new(ROOT),
+                Some(keyer()),
+                ledger_opts(false),
+            )
+            .expect("reopen"),
+        );
+        assert_eq!(self.led().index().seq(), head, "reopen changed the head");
+        let after = self.manifest(q, false);
+        assert_eq!(
+            before.map(|m| m.to_bytes()),
+            after.map(|m| m.to_bytes()),
+            "reopen changed a manifest"
+        );
+        assert_eq!(
+            self.led().index().runs(),
+            &runs[..],
+            "reopen changed the runs"
+        );
+        for (s, b) in lineage_before.iter().enumerate() {
+            let a = lineage::affected(self.led().index(), &subject(s as u8), head, at);
+            assert_eq!(&a, b, "reopen changed the lineage");
+        }
+    }
+
+    fn register_run(&mut self, name: Below<3>, q: &QueryOp, started: Below<13>) {
+        let Some(m) = self.manifest(q, true) else {
+            return;
+        };
+        let name = format!("run{}", name.0);
+        let taken = self
+            .led()
+            .index()
+            .runs()
+            .iter()
+            .any(|(_, r)| r.name == name);
+        let started_at = day(u64::from(started.0));
+        // An altered manifest, resealed: never registers.
+        let mut bad = m.clone();
+        bad.header.registered += 1;
+        assert!(
+            self.led_mut()
+                .register_run("altered", "model", &bad, started_at)
+                .is_err(),
+            "an altered manifest registered"
+        );
+        let r = self.led_mut().register_run(&name, "model", &m, started_at);
+        assert_eq!(r.is_ok(), !taken, "register {name}: {r:?}");
+        if r.is_ok() {
+            self.stats.runs += 1;
+        }
+    }
+
+    /// `lineage::affected` against a naive recomputation from the mirror's
+    /// log, when every state it needs maps to a mirror state.
+    fn affected(&mut self, subject: SubjectKey, now: Timestamp) {
+        let head = self.led().index().seq();
+        let got = lineage::affected(self.led().index(), &subject, head, now);
+        let Some(want) = self.ref_affected(subject, now) else {
+            return;
+        };
+        assert_eq!(lineage_of(&got), want, "lineage differs from the reference");
+        for i in &got {
+            for r in &i.records {
+                assert_eq!(r.reasons.is_empty(), r.status == Use::Used);
+            }
+        }
+        self.stats.affected += 1;
+        if !got.is_empty() {
+            self.stats.affected_nonempty += 1;
+        }
+    }
+
+    fn ref_affected(&self, subject: SubjectKey, now: Timestamp) -> Option<Lineage> {
+        let head = *self.map.get(&self.led().index().seq())?;
+        let mut out = Lineage::new();
+        for (run_seq, run) in self.led().index().runs() {
+            let trained_seq = *self.map.get(&run.manifest_seq)?;
+            let before_seq = *self.map.get(&Seq(run_seq.0 - 1))?;
+            let q = |seq: Seq, at: Timestamp| Query {
+                policy: run.policy.clone(),
+                seq,
+                at,
+                datasets: run.datasets.clone(),
+            };
+            let known = ref_subject_records(&self.log, trained_seq, subject, &run.datasets);
+            let trained = reference::evaluate(&self.log, &q(trained_seq, run.manifest_at));
+            let used: Vec<_> = known
+                .into_iter()
+                .filter(|n| !trained.excluded.contains_key(n))
+                .collect();
+            if used.is_empty() {
+                continue;
+            }
+            let before = reference::evaluate(&self.log, &q(before_seq, run.started_at));
+            let current = reference::evaluate(&self.log, &q(head, now));
+            let recs = used
+                .into_iter()
+                .map(|n| {
+                    let v = if let Some(r) = before.excluded.get(&n) {
+                        (Use::Violation, r.clone())
+                    } else if let Some(r) = current.excluded.get(&n) {
+                        (Use::After, r.clone())
+                    } else {
+                        (Use::Used, BTreeSet::new())
+                    };
+                    (n, v)
+                })
+                .collect();
+            out.insert(run.name.clone(), recs);
+        }
+        Some(out)
     }
 }

@@ -36,6 +36,7 @@ pub(crate) struct Shard {
     /// The sequence number that first registered a row of this shard.
     pub(crate) first_seq: Seq,
     /// Current row → ordinal map as runs: `row_start -> (len, ord_start)`.
+    #[serde(deserialize_with = "super::sorted::strict_btree")]
     runs: BTreeMap<u32, (u32, u32)>,
     /// The run being extended by sequential ingest, kept out of the map.
     tail: Option<(u32, u32, u32)>,
@@ -169,6 +170,7 @@ pub(crate) struct Records {
     pub(crate) profiles: Vec<Profile>,
     #[serde(skip)]
     pub(crate) profile_ids: HashMap<Profile, u32>,
+    #[serde(deserialize_with = "super::sorted::canonical_bitmaps")]
     pub(crate) profile_rows: Vec<RoaringBitmap>,
     /// External key hash → ordinals; content hash → ordinals.
     #[serde(with = "super::sorted")]
@@ -373,8 +375,20 @@ impl Records {
         let below = |o: &u32| (*o as u64) < n;
         shards_ok
             && ord_runs_ok
-            && self.dataset_ids.values().all(|d| d.0 < nd)
-            && self.shard_ids.values().all(|s| s.0 < ns)
+            // The name lookups are the inverse of the vectors: a lookup
+            // pointing at another dataset's (or shard's) id would scope a
+            // manifest to the wrong records.
+            && self.dataset_ids.len() == self.datasets.len()
+            && self
+                .dataset_ids
+                .iter()
+                .all(|(name, d)| self.datasets.get(d.0 as usize) == Some(name))
+            && self.shard_ids.len() == self.shards.len()
+            && self.shard_ids.iter().all(|((d, name), s)| {
+                self.shards
+                    .get(s.0 as usize)
+                    .is_some_and(|sh| sh.dataset == *d && sh.name == *name)
+            })
             && self.superseded.keys().all(below)
             && self.previous.iter().all(|(a, b)| below(a) && below(b))
             && self.nsubj_big.keys().all(below)

@@ -182,18 +182,28 @@ impl Index {
         {
             return Err(bad("inconsistent structure"));
         }
+        // Keys must be distinct: the table interns them, and a duplicate
+        // would leave the links of its second copy unreachable by key.
+        let n_keys = keys.len();
+        if SubjectTable::has_duplicates(&keys) {
+            return Err(bad("duplicate subject keys"));
+        }
+        let subjects = SubjectTable::from_keys(keys);
         let n_events = small.events.len() as u32;
         if small
             .subject_events
             .iter()
-            .any(|(s, v)| *s as usize >= keys.len() || v.iter().any(|&i| i >= n_events))
+            .any(|(s, v)| *s as usize >= n_keys || v.iter().any(|&i| i >= n_events))
             || small.content_events.iter().any(|&i| i >= n_events)
+            // Written sorted by subject, one list each: a repeated subject
+            // would lose one of its lists when collected into the map.
+            || small.subject_events.windows(2).any(|w| w[0].0 >= w[1].0)
         {
             return Err(bad("event positions out of range"));
         }
         let mut index = Index {
             records,
-            subjects: SubjectTable::from_keys(keys),
+            subjects,
             links: Links::from_base(Csr { offsets, targets }),
             events: small.events,
             subject_events: small.subject_events.into_iter().collect(),
