@@ -166,7 +166,6 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
 /// the split; the result never depends on it.
 #[doc(hidden)]
 pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclusions {
-    let mut __t = Tm(std::time::Instant::now(), String::new());
     let recs = &index.records;
     let seq = q.seq;
     let limit = recs.limit_at(seq);
@@ -204,7 +203,6 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     // can exclude something are kept), then pass B (gather their links).
     // Consent-basis ordinals of subjects whose consent is valid or
     // withdrawn, once per (subject, record) link, land in `accounted`.
-    __t.mark("sortsids");
     let threads = workers
         .unwrap_or_else(|| auto_workers(index.subject_events.len()))
         .max(1);
@@ -236,7 +234,6 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         accounted.append(&mut part.accounted);
     }
 
-    __t.mark("merge");
     // Versions replaced at or before N (usually none): never excluded
     // through the bitmap rules below.
     let replaced: RoaringBitmap = recs
@@ -367,7 +364,6 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     bitmap_reasons[Reason::SignalUnparsable as usize] =
         union_of(recs, &unparsable_profiles, limit) - &replaced;
 
-    __t.mark("bitmaps");
     // 5. Ordinals → per-shard row bitmaps, within the dataset scope.
     let scope: Option<Vec<bool>> = (!q.datasets.is_empty()).then(|| {
         recs.datasets
@@ -387,12 +383,10 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
             shards.insert(id, ShardExclusion::default());
         }
     }
-    __t.mark("shardsmap");
     count_registered(index, seq, limit, &mut shards);
     // Each reason as one ordinal bitmap, then per run of ordinals (one
     // stretch of consecutive rows of one shard) into that shard's rows:
     // a whole run at once when it is entirely excluded.
-    __t.mark("registered");
     let mut rows: Vec<u32> = Vec::new();
     for (r, ords) in by_reason.iter_mut().enumerate() {
         if bitmap_reasons[r].is_empty() {
@@ -432,7 +426,6 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
             }
         }
     }
-    __t.mark("convert");
     for e in shards.values_mut() {
         let mut all = RoaringBitmap::new();
         for b in &e.reasons {
@@ -440,7 +433,6 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         }
         e.excluded = all;
     }
-    __t.mark("union");
     Exclusions { shards }
 }
 
@@ -923,19 +915,5 @@ mod tests {
         want.dedup();
         sort_unique(&mut ords, n);
         assert_eq!(ords, want);
-    }
-}
-
-struct Tm(std::time::Instant, String);
-impl Tm {
-    fn mark(&mut self, l: &str) {
-        let e = self.0.elapsed();
-        if e.as_secs_f64() > 0.0002 {
-            self.1 += &format!(" {l}={:.2}", e.as_secs_f64() * 1e3);
-        }
-        self.0 = std::time::Instant::now();
-        if l == "union" && std::env::var_os("OPTOUT_TM").is_some() {
-            eprintln!("{}", self.1);
-        }
     }
 }
