@@ -54,6 +54,7 @@ declare -A runs=(
     [policy]=2500000
     [ops]=10000
     [ops_arbitrary]=3000
+    [crawl]=500000
 )
 
 cd fuzz
