@@ -199,8 +199,9 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
         consent_rows: &consent_rows,
         withdrawal_rows: &withdrawal_rows,
     };
-    // Per chunk of subjects, pass A (each subject's status; only those that
-    // can exclude something are kept), then pass B (gather their links).
+    // Per chunk of the log, pass A (the status of each subject whose first
+    // event is in the chunk; only those that can exclude something are
+    // kept), then pass B (gather their links).
     // Consent-basis ordinals of subjects whose consent is valid or
     // withdrawn, once per (subject, record) link, land in `accounted`.
     let threads = workers

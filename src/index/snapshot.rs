@@ -179,6 +179,9 @@ impl Index {
             || records.profile_rows.len() != records.profiles.len()
             || records.checkpoints.iter().any(|(_, c)| *c > n)
             || small.events.iter().any(|(s, _)| *s > small.seq)
+            // One event per entry, in log order: the evaluation finds the
+            // events at or before N by a binary search.
+            || small.events.windows(2).any(|w| w[0].0 >= w[1].0)
         {
             return Err(bad("inconsistent structure"));
         }
@@ -267,6 +270,33 @@ fn u32s_of(b: &[u8]) -> Vec<u32> {
 mod tests {
     use super::*;
     use crate::workload::{build_index, Layout, Spec};
+
+    #[test]
+    fn events_out_of_log_order_are_rejected() {
+        let spec = Spec {
+            objecting_per_10k: 3_000,
+            ..Spec::ws().scaled(1000)
+        };
+        let mut ix = build_index(&spec);
+        let b = ix.to_snapshot_bytes().unwrap();
+        let [small, keys, ..] = sections(&b).unwrap();
+        let rebuild = |small: &Small| {
+            let enc = codec::encode_large(small).unwrap();
+            let mut out = MAGIC.to_vec();
+            put_u64(&mut out, enc.len() as u64);
+            out.extend_from_slice(&enc);
+            out.extend_from_slice(&b[keys.start - 8..]);
+            out
+        };
+        let mut s: Small = codec::decode_large(&b[small.clone()]).unwrap();
+        assert!(s.events.len() > 2);
+        assert!(Index::from_snapshot_bytes(&rebuild(&s)).is_ok());
+        s.events.swap(0, 1);
+        let e = Index::from_snapshot_bytes(&rebuild(&s))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("inconsistent"), "{e}");
+    }
 
     #[test]
     fn owned_decode_equals_borrowed_decode() {
