@@ -20,23 +20,8 @@ use optout::{engine, Index, Policy, Purpose, Query, Timestamp};
 use roaring::{MultiOps, RoaringBitmap};
 
 fn spec_of(name: &str, objecting: u64) -> Spec {
-    let mut spec = match name {
-        "wm" => Spec::wm(),
-        "wc" => Spec {
-            layout: Layout::Clustered,
-            ..Spec::wm()
-        },
-        "wx" => Spec {
-            layout: Layout::Mixed,
-            ..Spec::wm()
-        },
-        "wsx" => Spec {
-            layout: Layout::Mixed,
-            ..Spec::ws()
-        },
-        "ws" => Spec::ws(),
-        other => panic!("unknown workload {other:?} (ws, wm, wc, wx, wsx)"),
-    };
+    let mut spec = Spec::named(name)
+        .unwrap_or_else(|| panic!("unknown workload {name:?} (ws, wm, wc, wx, wsx)"));
     spec.objecting_per_10k = objecting;
     spec
 }

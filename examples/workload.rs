@@ -25,22 +25,9 @@ fn rss_mb() -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let mut spec = match args.get(1).map(String::as_str).unwrap_or("ws") {
-        "wm" => Spec::wm(),
-        "wc" => Spec {
-            layout: Layout::Clustered,
-            ..Spec::wm()
-        },
-        "wx" => Spec {
-            layout: Layout::Mixed,
-            ..Spec::wm()
-        },
-        "wsx" => Spec {
-            layout: Layout::Mixed,
-            ..Spec::ws()
-        },
-        _ => Spec::ws(),
-    };
+    let name = args.get(1).map_or("ws", String::as_str);
+    let mut spec = Spec::named(name)
+        .unwrap_or_else(|| panic!("unknown workload {name:?} (ws, wm, wc, wx, wsx)"));
     if let Some(p) = args.get(2) {
         spec.objecting_per_10k = p.parse().expect("objecting per 10k");
     }
@@ -50,9 +37,7 @@ fn main() {
     let cache = std::env::var_os("OPTOUT_WORKLOAD_CACHE").map(|d| {
         std::path::PathBuf::from(d).join(format!(
             "{}-{:?}-{}.snap",
-            args.get(1).map(String::as_str).unwrap_or("ws"),
-            spec.layout,
-            spec.objecting_per_10k
+            name, spec.layout, spec.objecting_per_10k
         ))
     });
     let index = match cache.as_ref().and_then(|p| std::fs::read(p).ok()) {

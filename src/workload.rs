@@ -63,6 +63,27 @@ impl Spec {
             layout: Layout::Uniform,
         }
     }
+    /// The PERF.md workload called `name`: `ws`, `wm`, `wc` (W-M
+    /// clustered), `wx` (W-M with the W-X rules) or `wsx` (W-X at W-S size).
+    pub fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "ws" => Spec::ws(),
+            "wm" => Spec::wm(),
+            "wc" => Spec {
+                layout: Layout::Clustered,
+                ..Spec::wm()
+            },
+            "wx" => Spec {
+                layout: Layout::Mixed,
+                ..Spec::wm()
+            },
+            "wsx" => Spec {
+                layout: Layout::Mixed,
+                ..Spec::ws()
+            },
+            _ => return None,
+        })
+    }
     /// Records in total.
     pub fn records(&self) -> u64 {
         self.shards as u64 * self.rows as u64
