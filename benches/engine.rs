@@ -4,19 +4,10 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use optout::manifest::Manifest;
 use optout::workload::{build_index, shard_batch, Layout, Spec};
-use optout::{engine, Entry, Index, Policy, Purpose, Query, Seq, Timestamp};
+use optout::{engine, Entry, Index, Query, Seq};
 
 fn query(index: &Index, layout: Layout) -> Query {
-    let mut policy = Policy::default_for(Purpose::new("ai-training").unwrap());
-    if layout == Layout::Mixed {
-        policy.exclude_categories = vec!["telemetry".into()];
-    }
-    Query {
-        policy,
-        seq: index.seq(),
-        at: Timestamp::from_unix_seconds(1_800_000_000),
-        datasets: vec![],
-    }
+    optout::workload::query(layout, index)
 }
 
 /// T1 / T3 at W-S/10 and W-S, for 0.1%, 1% and 10% objecting, and W-X rules.

@@ -15,8 +15,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use optout::workload::{build_index, objects, subjects_of, Layout, Spec};
-use optout::{engine, Index, Policy, Purpose, Query, Timestamp};
+use optout::engine;
+use optout::workload::{cached_index, objects, query, subjects_of, Layout, Spec};
 use roaring::{MultiOps, RoaringBitmap};
 
 fn spec_of(name: &str, objecting: u64) -> Spec {
@@ -115,30 +115,10 @@ fn optout_peer(spec: &Spec, name: &str, reps: usize) {
     let cache = std::env::var_os("OPTOUT_WORKLOAD_CACHE").map(|d| {
         std::path::PathBuf::from(d).join(format!("{name}-{}.snap", spec.objecting_per_10k))
     });
-    let mut setup_kind = "snapshot";
-    let index = match cache.as_ref().and_then(|p| std::fs::read(p).ok()) {
-        Some(bytes) => Index::from_snapshot_vec(bytes).expect("cached snapshot"),
-        None => {
-            setup_kind = "build";
-            let mut index = build_index(spec);
-            if let Some(p) = &cache {
-                let bytes = index.to_snapshot_bytes().expect("snapshot");
-                std::fs::write(p, bytes).expect("write cache");
-            }
-            index
-        }
-    };
+    let (index, built) = cached_index(spec, cache.as_deref());
+    let setup_kind = if built { "build" } else { "snapshot" };
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
-    let mut policy = Policy::default_for(Purpose::new("ai-training").expect("purpose"));
-    if spec.layout == Layout::Mixed {
-        policy.exclude_categories = vec!["telemetry".into()];
-    }
-    let q = Query {
-        policy,
-        seq: index.seq(),
-        at: Timestamp::from_unix_seconds(1_800_000_000),
-        datasets: vec![],
-    };
+    let q = query(spec.layout, &index);
     let mut times = Vec::new();
     let mut ex = None;
     for _ in 0..reps.max(1) {

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use optout::workload::{build_index, Layout, Spec};
-use optout::{engine, Index, Policy, Purpose, Query, Timestamp};
+use optout::engine;
+use optout::workload::{cached_index, query, Spec};
 
 fn rss_mb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -40,29 +40,10 @@ fn main() {
             name, spec.layout, spec.objecting_per_10k
         ))
     });
-    let index = match cache.as_ref().and_then(|p| std::fs::read(p).ok()) {
-        Some(bytes) => Index::from_snapshot_vec(bytes).expect("cached snapshot"),
-        None => {
-            let mut index = build_index(&spec);
-            if let Some(p) = &cache {
-                std::fs::write(p, index.to_snapshot_bytes().expect("snapshot"))
-                    .expect("write cache");
-            }
-            index
-        }
-    };
+    let (index, _) = cached_index(&spec, cache.as_deref());
     let build = t.elapsed();
     let st = index.stats();
-    let mut policy = Policy::default_for(Purpose::new("ai-training").unwrap());
-    if spec.layout == Layout::Mixed {
-        policy.exclude_categories = vec!["telemetry".into()];
-    }
-    let q = Query {
-        policy,
-        seq: index.seq(),
-        at: Timestamp::from_unix_seconds(1_800_000_000),
-        datasets: vec![],
-    };
+    let q = query(spec.layout, &index);
     let mut times = Vec::new();
     let mut excluded = 0;
     let reps: usize = std::env::var("REPS")

@@ -257,3 +257,42 @@ pub fn build_index(spec: &Spec) -> Index {
     index.freeze();
     index
 }
+
+/// The query the benchmarks time over a workload's index: purpose
+/// `ai-training` at the index's head; under [`Layout::Mixed`] the policy
+/// also excludes the `telemetry` category (the W-X rules).
+pub fn query(layout: Layout, index: &Index) -> crate::Query {
+    let ai = Purpose::new(Purpose::AI_TRAINING).unwrap_or_else(|_| unreachable!());
+    let mut policy = crate::Policy::default_for(ai);
+    if layout == Layout::Mixed {
+        policy.exclude_categories = vec!["telemetry".into()];
+    }
+    crate::Query {
+        policy,
+        seq: index.seq(),
+        at: Timestamp::from_unix_seconds(1_800_000_000),
+        datasets: vec![],
+    }
+}
+
+/// The workload's index, loaded from the snapshot at `cache` when there is
+/// one, else built (and written there when a path is given, so repeated
+/// benchmark runs skip the build). Also says whether it was built.
+///
+/// # Panics
+/// When the cached file does not decode or cannot be written (a benchmark
+/// helper: delete the file to rebuild).
+pub fn cached_index(spec: &Spec, cache: Option<&std::path::Path>) -> (Index, bool) {
+    if let Some(bytes) = cache.and_then(|p| std::fs::read(p).ok()) {
+        let index = Index::from_snapshot_vec(bytes).expect("cached index snapshot");
+        return (index, false);
+    }
+    let mut index = build_index(spec);
+    if let Some(p) = cache {
+        let bytes = index
+            .to_snapshot_bytes()
+            .expect("snapshot of a built index");
+        std::fs::write(p, bytes).expect("write the index cache");
+    }
+    (index, true)
+}
