@@ -56,6 +56,7 @@ pub mod signals;
 pub mod status;
 pub mod storage;
 mod time;
+pub mod tlog;
 mod verify;
 pub mod workload;
 
