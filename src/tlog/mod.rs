@@ -35,10 +35,30 @@
 //! # Ok::<(), optout::tlog::TlogError>(())
 //! ```
 
+#[cfg(feature = "signing")]
+mod checkpoint;
 mod error;
+#[cfg(feature = "signing")]
+mod keys;
 mod merkle;
+#[cfg(feature = "signing")]
+mod note;
 mod proof;
+#[cfg(feature = "signing")]
+mod receipt;
 mod store;
+
+#[cfg(feature = "signing")]
+pub use checkpoint::{cosign, Checkpoint, CheckpointVerifier, VerifiedCheckpoint};
+#[cfg(feature = "signing")]
+pub use keys::{key_id, valid_name, KeyKind, SignerKey, VerifierKey};
+#[cfg(feature = "signing")]
+pub use note::{NoteError, NoteSignature, SignedNote, Verified, MAX_NOTE_BYTES, MAX_SIGNATURES};
+#[cfg(feature = "signing")]
+pub use receipt::{
+    ledger_origin, verify_receipt, Later, Receipt, ReceiptError, VerifiedReceipt, RECEIPT_FORMAT,
+    RECEIPT_VERSION,
+};
 
 pub use error::{ProofError, TlogError};
 pub use merkle::{empty_root, entry_leaf_hash, leaf_hash, node_hash, root_of, Frontier, Hash};
