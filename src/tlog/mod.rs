@@ -65,5 +65,5 @@ pub use merkle::{empty_root, entry_leaf_hash, leaf_hash, node_hash, root_of, Fro
 pub use proof::{consistency_proof, inclusion_proof, ConsistencyProof, InclusionProof, NodeSource};
 pub use store::{
     LeafSource, StoreOptions, StoreRecovery, TreeStore, DEFAULT_TILE_HEIGHT, MAX_TILE_HEIGHT,
-    NODES_FILE, STORE_VERSION, TAIL_FILE,
+    NODES_FILE, STORE_VERSION, SYNC_EVERY_TILES, TAIL_FILE,
 };

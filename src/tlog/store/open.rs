@@ -176,6 +176,8 @@ impl<I: Io> TreeStore<I> {
             log_id: opts.log_id,
             frontier: Frontier::new(),
             records: keep,
+            synced: keep,
+            tail_dirty: false,
             pending: Vec::new(),
             tail: Tile::empty(tiles, k),
             tail_written: 0,
@@ -208,6 +210,10 @@ impl<I: Io> TreeStore<I> {
         rec.tail_leaves_read = (log_size - first) - from_file.len() as u64;
         store.append_all(&hashes, first..log_size)?;
         store.persist(log_size)?;
+        if rec != StoreRecovery::default() {
+            // What was repaired stays repaired.
+            store.sync()?;
+        }
         Ok((store, rec))
     }
 
