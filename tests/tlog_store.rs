@@ -369,3 +369,32 @@ fn crash_during_recovery_recovers_too() {
         }
     }
 }
+
+#[test]
+fn the_ledger_log_is_a_leaf_source() {
+    use optout::storage::{Log, LogOptions};
+    use optout::tlog::entry_leaf_hash;
+    let io = MemIo::new();
+    let mut log = Log::open(io.clone(), "/ledger", LogOptions::new().create(true)).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| format!("entry {i}").into_bytes())
+        .collect();
+    for chunk in payloads.chunks(64) {
+        let refs: Vec<&[u8]> = chunk.iter().map(|p| p.as_slice()).collect();
+        log.append_group(&refs).unwrap();
+    }
+    let want: Vec<Hash> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| entry_leaf_hash(i as u64 + 1, p))
+        .collect();
+    let n = log.head().0 .0;
+    assert_eq!(n, 300);
+    let (mut s, rec) = TreeStore::open(io.clone(), DIR, opts(3), n, &mut &log).unwrap();
+    assert_eq!(rec.tiles_recomputed, 300 / 8);
+    assert_eq!(s.root(), root_of(&want));
+    let p = s.inclusion_proof(100, n, &mut &log).unwrap();
+    p.verify(&want[100], &s.root()).unwrap();
+    // The log ends before the store's claimed size: an error, not a tree.
+    assert!(TreeStore::open(io.fork(), "/ledger/tree2", opts(3), n + 1, &mut &log).is_err());
+}
