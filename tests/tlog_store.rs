@@ -395,6 +395,12 @@ fn the_ledger_log_is_a_leaf_source() {
     assert_eq!(s.root(), root_of(&want));
     let p = s.inclusion_proof(100, n, &mut &log).unwrap();
     p.verify(&want[100], &s.root()).unwrap();
+    // A store that lags the log catches up by replaying it.
+    let (mut lagging, _) =
+        TreeStore::open(io.clone(), "/ledger/tree3", opts(3), 100, &mut &log).unwrap();
+    assert_eq!(lagging.extend_from_log(&log).unwrap(), 200);
+    assert_eq!(lagging.root(), root_of(&want));
+    assert_eq!(lagging.extend_from_log(&log).unwrap(), 0);
     // The log ends before the store's claimed size: an error, not a tree.
     assert!(TreeStore::open(io.fork(), "/ledger/tree2", opts(3), n + 1, &mut &log).is_err());
 }

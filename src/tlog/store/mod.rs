@@ -206,6 +206,31 @@ impl<I: Io> TreeStore<I> {
         }
     }
 
+    /// Appends the log's entries the store does not have yet (a sequential
+    /// replay of the log from `size() + 1`, hashing each entry with
+    /// [`entry_leaf_hash`](super::entry_leaf_hash)), then persists up to
+    /// the log's durable head. Returns how many entries were added. This is
+    /// how a store that lags the log (one kept up to date only when a
+    /// checkpoint or a receipt is asked for) catches up.
+    pub fn extend_from_log<L: Io>(&mut self, log: &Log<L>) -> Result<u64, TlogError> {
+        self.check()?;
+        let before = self.size();
+        let (head, _) = log.head();
+        if head.0 < before {
+            return Err(TlogError::OutOfRange {
+                what: "tree size",
+                value: before,
+                size: head.0,
+            });
+        }
+        log.replay(Seq(before + 1), |seq, payload| {
+            self.append(super::entry_leaf_hash(seq.0, payload));
+            Ok::<(), TlogError>(())
+        })?;
+        self.persist(log.durable_head().0)?;
+        Ok(self.size() - before)
+    }
+
     /// Writes the store up to `durable` leaves (the log's durable size):
     /// the records of every whole tile below it and the tail leaves below
     /// it, fsyncing `nodes` every [`SYNC_EVERY_TILES`] tiles (see the
