@@ -1,7 +1,7 @@
 //! The transparency log: evidence about the ledger that others can check
 //! without trusting the operator.
 //!
-//! * [`merkle`](self#merkle-tree): an RFC 9162 Merkle tree (SHA-256) over
+//! * The Merkle tree: RFC 9162 (SHA-256) over
 //!   the ledger's entries, leaf `seq - 1` = [`entry_leaf_hash`]`(seq, payload)`;
 //!   [`Frontier`] keeps its right edge as entries are appended.
 //! * Proofs: [`InclusionProof`] (an entry is in the tree of size N) and
@@ -12,9 +12,9 @@
 //!   (tiles of `2^k` leaves, nodes above them stored, the log's entries the
 //!   truth for what lies below), crash-safe, rebuilt from the log.
 //! * With the `signing` feature: C2SP signed notes and checkpoints
-//!   (`note`, `checkpoint`: [`Checkpoint`], [`CheckpointVerifier`], key
-//!   files), witness cosignatures, and self-contained [`Receipt`]s that a
-//!   data subject can verify offline.
+//!   (`note`, `keys`, `checkpoint`: `Checkpoint`, `CheckpointVerifier`,
+//!   key files), witness cosignatures, and self-contained `Receipt`s that
+//!   a data subject can verify offline (`verify_receipt`).
 //!
 //! Formats: docs/FORMAT.md, "Transparency log".
 //!

@@ -223,11 +223,16 @@ impl<I: Io> TreeStore<I> {
                 size: head.0,
             });
         }
+        let durable = log.durable_head().0;
         log.replay(Seq(before + 1), |seq, payload| {
             self.append(super::entry_leaf_hash(seq.0, payload));
+            // Bounded memory on a long catch-up: write as we go.
+            if seq.0.is_multiple_of(1 << 20) {
+                self.persist(seq.0.min(durable))?;
+            }
             Ok::<(), TlogError>(())
         })?;
-        self.persist(log.durable_head().0)?;
+        self.persist(durable)?;
         Ok(self.size() - before)
     }
 
