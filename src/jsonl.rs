@@ -189,7 +189,39 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// Adds one row.
     pub fn push(&mut self, dataset: &str, shard: &str, profile: Profile, row: RowEntry) {
-        let pid = match self.profiles.get(&profile) {
+        let pid = self.intern(profile);
+        let gi = self.group(dataset, shard);
+        self.batch.shards[gi].rows.push(RowEntry {
+            profile: pid,
+            ..row
+        });
+    }
+
+    /// Adds rows of one shard whose `profile` fields index `profiles`, as
+    /// many [`BatchBuilder::push`] calls would (each profile stored once,
+    /// rows after those added before), without hashing a profile per row.
+    pub fn push_rows(
+        &mut self,
+        dataset: &str,
+        shard: &str,
+        profiles: &[Profile],
+        mut rows: Vec<RowEntry>,
+    ) {
+        let remap: Vec<u32> = profiles.iter().map(|p| self.intern(p.clone())).collect();
+        for r in &mut rows {
+            r.profile = remap[r.profile as usize];
+        }
+        let gi = self.group(dataset, shard);
+        let group = &mut self.batch.shards[gi].rows;
+        if group.is_empty() {
+            *group = rows;
+        } else {
+            group.append(&mut rows);
+        }
+    }
+
+    fn intern(&mut self, profile: Profile) -> u32 {
+        match self.profiles.get(&profile) {
             Some(&p) => p,
             None => {
                 let p = self.batch.profiles.len() as u32;
@@ -197,8 +229,11 @@ impl BatchBuilder {
                 self.profiles.insert(profile, p);
                 p
             }
-        };
-        let gi = match self.shards.get(&(dataset.to_string(), shard.to_string())) {
+        }
+    }
+
+    fn group(&mut self, dataset: &str, shard: &str) -> usize {
+        match self.shards.get(&(dataset.to_string(), shard.to_string())) {
             Some(&g) => g,
             None => {
                 self.batch.shards.push(ShardRecords {
@@ -211,11 +246,7 @@ impl BatchBuilder {
                     .insert((dataset.to_string(), shard.to_string()), g);
                 g
             }
-        };
-        self.batch.shards[gi].rows.push(RowEntry {
-            profile: pid,
-            ..row
-        });
+        }
     }
 
     /// Rows added so far.
@@ -232,6 +263,51 @@ impl BatchBuilder {
     pub fn finish(self) -> RecordBatch {
         self.batch
     }
+}
+
+/// The profile of a record from its provenance fields as given: the rule
+/// every intake path shares (JSONL lines, Parquet and Arrow tables,
+/// WebDataset samples). `source` and `basis` must not be blank; sources,
+/// categories and third parties are normalised ([`norm`]). An error names
+/// the field and says what is wrong.
+pub(crate) fn record_profile<'a>(
+    source: &str,
+    basis: &str,
+    categories: impl IntoIterator<Item = &'a str>,
+    visibility: Option<Visibility>,
+    jurisdiction: Option<String>,
+    license: Option<String>,
+    obtained_from: Option<&str>,
+) -> Result<Profile, (&'static str, &'static str)> {
+    if source.trim().is_empty() {
+        return Err(("source", "must not be empty"));
+    }
+    if basis.trim().is_empty() {
+        return Err(("basis", "must not be empty"));
+    }
+    let mut profile = Profile {
+        source: norm(source),
+        basis: basis.trim().to_string(),
+        categories: categories.into_iter().map(norm).collect(),
+        visibility,
+        jurisdiction,
+        license,
+        obtained_from: obtained_from.map(norm),
+    };
+    profile.normalise();
+    Ok(profile)
+}
+
+/// The pseudonyms of a record's subjects, sorted and without duplicates:
+/// the stored form of [`RowEntry::subjects`], for every intake path.
+pub(crate) fn subject_keys<'a>(
+    keyer: &SubjectKeyer,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Vec<crate::ids::SubjectKey> {
+    let mut subjects: Vec<_> = ids.into_iter().map(|s| keyer.pseudonym(s)).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    subjects
 }
 
 /// Parses one record line into the builder.
@@ -254,8 +330,16 @@ pub fn parse_record_line(
             "row must be below 4294967295",
         ));
     }
-    nonempty(file, n, "source", &r.source)?;
-    nonempty(file, n, "basis", &r.basis)?;
+    let profile = record_profile(
+        &r.source,
+        &r.basis,
+        r.categories.iter().map(String::as_str),
+        r.visibility,
+        r.jurisdiction,
+        r.license,
+        r.obtained_from.as_deref(),
+    )
+    .map_err(|(f, m)| InputError::new(file, n, Some(f), m))?;
     for (i, s) in r.subjects.iter().enumerate() {
         if s.trim().is_empty() {
             return Err(InputError::new(
@@ -274,19 +358,7 @@ pub fn parse_record_line(
         ),
         None => None,
     };
-    let mut subjects: Vec<_> = r.subjects.iter().map(|s| keyer.pseudonym(s)).collect();
-    subjects.sort_unstable();
-    subjects.dedup();
-    let mut profile = Profile {
-        source: norm(&r.source),
-        basis: r.basis.trim().to_string(),
-        categories: r.categories.iter().map(|c| norm(c)).collect(),
-        visibility: r.visibility,
-        jurisdiction: r.jurisdiction,
-        license: r.license,
-        obtained_from: r.obtained_from.as_deref().map(norm),
-    };
-    profile.normalise();
+    let subjects = subject_keys(keyer, r.subjects.iter().map(String::as_str));
     b.push(
         &r.dataset,
         &r.shard,

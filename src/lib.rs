@@ -55,6 +55,8 @@ pub mod report;
 pub mod signals;
 pub mod status;
 pub mod storage;
+#[cfg(feature = "parquet")]
+pub mod table;
 mod time;
 pub mod tlog;
 mod verify;

@@ -28,13 +28,21 @@ impl Timestamp {
 
     /// Parses an RFC 3339 time such as `2024-03-01T12:00:00Z` or
     /// `2024-03-01T13:00:00.5+01:00`.
+    ///
+    /// A date and time without a zone (`2024-03-01T12:00:00`) is refused
+    /// with an error that says so: which instant it means is not known.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let dt = OffsetDateTime::parse(s, &Rfc3339)
-            .map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))?;
+        let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+            if parse_naive(s).is_some() {
+                format!("{s:?} has no time zone: add a time zone (e.g. `Z`)")
+            } else {
+                format!("not an RFC 3339 time ({e}): {s:?}")
+            }
+        })?;
         Self::from_datetime(dt).ok_or_else(|| format!("time out of range: {s:?}"))
     }
 
-    fn from_datetime(dt: OffsetDateTime) -> Option<Self> {
+    pub(crate) fn from_datetime(dt: OffsetDateTime) -> Option<Self> {
         i64::try_from(dt.unix_timestamp_nanos()).ok().map(Timestamp)
     }
 
@@ -52,6 +60,20 @@ impl Timestamp {
             Err(_) => format!("@{}ns", self.0),
         }
     }
+}
+
+/// An ISO 8601 date and time without a zone: `2024-03-01T12:00:00`, with
+/// optional fractional seconds, `T` or a space between date and time.
+pub(crate) fn parse_naive(s: &str) -> Option<time::PrimitiveDateTime> {
+    use time::macros::format_description;
+    let t = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+    let s = s.trim();
+    if s.len() > 10 && s.as_bytes()[10] == b' ' {
+        let mut fixed = s.to_string();
+        fixed.replace_range(10..11, "T");
+        return time::PrimitiveDateTime::parse(&fixed, &t).ok();
+    }
+    time::PrimitiveDateTime::parse(s, &t).ok()
 }
 
 impl fmt::Display for Timestamp {
