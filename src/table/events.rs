@@ -36,6 +36,32 @@ struct BoundCol<'m> {
     r: &'m ColRef,
 }
 
+/// A JSONL-rule error as a table error: the field's column, and "null"
+/// when the field was missing because its cell was null.
+fn event_error(
+    e: crate::InputError,
+    file: &str,
+    at: At,
+    cols: &[BoundCol<'_>],
+    nulls: &[&BoundCol<'_>],
+) -> TableError {
+    let bound = e.field.as_deref().and_then(|f| cols.iter().find(|b| b.field == f));
+    let null = bound.is_some_and(|b| nulls.iter().any(|n| n.field == b.field));
+    let (kind, message) = if null {
+        (TableErrorKind::Null, "null where the event needs a value".to_string())
+    } else {
+        (TableErrorKind::BadValue, e.message.clone())
+    };
+    let mut t = TableError::new(kind, file, at, message);
+    if let Some(b) = bound {
+        t = t.column(&b.r.name);
+    }
+    if let Some(f) = &e.field {
+        t = t.field(f);
+    }
+    t
+}
+
 /// Converts the rows of `src` by the mapping into `out`.
 pub(crate) fn push_events(
     m: &EventMapping,
@@ -148,27 +174,20 @@ pub(crate) fn push_events(
                 None => nulls.push(b),
             }
         }
-        let line = Value::Object(obj).to_string();
-        let ev = crate::jsonl::parse_event_line(keyer, file, 0, &line).map_err(|e| {
-            let field = e.field.clone();
-            let bound = field
-                .as_deref()
-                .and_then(|f| cols.iter().find(|b| b.field == f));
-            let null = bound.is_some_and(|b| nulls.iter().any(|n| n.field == b.field));
-            let (kind, message) = if null {
-                (TableErrorKind::Null, "null where the event needs a value".to_string())
-            } else {
-                (TableErrorKind::BadValue, e.message.clone())
-            };
-            let mut t = TableError::new(kind, file, src.at(row), message);
-            if let Some(b) = bound {
-                t = t.column(&b.r.name);
+        // A field the event's type does not take (the literal `purposes` of
+        // an export's erasure rows) is dropped: the JSONL rule says which.
+        let ev = loop {
+            let line = Value::Object(obj.clone()).to_string();
+            match crate::jsonl::parse_event_line(keyer, file, 0, &line) {
+                Ok(ev) => break ev,
+                Err(e) if e.message.starts_with("unknown field")
+                    && e.field.as_deref().is_some_and(|f| f != "type" && obj.contains_key(f)) =>
+                {
+                    obj.remove(e.field.as_deref().unwrap_or_default());
+                }
+                Err(e) => return Err(event_error(e, file, src.at(row), &cols, &nulls)),
             }
-            if let Some(f) = &field {
-                t = t.field(f);
-            }
-            t
-        })?;
+        };
         out.events.push(ev);
         out.origins.push((file.to_string(), src.at(row)));
     }
