@@ -208,8 +208,10 @@ impl BatchBuilder {
         mut rows: Vec<RowEntry>,
     ) {
         let remap: Vec<u32> = profiles.iter().map(|p| self.intern(p.clone())).collect();
-        for r in &mut rows {
-            r.profile = remap[r.profile as usize];
+        if remap.iter().enumerate().any(|(i, &p)| p as usize != i) {
+            for r in &mut rows {
+                r.profile = remap[r.profile as usize];
+            }
         }
         let gi = self.group(dataset, shard);
         let group = &mut self.batch.shards[gi].rows;

@@ -111,10 +111,16 @@ impl SubjectKeyer {
     /// let k = SubjectKeyer::from_secret([7; 32]);
     /// assert_eq!(k.pseudonym("Alice@Example.com "), k.pseudonym("alice@example.com"));
     /// assert_ne!(k.pseudonym("alice"), SubjectKeyer::from_secret([8; 32]).pseudonym("alice"));
+    /// assert_eq!(k.pseudonym("ÉLISE@example.com"), k.pseudonym("élise@example.com"));
+    /// assert_ne!(k.pseudonym("Alice"), k.pseudonym("alice"));
     /// ```
     pub fn pseudonym(&self, external_id: &str) -> SubjectKey {
         let id = external_id.trim();
-        let h = if id.contains('@') {
+        // Lowercasing allocates; an ASCII id without capitals (most emails)
+        // is its own lowercase form, so it is hashed as it is.
+        let lower =
+            id.contains('@') && (!id.is_ascii() || id.bytes().any(|b| b.is_ascii_uppercase()));
+        let h = if lower {
             blake3::keyed_hash(&self.derived, id.to_lowercase().as_bytes())
         } else {
             blake3::keyed_hash(&self.derived, id.as_bytes())

@@ -66,7 +66,9 @@ impl Timestamp {
 /// optional fractional seconds, `T` or a space between date and time.
 pub(crate) fn parse_naive(s: &str) -> Option<time::PrimitiveDateTime> {
     use time::macros::format_description;
-    let t = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+    let t = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
     let s = s.trim();
     if s.len() > 10 && s.as_bytes()[10] == b' ' {
         let mut fixed = s.to_string();

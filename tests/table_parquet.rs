@@ -7,7 +7,9 @@ mod table;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, TimestampSecondArray};
+use arrow_array::{
+    ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, TimestampSecondArray,
+};
 use optout::event::RecordBatch;
 use optout::jsonl;
 use optout::table::{parquet_records, At, FileOptions, RecordMapping, TableErrorKind};
@@ -62,13 +64,17 @@ fn posts(n: usize, salt: usize) -> Vec<Post> {
 }
 
 fn write_posts(path: &Path, p: &[Post], groups: &[usize]) {
-    let author: ArrayRef = Arc::new(StringArray::from(p.iter().map(|x| x.author).collect::<Vec<_>>()));
+    let author: ArrayRef = Arc::new(StringArray::from(
+        p.iter().map(|x| x.author).collect::<Vec<_>>(),
+    ));
     let mentions = lists(&p.iter().map(|x| x.mentions.clone()).collect::<Vec<_>>());
     let created: ArrayRef = Arc::new(
         TimestampMicrosecondArray::from(p.iter().map(|x| x.secs * 1_000_000).collect::<Vec<_>>())
             .with_timezone("UTC"),
     );
-    let url: ArrayRef = Arc::new(StringArray::from(p.iter().map(|x| x.url).collect::<Vec<_>>()));
+    let url: ArrayRef = Arc::new(StringArray::from(
+        p.iter().map(|x| x.url).collect::<Vec<_>>(),
+    ));
     let text: ArrayRef = Arc::new(StringArray::from(vec!["unmapped text"; p.len()]));
     write_parquet(
         path,
@@ -93,11 +99,14 @@ fn jsonl_lines(shard: &str, p: &[Post]) -> String {
         }
         subjects.retain(|s| !s.is_empty());
         let t = optout::Timestamp::from_unix_seconds(x.secs).to_rfc3339();
-        out.push_str(&serde_json::json!({
-            "dataset": "forum", "shard": shard, "row": row, "subjects": subjects,
-            "source": "forum.example.com", "collected_at": t, "basis": "legitimate_interest",
-            "categories": ["text"], "visibility": "public", "key": x.url,
-        }).to_string());
+        out.push_str(
+            &serde_json::json!({
+                "dataset": "forum", "shard": shard, "row": row, "subjects": subjects,
+                "source": "forum.example.com", "collected_at": t, "basis": "legitimate_interest",
+                "categories": ["text"], "visibility": "public", "key": x.url,
+            })
+            .to_string(),
+        );
         out.push('\n');
     }
     out
@@ -126,13 +135,27 @@ fn nested_files_with_uneven_row_groups_equal_the_jsonl_path() {
     write_posts(&b, &pb, &[7, 6]);
     assert_eq!(row_groups(&a), [3, 1, 5]);
     let root = dir.path().join("forum");
-    let want = via_jsonl(&(jsonl_lines("a/part-0.parquet", &pa) + &jsonl_lines("a/b/part-1.parquet", &pb)));
+    let want = via_jsonl(
+        &(jsonl_lines("a/part-0.parquet", &pa) + &jsonl_lines("a/b/part-1.parquet", &pb)),
+    );
     for threads in [1, 2, 5] {
-        let got = parquet_records(&[&a, &b], &mapping(MAPPING), &keyer(), &opts(Some(&root), threads)).unwrap();
+        let got = parquet_records(
+            &[&a, &b],
+            &mapping(MAPPING),
+            &keyer(),
+            &opts(Some(&root), threads),
+        )
+        .unwrap();
         assert_eq!(got.batch, want, "threads {threads}");
         assert_eq!(got.files.len(), 2);
-        assert_eq!((got.files[0].shard.as_str(), got.files[0].rows), ("a/part-0.parquet", 9));
-        assert_eq!((got.files[1].shard.as_str(), got.files[1].rows), ("a/b/part-1.parquet", 13));
+        assert_eq!(
+            (got.files[0].shard.as_str(), got.files[0].rows),
+            ("a/part-0.parquet", 9)
+        );
+        assert_eq!(
+            (got.files[1].shard.as_str(), got.files[1].rows),
+            ("a/b/part-1.parquet", 13)
+        );
         assert_eq!(got.files[0].size, std::fs::metadata(&a).unwrap().len());
     }
     // Without a root, the shard is the file name.
@@ -142,7 +165,9 @@ fn nested_files_with_uneven_row_groups_equal_the_jsonl_path() {
     // and row 2 of file b is bob's post (the pseudonym of the lowercased id).
     let rows = &got.batch.shards[0].rows;
     assert_eq!(rows.last().unwrap().row, 12);
-    assert!(rows[2].subjects.contains(&keyer().pseudonym("bob@example.com")));
+    assert!(rows[2]
+        .subjects
+        .contains(&keyer().pseudonym("bob@example.com")));
 }
 
 #[test]
@@ -156,20 +181,40 @@ fn string_times_naive_times_and_profile_columns() {
     ]));
     let naive: ArrayRef = Arc::new(TimestampSecondArray::from(vec![0, 3_600, 7_200]));
     let who: ArrayRef = Arc::new(StringArray::from(vec!["a@x.org", "b@x.org", "a@x.org"]));
-    let site: ArrayRef = Arc::new(StringArray::from(vec!["Forum.X.org ", "zoom", "forum.x.org"]));
-    let cats = lists(&[Some(vec![Some("Text"), Some("text")]), None, Some(vec![Some("audio")])]);
+    let site: ArrayRef = Arc::new(StringArray::from(vec![
+        "Forum.X.org ",
+        "zoom",
+        "forum.x.org",
+    ]));
+    let cats = lists(&[
+        Some(vec![Some("Text"), Some("text")]),
+        None,
+        Some(vec![Some("audio")]),
+    ]);
     let ids: ArrayRef = Arc::new(Int64Array::from(vec![10, 11, 12]));
     write_parquet(
         &f,
-        vec![("t", times), ("naive", naive), ("who", who), ("site", site), ("cats", cats), ("id", ids)],
+        vec![
+            ("t", times),
+            ("naive", naive),
+            ("who", who),
+            ("site", site),
+            ("cats", cats),
+            ("id", ids),
+        ],
         &[2, 1],
     );
-    let m = mapping(r#"{"dataset":"d","subjects":["who"],"source":{"column":"site"},"basis":"consent","collected_at":{"column":"t"},"categories":{"column":"cats"},"key":{"column":"id"}}"#);
+    let m = mapping(
+        r#"{"dataset":"d","subjects":["who"],"source":{"column":"site"},"basis":"consent","collected_at":{"column":"t"},"categories":{"column":"cats"},"key":{"column":"id"}}"#,
+    );
     let got = parquet_records(&[&f], &m, &keyer(), &opts(None, 1)).unwrap();
     let want = via_jsonl(concat!(
-        r#"{"dataset":"d","shard":"p.parquet","row":0,"subjects":["a@x.org"],"source":"Forum.X.org ","collected_at":"2024-03-01T12:00:00Z","basis":"consent","categories":["Text","text"],"key":"10"}"#, "\n",
-        r#"{"dataset":"d","shard":"p.parquet","row":1,"subjects":["b@x.org"],"source":"zoom","collected_at":"2024-03-01T12:00:00Z","basis":"consent","key":"11"}"#, "\n",
-        r#"{"dataset":"d","shard":"p.parquet","row":2,"subjects":["a@x.org"],"source":"forum.x.org","collected_at":"2024-03-01T12:00:00.5Z","basis":"consent","categories":["audio"],"key":"12"}"#, "\n",
+        r#"{"dataset":"d","shard":"p.parquet","row":0,"subjects":["a@x.org"],"source":"Forum.X.org ","collected_at":"2024-03-01T12:00:00Z","basis":"consent","categories":["Text","text"],"key":"10"}"#,
+        "\n",
+        r#"{"dataset":"d","shard":"p.parquet","row":1,"subjects":["b@x.org"],"source":"zoom","collected_at":"2024-03-01T12:00:00Z","basis":"consent","key":"11"}"#,
+        "\n",
+        r#"{"dataset":"d","shard":"p.parquet","row":2,"subjects":["a@x.org"],"source":"forum.x.org","collected_at":"2024-03-01T12:00:00.5Z","basis":"consent","categories":["audio"],"key":"12"}"#,
+        "\n",
     ));
     assert_eq!(got.batch, want);
     assert_eq!(got.batch.profiles.len(), 3, "forum/text, zoom, forum/audio");
@@ -177,11 +222,17 @@ fn string_times_naive_times_and_profile_columns() {
     // A timestamp without a zone needs the mapping's default zone.
     let naive_map = r#"{"dataset":"d","subjects":["who"],"source":"x","basis":"consent","collected_at":{"column":"naive"}}"#;
     let e = parquet_records(&[&f], &mapping(naive_map), &keyer(), &opts(None, 1)).unwrap_err();
-    assert_eq!((e.kind, &e.at, e.column.as_deref()), (TableErrorKind::BadValue, &At::Row(0), Some("naive")));
+    assert_eq!(
+        (e.kind, &e.at, e.column.as_deref()),
+        (TableErrorKind::BadValue, &At::Row(0), Some("naive"))
+    );
     assert!(e.to_string().contains("add a time zone (e.g. `Z`)"), "{e}");
     let zoned = naive_map.replace("}}", r#"},"default_zone":"+01:00"}"#);
     let got = parquet_records(&[&f], &mapping(&zoned), &keyer(), &opts(None, 1)).unwrap();
-    assert_eq!(got.batch.shards[0].rows[1].collected_at.to_rfc3339(), "1970-01-01T00:00:00Z");
+    assert_eq!(
+        got.batch.shards[0].rows[1].collected_at.to_rfc3339(),
+        "1970-01-01T00:00:00Z"
+    );
 }
 
 fn forum(dir: &Path) -> PathBuf {
@@ -195,7 +246,9 @@ fn bad_inputs_name_file_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let f = forum(dir.path());
     let name = f.display().to_string();
-    let run = |m: &str, files: &[&Path]| parquet_records(files, &mapping(m), &keyer(), &opts(None, 2)).unwrap_err();
+    let run = |m: &str, files: &[&Path]| {
+        parquet_records(files, &mapping(m), &keyer(), &opts(None, 2)).unwrap_err()
+    };
 
     // A missing column: named, with the columns there are.
     let e = run(&MAPPING.replace("\"mentions\"", "\"mentionz\""), &[&f]);
@@ -205,44 +258,107 @@ fn bad_inputs_name_file_row_and_column() {
         format!("{name}: column `mentionz` (field `subjects`): no such column (the columns are: text, author_email, mentions, created_at, url)")
     );
     // A column of the wrong type.
-    let e = run(&MAPPING.replace(r#"{"column":"created_at"}"#, r#"{"column":"mentions"}"#), &[&f]);
+    let e = run(
+        &MAPPING.replace(r#"{"column":"created_at"}"#, r#"{"column":"mentions"}"#),
+        &[&f],
+    );
     assert_eq!(e.kind, TableErrorKind::WrongType);
     let text = e.to_string();
-    assert!(text.starts_with(&format!("{name}: column `mentions` (field `collected_at`): the column is List(")), "{text}");
-    assert!(text.ends_with("; the field needs a timestamp or string column"), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{name}: column `mentions` (field `collected_at`): the column is List("
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("; the field needs a timestamp or string column"),
+        "{text}"
+    );
 
     // A null in a required column: row 2's author is null.
-    let e = run(&MAPPING.replace(r#""source":"forum.example.com""#, r#""source":{"column":"author_email"}"#), &[&f]);
+    let e = run(
+        &MAPPING.replace(
+            r#""source":"forum.example.com""#,
+            r#""source":{"column":"author_email"}"#,
+        ),
+        &[&f],
+    );
     assert_eq!((e.kind, &e.at), (TableErrorKind::Null, &At::Row(2)));
-    assert_eq!(e.to_string(), format!("{name}: row 2: column `author_email` (field `source`): null in a required column"));
+    assert_eq!(
+        e.to_string(),
+        format!("{name}: row 2: column `author_email` (field `source`): null in a required column")
+    );
 
     // A row with no subject when the mapping requires one: row 8 (in the
     // second row group) has a null author and a null mention list; row 2
     // has a null author but a mention.
-    let e = run(&MAPPING.replace(r#""dataset":"forum""#, r#""dataset":"forum","require_subjects":true"#), &[&f]);
-    assert_eq!((e.kind, &e.at, e.column.as_deref()), (TableErrorKind::Null, &At::Row(8), Some("author_email`, `mentions")));
+    let e = run(
+        &MAPPING.replace(
+            r#""dataset":"forum""#,
+            r#""dataset":"forum","require_subjects":true"#,
+        ),
+        &[&f],
+    );
+    assert_eq!(
+        (e.kind, &e.at, e.column.as_deref()),
+        (
+            TableErrorKind::Null,
+            &At::Row(8),
+            Some("author_email`, `mentions")
+        )
+    );
 
     // A bad timestamp in a string column, in the second row group.
     let g = dir.path().join("times.parquet");
-    let t: ArrayRef = Arc::new(StringArray::from(vec!["2024-01-01T00:00:00Z"; 5].into_iter().chain(["yesterday", "2024-01-01T00:00:00Z"]).collect::<Vec<_>>()));
+    let t: ArrayRef = Arc::new(StringArray::from(
+        vec!["2024-01-01T00:00:00Z"; 5]
+            .into_iter()
+            .chain(["yesterday", "2024-01-01T00:00:00Z"])
+            .collect::<Vec<_>>(),
+    ));
     let who: ArrayRef = Arc::new(StringArray::from(vec!["a@x.org"; 7]));
     write_parquet(&g, vec![("who", who), ("t", t)], &[4, 3]);
-    let e = run(r#"{"dataset":"d","subjects":["who"],"source":"x","basis":"consent","collected_at":{"column":"t"}}"#, &[&g]);
-    assert_eq!((e.kind, &e.at, e.column.as_deref(), e.field.as_deref()), (TableErrorKind::BadValue, &At::Row(5), Some("t"), Some("collected_at")));
-    assert!(e.to_string().starts_with(&format!("{}: row 5: column `t` (field `collected_at`): not an RFC 3339 time", g.display())), "{e}");
+    let e = run(
+        r#"{"dataset":"d","subjects":["who"],"source":"x","basis":"consent","collected_at":{"column":"t"}}"#,
+        &[&g],
+    );
+    assert_eq!(
+        (e.kind, &e.at, e.column.as_deref(), e.field.as_deref()),
+        (
+            TableErrorKind::BadValue,
+            &At::Row(5),
+            Some("t"),
+            Some("collected_at")
+        )
+    );
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{}: row 5: column `t` (field `collected_at`): not an RFC 3339 time",
+            g.display()
+        )),
+        "{e}"
+    );
 
     // Corrupt files: truncated, garbage, a damaged footer.
     let bytes = std::fs::read(&f).unwrap();
     let cut = dir.path().join("cut.parquet");
     std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
     let e = run(MAPPING, &[&f, &cut]);
-    assert_eq!((e.kind, e.file.as_str(), &e.at), (TableErrorKind::Corrupt, cut.display().to_string().as_str(), &At::File));
+    assert_eq!(
+        (e.kind, e.file.as_str(), &e.at),
+        (
+            TableErrorKind::Corrupt,
+            cut.display().to_string().as_str(),
+            &At::File
+        )
+    );
     assert!(e.message.contains("no PAR1 magic"), "{e}");
     let junk = dir.path().join("junk.parquet");
     std::fs::write(&junk, b"PAR1 this is not parquet at all PAR1").unwrap();
     assert_eq!(run(MAPPING, &[&junk]).kind, TableErrorKind::Corrupt);
     let mut bad_footer = bytes.clone();
-    let len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+    let len =
+        u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
     let start = bytes.len() - 8 - len;
     for b in &mut bad_footer[start..start + len / 2] {
         *b = 0xff;
@@ -255,7 +371,13 @@ fn bad_inputs_name_file_row_and_column() {
     // The same file twice, and a file outside the root.
     let e = run(MAPPING, &[&f, &f]);
     assert_eq!(e.kind, TableErrorKind::Path);
-    let e = parquet_records(&[&g], &mapping(MAPPING), &keyer(), &opts(Some(&dir.path().join("forum")), 1)).unwrap_err();
+    let e = parquet_records(
+        &[&g],
+        &mapping(MAPPING),
+        &keyer(),
+        &opts(Some(&dir.path().join("forum")), 1),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, TableErrorKind::Path);
     assert!(e.message.contains("not under the root"), "{e}");
 }
@@ -290,7 +412,10 @@ fn a_changed_file_has_another_fingerprint() {
     let first = parquet_records(&[&f], &m, &keyer(), &opts(None, 1)).unwrap();
     write_posts(&f, &p, &[4, 5]);
     let same = parquet_records(&[&f], &m, &keyer(), &opts(None, 1)).unwrap();
-    assert_eq!(first.files, same.files, "rewriting the same rows gives the same fingerprint");
+    assert_eq!(
+        first.files, same.files,
+        "rewriting the same rows gives the same fingerprint"
+    );
     // One more row, and a different row-group cut of the same rows.
     write_posts(&f, &posts(10, 0), &[4, 6]);
     let more = parquet_records(&[&f], &m, &keyer(), &opts(None, 1)).unwrap();
@@ -299,9 +424,21 @@ fn a_changed_file_has_another_fingerprint() {
     write_posts(&f, &p, &[5, 4]);
     let recut = parquet_records(&[&f], &m, &keyer(), &opts(None, 1)).unwrap();
     assert_ne!(first.files[0].footer_blake3, recut.files[0].footer_blake3);
-    assert_eq!(first.batch, recut.batch, "positions do not depend on the row groups");
+    assert_eq!(
+        first.batch, recut.batch,
+        "positions do not depend on the row groups"
+    );
     // `replace` marks every row.
-    let r = parquet_records(&[&f], &m, &keyer(), &FileOptions { replace: true, ..opts(None, 2) }).unwrap();
+    let r = parquet_records(
+        &[&f],
+        &m,
+        &keyer(),
+        &FileOptions {
+            replace: true,
+            ..opts(None, 2)
+        },
+    )
+    .unwrap();
     assert!(r.batch.shards[0].rows.iter().all(|x| x.replace));
 }
 
@@ -363,4 +500,32 @@ proptest! {
         }
         prop_assert_eq!(got.batch, via_jsonl(&lines));
     }
+}
+
+#[test]
+fn an_arrow_stream_registers_what_the_same_parquet_file_does() {
+    use arrow_array::{RecordBatchIterator, RecordBatchReader};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("part-0.parquet");
+    let p = posts(11, 2);
+    write_posts(&f, &p, &[6, 5]);
+    let m = mapping(MAPPING);
+    let from_file = parquet_records(&[&f], &m, &keyer(), &opts(None, 2)).unwrap();
+    // The same rows as a stream of uneven batches: positions continue across them.
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&f).unwrap(),
+    )
+    .unwrap()
+    .with_batch_size(4)
+    .build()
+    .unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.collect();
+    assert!(batches.len() > 2);
+    let stream = RecordBatchIterator::new(batches, schema);
+    let got =
+        optout::table::arrow_records(stream, "part-0.parquet", &m, &keyer(), "<arrow>", false)
+            .unwrap();
+    assert_eq!(got, from_file.batch);
+    assert_eq!(got, via_jsonl(&jsonl_lines("part-0.parquet", &p)));
 }

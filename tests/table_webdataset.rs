@@ -53,7 +53,11 @@ fn samples_in_tar_order_equal_the_jsonl_path() {
         "wds.json",
     )
     .unwrap();
-    let opts = FileOptions { root: Some(dir.path().join("wds")), threads: 2, replace: false };
+    let opts = FileOptions {
+        root: Some(dir.path().join("wds")),
+        threads: 2,
+        replace: false,
+    };
     let got = webdataset_records(&[&t], &m, &keyer(), &opts).unwrap();
     let want = jsonl::parse_records(
         concat!(
@@ -67,7 +71,10 @@ fn samples_in_tar_order_equal_the_jsonl_path() {
     )
     .unwrap();
     assert_eq!(got.batch, want);
-    assert_eq!((got.files[0].shard.as_str(), got.files[0].rows), ("train/shard-000000.tar", 3));
+    assert_eq!(
+        (got.files[0].shard.as_str(), got.files[0].rows),
+        ("train/shard-000000.tar", 3)
+    );
 
     // Literal fields only: no `.json` is read, and the key stays `__key__`.
     let lit = RecordMapping::from_json(
@@ -76,8 +83,19 @@ fn samples_in_tar_order_equal_the_jsonl_path() {
     )
     .unwrap();
     let got = webdataset_records(&[&t], &lit, &keyer(), &FileOptions::default()).unwrap();
-    let keys: Vec<_> = got.batch.shards[0].rows.iter().map(|r| (r.row, r.key.clone().unwrap())).collect();
-    assert_eq!(keys, [(0, "img/000000".to_string()), (1, "img/000001".into()), (2, "img/000002".into())]);
+    let keys: Vec<_> = got.batch.shards[0]
+        .rows
+        .iter()
+        .map(|r| (r.row, r.key.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (0, "img/000000".to_string()),
+            (1, "img/000001".into()),
+            (2, "img/000002".into())
+        ]
+    );
     assert_eq!(got.batch.shards[0].shard, "shard-000000.tar");
 }
 
@@ -92,10 +110,33 @@ fn bad_samples_are_named() {
     let opts = FileOptions::default();
     // A sample without the time its mapping needs.
     let t = dir.path().join("a.tar");
-    write_tar(&t, &[("0.json", br#"{"author":"a@x.org","created":"2024-01-01T00:00:00Z"}"#), ("1.jpg", b"x")]);
+    write_tar(
+        &t,
+        &[
+            (
+                "0.json",
+                br#"{"author":"a@x.org","created":"2024-01-01T00:00:00Z"}"#,
+            ),
+            ("1.jpg", b"x"),
+        ],
+    );
     let e = webdataset_records(&[&t], &m, &keyer(), &opts).unwrap_err();
-    assert_eq!((e.kind, &e.at, e.column.as_deref(), e.field.as_deref()), (TableErrorKind::Null, &At::Sample(1), Some("created"), Some("collected_at")));
-    assert_eq!(e.to_string(), format!("{}: sample 1: column `created` (field `collected_at`): null in a required column", t.display()));
+    assert_eq!(
+        (e.kind, &e.at, e.column.as_deref(), e.field.as_deref()),
+        (
+            TableErrorKind::Null,
+            &At::Sample(1),
+            Some("created"),
+            Some("collected_at")
+        )
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: sample 1: column `created` (field `collected_at`): null in a required column",
+            t.display()
+        )
+    );
     // A repeated extension within a sample, as WebDataset refuses it.
     let t = dir.path().join("b.tar");
     write_tar(&t, &[("0.jpg", b"x"), ("0.jpg", b"y")]);
@@ -103,14 +144,28 @@ fn bad_samples_are_named() {
     assert_eq!((e.kind, &e.at), (TableErrorKind::Corrupt, &At::Sample(0)));
     // A subject field of the wrong shape; the error does not quote it.
     let t = dir.path().join("c.tar");
-    write_tar(&t, &[("0.json", br#"{"author":{"email":"canary@example.com"},"created":"2024-01-01T00:00:00Z"}"#)]);
+    write_tar(
+        &t,
+        &[(
+            "0.json",
+            br#"{"author":{"email":"canary@example.com"},"created":"2024-01-01T00:00:00Z"}"#,
+        )],
+    );
     let e = webdataset_records(&[&t], &m, &keyer(), &opts).unwrap_err();
-    assert_eq!((e.kind, &e.at, e.column.as_deref()), (TableErrorKind::BadValue, &At::Sample(0), Some("author")));
+    assert_eq!(
+        (e.kind, &e.at, e.column.as_deref()),
+        (TableErrorKind::BadValue, &At::Sample(0), Some("author"))
+    );
     assert!(!e.to_string().contains("canary"), "{e}");
     // Not a tar at all.
     let t = dir.path().join("d.tar");
     std::fs::write(&t, vec![7u8; 1000]).unwrap();
-    assert_eq!(webdataset_records(&[&t], &m, &keyer(), &opts).unwrap_err().kind, TableErrorKind::Corrupt);
+    assert_eq!(
+        webdataset_records(&[&t], &m, &keyer(), &opts)
+            .unwrap_err()
+            .kind,
+        TableErrorKind::Corrupt
+    );
 }
 
 #[test]

@@ -98,11 +98,17 @@ fn list_of(a: &dyn Array) -> Option<Col<'_>> {
     let (offsets, values): (Vec<usize>, &ArrayRef) = match a.data_type() {
         DataType::List(f) if is_str(f.data_type()) => {
             let l = a.as_list::<i32>();
-            (l.value_offsets().iter().map(|&o| o as usize).collect(), l.values())
+            (
+                l.value_offsets().iter().map(|&o| o as usize).collect(),
+                l.values(),
+            )
         }
         DataType::LargeList(f) if is_str(f.data_type()) => {
             let l = a.as_list::<i64>();
-            (l.value_offsets().iter().map(|&o| o as usize).collect(), l.values())
+            (
+                l.value_offsets().iter().map(|&o| o as usize).collect(),
+                l.values(),
+            )
         }
         _ => return None,
     };
@@ -119,8 +125,14 @@ fn time_of(a: &dyn Array) -> Option<Col<'_>> {
         return None;
     };
     let (values, unit_ns): (&[i64], i64) = match unit {
-        TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().values(), 1_000_000_000),
-        TimeUnit::Millisecond => (a.as_primitive::<TimestampMillisecondType>().values(), 1_000_000),
+        TimeUnit::Second => (
+            a.as_primitive::<TimestampSecondType>().values(),
+            1_000_000_000,
+        ),
+        TimeUnit::Millisecond => (
+            a.as_primitive::<TimestampMillisecondType>().values(),
+            1_000_000,
+        ),
         TimeUnit::Microsecond => (a.as_primitive::<TimestampMicrosecondType>().values(), 1_000),
         TimeUnit::Nanosecond => (a.as_primitive::<TimestampNanosecondType>().values(), 1),
     };
@@ -134,7 +146,9 @@ fn time_of(a: &dyn Array) -> Option<Col<'_>> {
 
 fn col_of(a: &dyn Array) -> Option<Col<'_>> {
     match a.data_type() {
-        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => Some(Col::Int(a)),
+        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => {
+            Some(Col::Int(a))
+        }
         DataType::Boolean => Some(Col::Bool(a.as_boolean())),
         DataType::Timestamp(..) => time_of(a),
         DataType::List(_) | DataType::LargeList(_) => list_of(a),
@@ -192,15 +206,17 @@ impl RowSource for BatchRows<'_> {
 
     fn bind(&self, name: &str, want: Want) -> Result<usize, String> {
         let schema = self.batch.schema();
-        let i = schema.index_of(name).map_err(|_| "no such column".to_string())?;
-        let ok = match (&self.cols[i], want) {
-            (Some(Col::Str(_)), _) => true,
-            (Some(Col::List { .. }), Want::Strs) => true,
-            (Some(Col::Int(_)), Want::Str) => true,
-            (Some(Col::Time { .. }), Want::Time) => true,
-            (Some(Col::Bool(_)), Want::Bool) => true,
-            _ => false,
-        };
+        let i = schema
+            .index_of(name)
+            .map_err(|_| "no such column".to_string())?;
+        let ok = matches!(
+            (&self.cols[i], want),
+            (Some(Col::Str(_)), _)
+                | (Some(Col::List { .. }), Want::Strs)
+                | (Some(Col::Int(_)), Want::Str)
+                | (Some(Col::Time { .. }), Want::Time)
+                | (Some(Col::Bool(_)), Want::Bool)
+        );
         if ok {
             Ok(i)
         } else {
@@ -229,7 +245,12 @@ impl RowSource for BatchRows<'_> {
         })
     }
 
-    fn each_str<'s>(&'s self, col: usize, row: usize, f: &mut dyn FnMut(&'s str)) -> Result<(), String> {
+    fn each_str<'s>(
+        &'s self,
+        col: usize,
+        row: usize,
+        f: &mut dyn FnMut(&'s str),
+    ) -> Result<(), String> {
         match self.col(col) {
             Col::Str(s) => {
                 if let Some(v) = s.get(row) {
@@ -265,21 +286,26 @@ impl RowSource for BatchRows<'_> {
                 if array.is_null(row) {
                     return Ok(None);
                 }
-                spec.from_units(values[row], *unit_ns, *zoned).map(Some)
+                spec.timestamp_value(values[row], *unit_ns, *zoned)
+                    .map(Some)
             }
             Col::Str(s) => match s.get(row).filter(|v| !v.trim().is_empty()) {
                 Some(v) => spec.parse_text(v).map(Some),
                 None => Ok(None),
             },
-            _ => return Err(UNBOUND.into()),
+            _ => Err(UNBOUND.into()),
         }
     }
 
     fn bool(&self, col: usize, row: usize) -> Result<Option<bool>, String> {
         match self.col(col) {
             Col::Bool(a) => Ok((!a.is_null(row)).then(|| a.value(row))),
-            Col::Str(s) => s.get(row).filter(|v| !v.trim().is_empty()).map(parse_bool).transpose(),
-            _ => return Err(UNBOUND.into()),
+            Col::Str(s) => s
+                .get(row)
+                .filter(|v| !v.trim().is_empty())
+                .map(parse_bool)
+                .transpose(),
+            _ => Err(UNBOUND.into()),
         }
     }
 }

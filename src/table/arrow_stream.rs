@@ -68,7 +68,13 @@ pub fn arrow_records(
     let mut first = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| stream_err(name, first, e))?;
-        push_rows(mapping, &BatchRows::new(name, first, &batch), keyer, replace, &mut chunk)?;
+        push_rows(
+            mapping,
+            &BatchRows::new(name, first, &batch),
+            keyer,
+            replace,
+            &mut chunk,
+        )?;
         first += batch.num_rows() as u64;
     }
     let mut b = BatchBuilder::default();
@@ -92,7 +98,12 @@ pub fn arrow_events(
     let mut first = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| stream_err(name, first, e))?;
-        push_events(mapping, &BatchRows::new(name, first, &batch), keyer, &mut out)?;
+        push_events(
+            mapping,
+            &BatchRows::new(name, first, &batch),
+            keyer,
+            &mut out,
+        )?;
         first += batch.num_rows() as u64;
     }
     Ok(out)

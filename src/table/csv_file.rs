@@ -35,7 +35,9 @@ impl CsvRows {
             let line = e.position().map_or(0, csv::Position::line);
             let at = if line > 0 { At::Line(line) } else { At::File };
             let message = match e.kind() {
-                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => {
                     format!("{len} cells where the header has {expected_len}")
                 }
                 csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
@@ -49,7 +51,12 @@ impl CsvRows {
             };
             TableError::new(kind, file, at, message)
         };
-        let header: Vec<String> = r.headers().map_err(err)?.iter().map(str::to_string).collect();
+        let header: Vec<String> = r
+            .headers()
+            .map_err(err)?
+            .iter()
+            .map(str::to_string)
+            .collect();
         let mut rows = Vec::new();
         let mut rec = csv::StringRecord::new();
         while r.read_record(&mut rec).map_err(err)? {
@@ -97,7 +104,11 @@ impl RowSource for CsvRows {
         self.header
             .iter()
             .position(|h| h == name)
-            .or_else(|| self.header.iter().position(|h| h.trim().eq_ignore_ascii_case(name.trim())))
+            .or_else(|| {
+                self.header
+                    .iter()
+                    .position(|h| h.trim().eq_ignore_ascii_case(name.trim()))
+            })
             .ok_or_else(|| "no such column".to_string())
     }
 
@@ -109,7 +120,12 @@ impl RowSource for CsvRows {
         Ok(self.cell(col, row).map(|c| Cow::Borrowed(c.trim())))
     }
 
-    fn each_str<'s>(&'s self, col: usize, row: usize, f: &mut dyn FnMut(&'s str)) -> Result<(), String> {
+    fn each_str<'s>(
+        &'s self,
+        col: usize,
+        row: usize,
+        f: &mut dyn FnMut(&'s str),
+    ) -> Result<(), String> {
         if let Some(c) = self.cell(col, row) {
             f(c.trim());
         }

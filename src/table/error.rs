@@ -16,7 +16,7 @@ pub enum At {
     /// A Parquet row group that could not be decoded.
     RowGroup {
         /// The row group's index in the file.
-        index: usize,
+        index: u32,
         /// The position of its first row in the file.
         first_row: u64,
     },
@@ -62,9 +62,9 @@ pub struct TableError {
     /// Where in the file.
     pub at: At,
     /// The data column, when one is to blame.
-    pub column: Option<String>,
+    pub column: Option<Box<str>>,
     /// The mapped field (`collected_at`, `subjects`, `type`, ...), when known.
-    pub field: Option<String>,
+    pub field: Option<Box<str>>,
     /// What is wrong.
     pub message: String,
 }
@@ -84,13 +84,13 @@ impl TableError {
 
     /// Blames `column`.
     pub fn column(mut self, column: &str) -> Self {
-        self.column = Some(column.to_string());
+        self.column = Some(column.into());
         self
     }
 
     /// Names the mapped `field`.
     pub fn field(mut self, field: &str) -> Self {
-        self.field = Some(field.to_string());
+        self.field = Some(field.into());
         self
     }
 

@@ -45,10 +45,16 @@ fn event_error(
     cols: &[BoundCol<'_>],
     nulls: &[&BoundCol<'_>],
 ) -> TableError {
-    let bound = e.field.as_deref().and_then(|f| cols.iter().find(|b| b.field == f));
+    let bound = e
+        .field
+        .as_deref()
+        .and_then(|f| cols.iter().find(|b| b.field == f));
     let null = bound.is_some_and(|b| nulls.iter().any(|n| n.field == b.field));
     let (kind, message) = if null {
-        (TableErrorKind::Null, "null where the event needs a value".to_string())
+        (
+            TableErrorKind::Null,
+            "null where the event needs a value".to_string(),
+        )
     } else {
         (TableErrorKind::BadValue, e.message.clone())
     };
@@ -123,7 +129,10 @@ pub(crate) fn push_events(
         let mut nulls: Vec<&BoundCol> = Vec::new();
         for b in &cols {
             let v = match b.shape {
-                Shape::Str => match src.str(b.col, row).map_err(|e| err(b, TableErrorKind::BadValue, e))? {
+                Shape::Str => match src
+                    .str(b.col, row)
+                    .map_err(|e| err(b, TableErrorKind::BadValue, e))?
+                {
                     None => None,
                     Some(v) => match &b.r.values {
                         None => Some(Value::String(v.into_owned())),
@@ -180,8 +189,11 @@ pub(crate) fn push_events(
             let line = Value::Object(obj.clone()).to_string();
             match crate::jsonl::parse_event_line(keyer, file, 0, &line) {
                 Ok(ev) => break ev,
-                Err(e) if e.message.starts_with("unknown field")
-                    && e.field.as_deref().is_some_and(|f| f != "type" && obj.contains_key(f)) =>
+                Err(e)
+                    if e.message.starts_with("unknown field")
+                        && e.field
+                            .as_deref()
+                            .is_some_and(|f| f != "type" && obj.contains_key(f)) =>
                 {
                     obj.remove(e.field.as_deref().unwrap_or_default());
                 }

@@ -205,7 +205,13 @@ fn object(text: &str, name: &str, known: &[&str]) -> Result<Map<String, Value>, 
 }
 
 /// A source: a literal of the expected shape, or `{"column": NAME[, "values": {...}]}`.
-fn src(name: &str, field: &str, v: &Value, shape: Shape, allow_skip: bool) -> Result<Src, TableError> {
+fn src(
+    name: &str,
+    field: &str,
+    v: &Value,
+    shape: Shape,
+    allow_skip: bool,
+) -> Result<Src, TableError> {
     let bad = |m: &str| TableError::mapping(name, field, m.to_string());
     if let Value::Object(o) = v {
         return Ok(Src::Col(colref(name, field, o, allow_skip)?));
@@ -221,12 +227,19 @@ fn src(name: &str, field: &str, v: &Value, shape: Shape, allow_skip: bool) -> Re
             Shape::List => "a list of strings",
             Shape::Bool => "true or false",
         };
-        return Err(bad(&format!("expected {want} or {{\"column\": NAME}}, got {v}")));
+        return Err(bad(&format!(
+            "expected {want} or {{\"column\": NAME}}, got {v}"
+        )));
     }
     Ok(Src::Lit(v.clone()))
 }
 
-fn colref(name: &str, field: &str, o: &Map<String, Value>, allow_skip: bool) -> Result<ColRef, TableError> {
+fn colref(
+    name: &str,
+    field: &str,
+    o: &Map<String, Value>,
+    allow_skip: bool,
+) -> Result<ColRef, TableError> {
     let bad = |m: String| TableError::mapping(name, field, m);
     for k in o.keys() {
         if k != "column" && k != "values" {
@@ -237,7 +250,11 @@ fn colref(name: &str, field: &str, o: &Map<String, Value>, allow_skip: bool) -> 
     }
     let col = match o.get("column") {
         Some(Value::String(c)) if !c.is_empty() => c.clone(),
-        _ => return Err(bad("a column reference is {\"column\": NAME} with a non-empty name".into())),
+        _ => {
+            return Err(bad(
+                "a column reference is {\"column\": NAME} with a non-empty name".into(),
+            ))
+        }
     };
     let values = match o.get("values") {
         None => None,
@@ -251,7 +268,11 @@ fn colref(name: &str, field: &str, o: &Map<String, Value>, allow_skip: bool) -> 
                     _ => {
                         return Err(bad(format!(
                             "\"values\" maps each word to a string{}, got {v} for {k:?}",
-                            if allow_skip { " or null (skip the row)" } else { "" }
+                            if allow_skip {
+                                " or null (skip the row)"
+                            } else {
+                                ""
+                            }
                         )))
                     }
                 };
@@ -265,17 +286,28 @@ fn colref(name: &str, field: &str, o: &Map<String, Value>, allow_skip: bool) -> 
     Ok(ColRef { name: col, values })
 }
 
-fn string_key<'a>(name: &str, obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, TableError> {
+fn string_key<'a>(
+    name: &str,
+    obj: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, TableError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(TableError::mapping(name, key, format!("expected a string, got {v}"))),
+        Some(v) => Err(TableError::mapping(
+            name,
+            key,
+            format!("expected a string, got {v}"),
+        )),
     }
 }
 
 fn time_spec(name: &str, obj: &Map<String, Value>) -> Result<TimeSpec, TableError> {
-    TimeSpec::new(string_key(name, obj, "time_format")?, string_key(name, obj, "default_zone")?)
-        .map_err(|(k, m)| TableError::mapping(name, k, m))
+    TimeSpec::new(
+        string_key(name, obj, "time_format")?,
+        string_key(name, obj, "default_zone")?,
+    )
+    .map_err(|(k, m)| TableError::mapping(name, k, m))
 }
 
 fn push_unique<'a>(out: &mut Vec<&'a str>, c: &'a str) {
@@ -316,7 +348,13 @@ impl RecordMapping {
                     "must be a literal: a file is a shard of one dataset",
                 ))
             }
-            v => return Err(TableError::mapping(name, "dataset", format!("expected a non-empty string, got {v}"))),
+            v => {
+                return Err(TableError::mapping(
+                    name,
+                    "dataset",
+                    format!("expected a non-empty string, got {v}"),
+                ))
+            }
         };
         let subjects = match need("subjects")? {
             Value::Array(a) => {
@@ -426,9 +464,11 @@ impl RecordMapping {
                 all = false;
                 vec![]
             }
-            Some(Src::Lit(Value::Array(a))) => {
-                a.iter().filter_map(Value::as_str).map(str::to_string).collect()
-            }
+            Some(Src::Lit(Value::Array(a))) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             _ => vec![],
         };
         let (source, basis) = match (lit_str(&self.source), lit_str(&self.basis)) {
@@ -510,7 +550,9 @@ impl EventMapping {
                 Some(v) => {
                     let mut s = src(name, f, v, *shape, true)?;
                     if let (Shape::Time, Src::Lit(Value::String(t))) = (shape, &s) {
-                        let t = time.parse_text(t).map_err(|e| TableError::mapping(name, f, e))?;
+                        let t = time
+                            .parse_text(t)
+                            .map_err(|e| TableError::mapping(name, f, e))?;
                         s = Src::Lit(Value::String(t.to_rfc3339()));
                     }
                     fields.push((*f, s));
@@ -527,7 +569,9 @@ impl EventMapping {
             Some(Value::Object(o)) => {
                 let col = o.get("column").and_then(Value::as_str);
                 let vals = o.get("values").and_then(Value::as_array).and_then(|a| {
-                    a.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
+                    a.iter()
+                        .map(|v| v.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
                 });
                 match (col, vals, o.len()) {
                     (Some(c), Some(v), 2) if !c.is_empty() => Some((c.to_string(), v)),

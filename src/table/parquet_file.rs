@@ -11,7 +11,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::ParquetMetaDataReader;
 
@@ -91,11 +93,17 @@ pub(crate) fn shard_name(path: &Path, root: Option<&Path>) -> Result<String, Tab
     let file = display(path);
     let bad = |m: String| TableError::new(TableErrorKind::Path, &file, At::File, m);
     let rel: PathBuf = match root {
-        None => PathBuf::from(path.file_name().ok_or_else(|| bad("not a file name".into()))?),
+        None => PathBuf::from(
+            path.file_name()
+                .ok_or_else(|| bad("not a file name".into()))?,
+        ),
         Some(root) => match path.strip_prefix(root) {
             Ok(r) => r.to_path_buf(),
             Err(_) => {
-                let canon = |p: &Path| p.canonicalize().map_err(|e| io_err(&display(p), "resolve path", e));
+                let canon = |p: &Path| {
+                    p.canonicalize()
+                        .map_err(|e| io_err(&display(p), "resolve path", e))
+                };
                 let (p, r) = (canon(path)?, canon(root)?);
                 p.strip_prefix(&r)
                     .map(Path::to_path_buf)
@@ -112,7 +120,11 @@ pub(crate) fn shard_name(path: &Path, root: Option<&Path>) -> Result<String, Tab
                     .to_string(),
             ),
             Component::CurDir => {}
-            _ => return Err(bad("the path relative to the root must stay under it".into())),
+            _ => {
+                return Err(bad(
+                    "the path relative to the root must stay under it".into()
+                ))
+            }
         }
     }
     if parts.is_empty() {
@@ -132,10 +144,7 @@ pub(crate) fn shard_names(paths: &[&Path], root: Option<&Path>) -> Result<Vec<St
                 TableErrorKind::Path,
                 &display(p),
                 At::File,
-                format!(
-                    "shard {n:?} is given twice (also by {})",
-                    display(paths[j])
-                ),
+                format!("shard {n:?} is given twice (also by {})", display(paths[j])),
             ));
         }
         names.push(n);
@@ -169,7 +178,11 @@ impl ParquetFile {
         match &tail[4..] {
             b"PAR1" => {}
             b"PARE" => return Err(corrupt("an encrypted Parquet footer: not supported".into())),
-            _ => return Err(corrupt("not a Parquet file (no PAR1 magic at the end)".into())),
+            _ => {
+                return Err(corrupt(
+                    "not a Parquet file (no PAR1 magic at the end)".into(),
+                ))
+            }
         }
         let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
         if len + 12 > size || len as usize > MAX_FOOTER {
@@ -206,7 +219,10 @@ impl ParquetFile {
                 TableError::new(
                     TableErrorKind::Corrupt,
                     &self.name,
-                    At::RowGroup { index: i, first_row: first },
+                    At::RowGroup {
+                        index: i as u32,
+                        first_row: first,
+                    },
                     "negative row count",
                 )
             })?;
@@ -248,12 +264,23 @@ impl ParquetFile {
         let (at, mut first) = match group {
             Some((i, first)) => {
                 b = b.with_row_groups(vec![i]);
-                (At::RowGroup { index: i, first_row: first }, first)
+                (
+                    At::RowGroup {
+                        index: i as u32,
+                        first_row: first,
+                    },
+                    first,
+                )
             }
             None => (At::File, 0),
         };
         let corrupt = |e: &dyn std::fmt::Display| {
-            TableError::new(TableErrorKind::Corrupt, &self.name, at.clone(), format!("cannot decode: {e}"))
+            TableError::new(
+                TableErrorKind::Corrupt,
+                &self.name,
+                at.clone(),
+                format!("cannot decode: {e}"),
+            )
         };
         let reader = b.build().map_err(|e| corrupt(&e))?;
         for batch in reader {
@@ -278,7 +305,8 @@ pub fn parquet_records<P: AsRef<Path>>(
     let paths: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
     let shards = shard_names(&paths, opts.root.as_deref())?;
     let columns = mapping.columns();
-    let check = |src: &BatchRows<'_>| push_rows(mapping, src, keyer, opts.replace, &mut Chunk::default());
+    let check =
+        |src: &BatchRows<'_>| push_rows(mapping, src, keyer, opts.replace, &mut Chunk::default());
     let opened = super::par::map(paths.len(), opts.threads, |i| {
         let f = ParquetFile::open(paths[i])?;
         let mask = f.projection(&columns, check)?;
@@ -306,10 +334,16 @@ pub fn parquet_records<P: AsRef<Path>>(
         .collect();
     let chunks = super::par::map(work.len(), opts.threads, |w| {
         let (fi, gi, first) = work[w];
-        let (f, mask, _, _) = &opened[fi];
-        let mut chunk = Chunk::default();
+        let (f, mask, groups, _) = &opened[fi];
+        let mut chunk = Chunk::with_capacity(groups[gi].2 as usize);
         f.read(mask, Some((gi, first)), |first_row, batch| {
-            push_rows(mapping, &BatchRows::new(&f.name, first_row, batch), keyer, opts.replace, &mut chunk)
+            push_rows(
+                mapping,
+                &BatchRows::new(&f.name, first_row, batch),
+                keyer,
+                opts.replace,
+                &mut chunk,
+            )
         })?;
         Ok((fi, chunk))
     })?;
@@ -348,7 +382,12 @@ pub fn parquet_events<P: AsRef<Path>>(
             push_events(mapping, src, keyer, &mut TableEvents::default())
         })?;
         f.read(&mask, None, |first_row, batch| {
-            push_events(mapping, &BatchRows::new(&f.name, first_row, batch), keyer, &mut out)
+            push_events(
+                mapping,
+                &BatchRows::new(&f.name, first_row, batch),
+                keyer,
+                &mut out,
+            )
         })?;
     }
     Ok(out)

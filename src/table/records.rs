@@ -24,6 +24,14 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
+    /// A chunk for `rows` rows (a row group's count from the footer).
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Chunk {
+            rows: Vec::with_capacity(rows),
+            ..Chunk::default()
+        }
+    }
+
     fn intern(&mut self, p: &Profile) -> u32 {
         if let Some(&i) = self.interned.get(p) {
             return i;
@@ -155,27 +163,34 @@ pub(crate) fn push_rows(
     let required = |f: &Field<'_>, name: &str, row: usize| -> Result<String, TableError> {
         match (value(f, row)?, f) {
             (Some(v), _) => Ok(v),
-            (None, Field::Col(b)) => Err(err(row, b, TableErrorKind::Null, "null in a required column".into())),
+            (None, Field::Col(b)) => Err(err(
+                row,
+                b,
+                TableErrorKind::Null,
+                "null in a required column".into(),
+            )),
             (None, Field::Lit(_)) => Err(TableError::mapping(&m.name, name, "missing (required)")),
         }
     };
 
     let literal_pid = m.literal_profile.as_ref().map(|p| out.intern(p));
     let mut ids: Vec<&str> = Vec::new();
-    out.rows.reserve(src.len());
     for row in 0..src.len() {
         let position = match src.at(row) {
             super::At::Row(n) | super::At::Sample(n) => n,
             _ => row as u64,
         };
-        let row_no = u32::try_from(position).ok().filter(|&r| r != u32::MAX).ok_or_else(|| {
-            TableError::new(
-                TableErrorKind::TooLarge,
-                src.file(),
-                src.at(row),
-                "a shard holds at most 4294967295 rows",
-            )
-        })?;
+        let row_no = u32::try_from(position)
+            .ok()
+            .filter(|&r| r != u32::MAX)
+            .ok_or_else(|| {
+                TableError::new(
+                    TableErrorKind::TooLarge,
+                    src.file(),
+                    src.at(row),
+                    "a shard holds at most 4294967295 rows",
+                )
+            })?;
         ids.clear();
         for &(col, name) in &subjects {
             src.each_str(col, row, &mut |s| {
@@ -223,7 +238,10 @@ pub(crate) fn push_rows(
                 let p = crate::jsonl::record_profile(
                     &required(&source, "source", row)?,
                     &required(&basis, "basis", row)?,
-                    lit_categories.iter().copied().chain(cats.iter().map(String::as_str)),
+                    lit_categories
+                        .iter()
+                        .copied()
+                        .chain(cats.iter().map(String::as_str)),
                     vis,
                     value(&jurisdiction, row)?,
                     value(&license, row)?,
@@ -243,7 +261,14 @@ pub(crate) fn push_rows(
             (Some(b), _) => src
                 .time(b.col, row, &m.time)
                 .map_err(|e| err(row, b, TableErrorKind::BadValue, e))?
-                .ok_or_else(|| err(row, b, TableErrorKind::Null, "null in a required column".into()))?,
+                .ok_or_else(|| {
+                    err(
+                        row,
+                        b,
+                        TableErrorKind::Null,
+                        "null in a required column".into(),
+                    )
+                })?,
             (None, Some(t)) => t,
             (None, None) => return Err(TableError::mapping(&m.name, "collected_at", "missing")),
         };

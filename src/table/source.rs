@@ -51,7 +51,12 @@ pub(crate) trait RowSource {
     fn str(&self, col: usize, row: usize) -> Result<Option<Cow<'_, str>>, String>;
     /// Every string of the cell (none for null, one for a string, each
     /// non-null element of a list).
-    fn each_str<'s>(&'s self, col: usize, row: usize, f: &mut dyn FnMut(&'s str)) -> Result<(), String>;
+    fn each_str<'s>(
+        &'s self,
+        col: usize,
+        row: usize,
+        f: &mut dyn FnMut(&'s str),
+    ) -> Result<(), String>;
     /// A time; `None` for null or empty.
     fn time(&self, col: usize, row: usize, spec: &TimeSpec) -> Result<Option<Timestamp>, String>;
     /// A boolean; `None` for null or empty.

@@ -57,11 +57,13 @@ impl TimeSpec {
             if let Ok(dt) = OffsetDateTime::parse(s, f) {
                 return instant(dt, s);
             }
-            let naive = PrimitiveDateTime::parse(s, f)
-                .or_else(|_| Date::parse(s, f).map(|d| d.midnight()));
+            let naive =
+                PrimitiveDateTime::parse(s, f).or_else(|_| Date::parse(s, f).map(|d| d.midnight()));
             return match naive {
                 Ok(dt) => self.local(dt, s),
-                Err(e) => Err(format!("{s:?} does not match the mapping's time_format ({e})")),
+                Err(e) => Err(format!(
+                    "{s:?} does not match the mapping's time_format ({e})"
+                )),
             };
         }
         let spaced = s.len() > 10 && s.as_bytes()[10] == b' ';
@@ -83,7 +85,12 @@ impl TimeSpec {
 
     /// A timestamp column's value: `v` in `unit_ns` nanoseconds since the
     /// epoch; with `zoned` false it is a wall-clock time in an unknown zone.
-    pub(crate) fn from_units(&self, v: i64, unit_ns: i64, zoned: bool) -> Result<Timestamp, String> {
+    pub(crate) fn timestamp_value(
+        &self,
+        v: i64,
+        unit_ns: i64,
+        zoned: bool,
+    ) -> Result<Timestamp, String> {
         let ns = v
             .checked_mul(unit_ns)
             .ok_or_else(|| "timestamp out of range".to_string())?;
@@ -95,7 +102,9 @@ impl TimeSpec {
                 .checked_sub(i64::from(z.whole_seconds()) * 1_000_000_000)
                 .map(Timestamp)
                 .ok_or_else(|| "timestamp out of range".to_string()),
-            None => Err(format!("a timestamp column without a time zone: {ADD_ZONE}")),
+            None => Err(format!(
+                "a timestamp column without a time zone: {ADD_ZONE}"
+            )),
         }
     }
 
@@ -137,7 +146,10 @@ mod tests {
         let us = TimeSpec::new(Some("[month]/[day]/[year] [hour]:[minute]"), Some("Z")).unwrap();
         assert_eq!(us.parse_text("03/01/2024 12:00"), Ok(t));
         let day = TimeSpec::new(Some("[day].[month].[year]"), Some("Z")).unwrap();
-        assert_eq!(day.parse_text("01.03.2024").unwrap().to_rfc3339(), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            day.parse_text("01.03.2024").unwrap().to_rfc3339(),
+            "2024-03-01T00:00:00Z"
+        );
         assert!(TimeSpec::new(None, Some("Europe/Amsterdam")).is_err());
         assert!(TimeSpec::new(Some("[nonsense"), None).is_err());
     }
@@ -145,10 +157,19 @@ mod tests {
     #[test]
     fn timestamp_units_and_zones() {
         let plain = TimeSpec::default();
-        assert_eq!(plain.from_units(1_700_000_000, 1_000_000_000, true), Ok(Timestamp(1_700_000_000_000_000_000)));
-        assert!(plain.from_units(1, 1, false).unwrap_err().contains("add a time zone"));
+        assert_eq!(
+            plain.timestamp_value(1_700_000_000, 1_000_000_000, true),
+            Ok(Timestamp(1_700_000_000_000_000_000))
+        );
+        assert!(plain
+            .timestamp_value(1, 1, false)
+            .unwrap_err()
+            .contains("add a time zone"));
         let cet = TimeSpec::new(None, Some("+01:00")).unwrap();
-        assert_eq!(cet.from_units(3_600, 1_000_000_000, false), Ok(Timestamp(0)));
-        assert!(plain.from_units(i64::MAX, 1_000, true).is_err());
+        assert_eq!(
+            cet.timestamp_value(3_600, 1_000_000_000, false),
+            Ok(Timestamp(0))
+        );
+        assert!(plain.timestamp_value(i64::MAX, 1_000, true).is_err());
     }
 }

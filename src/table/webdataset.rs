@@ -137,13 +137,22 @@ impl RowSource for SampleRows<'_> {
         }
     }
 
-    fn each_str<'s>(&'s self, col: usize, row: usize, f: &mut dyn FnMut(&'s str)) -> Result<(), String> {
+    fn each_str<'s>(
+        &'s self,
+        col: usize,
+        row: usize,
+        f: &mut dyn FnMut(&'s str),
+    ) -> Result<(), String> {
         let s = &self.samples.samples[row];
         if col == 0 {
             f(&s.key);
             return Ok(());
         }
-        let Some(v) = s.json.as_ref().and_then(|j| j.get(self.names[col].as_str())) else {
+        let Some(v) = s
+            .json
+            .as_ref()
+            .and_then(|j| j.get(self.names[col].as_str()))
+        else {
             return Ok(());
         };
         match v {
@@ -265,14 +274,7 @@ fn read_tar(path: &Path, want_json: bool) -> Result<(Samples, u64, [u8; 32]), Ta
         }
         exts.push(ext);
     }
-    Ok((
-        Samples {
-            file,
-            samples,
-        },
-        size,
-        *hash.finalize().as_bytes(),
-    ))
+    Ok((Samples { file, samples }, size, *hash.finalize().as_bytes()))
 }
 
 /// Reads WebDataset tar shards into records by `mapping`, all or nothing;
@@ -293,7 +295,12 @@ pub fn webdataset_records<P: AsRef<Path>>(
         });
     }
     let mut names = vec![KEY.to_string()];
-    names.extend(m.columns().into_iter().filter(|c| *c != KEY).map(str::to_string));
+    names.extend(
+        m.columns()
+            .into_iter()
+            .filter(|c| *c != KEY)
+            .map(str::to_string),
+    );
     let want_json = names.len() > 1;
     let done = super::par::map(paths.len(), opts.threads, |i| {
         let (samples, size, footer_blake3) = read_tar(paths[i], want_json)?;

@@ -22,8 +22,11 @@ pub fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, groups: &[usiz
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
         .collect();
     let schema = Arc::new(Schema::new(fields));
-    let batch =
-        RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
     assert_eq!(groups.iter().sum::<usize>(), batch.num_rows());
     let f = std::fs::File::create(path).unwrap();
     let mut w = ArrowWriter::try_new(f, schema, None).unwrap();
@@ -58,5 +61,9 @@ pub fn row_groups(path: &Path) -> Vec<i64> {
     let f = std::fs::File::open(path).unwrap();
     let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
     use parquet::file::reader::FileReader;
-    r.metadata().row_groups().iter().map(|g| g.num_rows()).collect()
+    r.metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect()
 }
