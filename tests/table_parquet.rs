@@ -529,3 +529,35 @@ fn an_arrow_stream_registers_what_the_same_parquet_file_does() {
     assert_eq!(got, from_file.batch);
     assert_eq!(got, via_jsonl(&jsonl_lines("part-0.parquet", &p)));
 }
+
+#[test]
+fn pyarrow_files_and_codecs() {
+    let fx = |n: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/table")
+            .join(n)
+    };
+    let m = mapping(
+        r#"{"dataset":"d","subjects":["who"],"source":"x","basis":"consent","collected_at":{"column":"t"}}"#,
+    );
+    let want = via_jsonl(concat!(
+        r#"{"dataset":"d","shard":"S","row":0,"subjects":["a@x.org"],"source":"x","collected_at":"1970-01-01T00:00:00Z","basis":"consent"}"#,
+        "\n",
+        r#"{"dataset":"d","shard":"S","row":1,"subjects":["b@x.org"],"source":"x","collected_at":"1970-01-01T00:00:01Z","basis":"consent"}"#,
+        "\n",
+    ));
+    for name in ["pyarrow_snappy.parquet", "zstd.parquet"] {
+        let got = parquet_records(&[fx(name)], &m, &keyer(), &opts(None, 1)).unwrap();
+        let mut want = want.clone();
+        want.shards[0].shard = name.to_string();
+        assert_eq!(got.batch, want, "{name}");
+    }
+    // A codec this build does not read is refused before decoding, named.
+    let e = parquet_records(&[fx("gzip.parquet")], &m, &keyer(), &opts(None, 1)).unwrap_err();
+    assert_eq!(
+        (e.kind, &e.at, e.column.as_deref()),
+        (TableErrorKind::Unsupported, &At::File, Some("who")),
+        "{e}"
+    );
+    assert!(e.message.starts_with("compressed with GZIP"), "{e}");
+}

@@ -41,6 +41,9 @@ pub enum TableErrorKind {
     /// The file is not a valid Parquet file / tar archive / CSV, or cannot
     /// be decoded.
     Corrupt,
+    /// A valid file this build cannot read (a Parquet codec other than
+    /// snappy and zstd, an encrypted footer).
+    Unsupported,
     /// An operating-system error reading the file.
     Io,
     /// The same file (shard) given twice, or not under the root.

@@ -177,7 +177,14 @@ impl ParquetFile {
             .map_err(|e| io_err(&name, "read the footer", e))?;
         match &tail[4..] {
             b"PAR1" => {}
-            b"PARE" => return Err(corrupt("an encrypted Parquet footer: not supported".into())),
+            b"PARE" => {
+                return Err(TableError::new(
+                    TableErrorKind::Unsupported,
+                    &name,
+                    At::File,
+                    "an encrypted Parquet footer: not supported",
+                ))
+            }
             _ => {
                 return Err(corrupt(
                     "not a Parquet file (no PAR1 magic at the end)".into(),
@@ -246,7 +253,37 @@ impl ParquetFile {
             .iter()
             .filter_map(|c| schema.index_of(c).ok())
             .collect();
+        self.check_codecs(columns)?;
         Ok(ProjectionMask::roots(self.meta.parquet_schema(), idx))
+    }
+
+    /// Refuses a mapped column compressed with a codec this build does not
+    /// read, before decoding anything (the decoder's own error names a
+    /// Cargo feature, not the codec).
+    fn check_codecs(&self, columns: &[&str]) -> Result<(), TableError> {
+        use parquet::basic::Compression;
+        for rg in self.meta.metadata().row_groups() {
+            for c in rg.columns() {
+                let root = c.column_path().parts().first().map(String::as_str);
+                let Some(root) = root.filter(|r| columns.contains(r)) else {
+                    continue;
+                };
+                let codec = c.compression();
+                if !matches!(
+                    codec,
+                    Compression::UNCOMPRESSED | Compression::SNAPPY | Compression::ZSTD(_)
+                ) {
+                    return Err(TableError::new(
+                        TableErrorKind::Unsupported,
+                        &self.name,
+                        At::File,
+                        format!("compressed with {codec}: this build reads snappy, zstd and uncompressed Parquet"),
+                    )
+                    .column(root));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Decodes one row group (or all, `None`), calling `f` per batch with
