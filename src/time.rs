@@ -62,6 +62,20 @@ impl Timestamp {
     }
 }
 
+/// `s` with a space between date and time replaced by the `T` RFC 3339
+/// and ISO 8601 write there (`2024-03-01 12:00:00+01:00` is how many tools,
+/// Python's `str(datetime)` among them, print a time).
+pub(crate) fn with_t(s: &str) -> std::borrow::Cow<'_, str> {
+    let s = s.trim();
+    if s.len() > 10 && s.as_bytes()[10] == b' ' {
+        let mut fixed = s.to_string();
+        fixed.replace_range(10..11, "T");
+        std::borrow::Cow::Owned(fixed)
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// An ISO 8601 date and time without a zone: `2024-03-01T12:00:00`, with
 /// optional fractional seconds, `T` or a space between date and time.
 pub(crate) fn parse_naive(s: &str) -> Option<time::PrimitiveDateTime> {
@@ -69,13 +83,7 @@ pub(crate) fn parse_naive(s: &str) -> Option<time::PrimitiveDateTime> {
     let t = format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
     );
-    let s = s.trim();
-    if s.len() > 10 && s.as_bytes()[10] == b' ' {
-        let mut fixed = s.to_string();
-        fixed.replace_range(10..11, "T");
-        return time::PrimitiveDateTime::parse(&fixed, &t).ok();
-    }
-    time::PrimitiveDateTime::parse(s, &t).ok()
+    time::PrimitiveDateTime::parse(&with_t(s), &t).ok()
 }
 
 impl fmt::Display for Timestamp {

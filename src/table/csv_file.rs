@@ -72,7 +72,7 @@ impl CsvRows {
             if rec.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
-            rows.push((line, rec.clone()));
+            rows.push((line, std::mem::take(&mut rec)));
         }
         Ok(CsvRows {
             file: file.to_string(),

@@ -5,7 +5,7 @@
 use time::format_description::OwnedFormatItem;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use crate::time::{parse_naive, Timestamp};
+use crate::time::{parse_naive, with_t, Timestamp};
 
 /// How a mapping reads times: its `time_format` and `default_zone`.
 #[derive(Clone, Debug, Default)]
@@ -66,14 +66,7 @@ impl TimeSpec {
                 )),
             };
         }
-        let spaced = s.len() > 10 && s.as_bytes()[10] == b' ';
-        let text = if spaced {
-            let mut t = s.to_string();
-            t.replace_range(10..11, "T");
-            t
-        } else {
-            s.to_string()
-        };
+        let text = with_t(s);
         match Timestamp::parse(&text) {
             Ok(t) => Ok(t),
             Err(e) => match parse_naive(&text) {

@@ -118,7 +118,10 @@ impl RowSource for SampleRows<'_> {
 
     fn bind(&self, name: &str, _want: Want) -> Result<usize, String> {
         // JSON members vary per sample: shapes are checked per value.
-        Ok(self.names.iter().position(|n| n == name).unwrap_or(0))
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| "no such column".to_string())
     }
 
     fn column_names(&self) -> Vec<String> {
