@@ -561,3 +561,36 @@ fn pyarrow_files_and_codecs() {
     );
     assert!(e.message.starts_with("compressed with GZIP"), "{e}");
 }
+
+#[test]
+fn through_the_arrow_c_stream_interface() {
+    // What a Python binding receives from `__arrow_c_stream__`: the C
+    // stream ABI, read back with `ArrowArrayStreamReader`.
+    use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+    use arrow_array::{RecordBatchIterator, RecordBatchReader};
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("part-0.parquet");
+    let p = posts(7, 1);
+    write_posts(&f, &p, &[7]);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&f).unwrap(),
+    )
+    .unwrap()
+    .with_batch_size(3)
+    .build()
+    .unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.collect();
+    let ffi = FFI_ArrowArrayStream::new(Box::new(RecordBatchIterator::new(batches, schema)));
+    let stream = ArrowArrayStreamReader::try_new(ffi).unwrap();
+    let got = optout::table::arrow_records(
+        stream,
+        "posts",
+        &mapping(MAPPING),
+        &keyer(),
+        "<capsule>",
+        false,
+    )
+    .unwrap();
+    assert_eq!(got, via_jsonl(&jsonl_lines("posts", &p)));
+}
