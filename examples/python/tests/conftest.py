@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # for `pipelines`
+sys.path.insert(0, str(HERE))  # for `readers_data`
 
 import optout  # noqa: E402
 from pipelines import gen  # noqa: E402
@@ -56,3 +58,75 @@ def parquet_shards(tmp_path_factory):
 def reference():
     """{shard: set of excluded rows} computed independently of optout."""
     return {s: gen.reference_excluded(s) for s in gen.SHARDS}
+
+
+# --- the readers' data, ledger and engines ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def readers(tmp_path_factory):
+    """Parquet files under a data root, a manifest over them, and the pandas
+    ground truth: a namespace with ``root``, ``paths`` ({shard: path}),
+    ``manifest``, ``kept`` (uids the manifest keeps)."""
+    import types
+
+    import readers_data as rd
+
+    d = tmp_path_factory.mktemp("readers")
+    root = d / "data"
+    paths = rd.write_all(root)
+    recs = []
+    for shard in rd.FILES:
+        recs += rd.records(paths[shard], shard, rd.DATASET)
+        nested = Path(shard).relative_to("train").as_posix()
+        recs += rd.records(paths[shard], nested, rd.NESTED)
+        if shard in rd.FLAT_FILES:
+            recs += rd.records(paths[shard], Path(shard).name, rd.FLAT)
+    with optout.Ledger.create(d / "ledger") as led:
+        led.ingest(rd.write_jsonl(d / "records.jsonl", recs))
+        led.apply(rd.events())
+        m = led.manifest("ai-training", at=rd.AT)
+    kept = rd.truth(paths)
+    assert 0 < len(kept) < sum(sum(g) for g in rd.FILES.values())
+    return types.SimpleNamespace(root=root, paths=paths, manifest=m, kept=kept, rd=rd)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local 2-CPU Ray, started once."""
+    ray = pytest.importorskip("ray")
+    here = str(Path(__file__).resolve().parent.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join([here, str(HERE), os.environ.get("PYTHONPATH", "")])
+    os.environ.setdefault("RAY_ACCEPT_CLUSTER_IS_LOCAL", "1")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """A local Spark (``local[2]``), started once; small file splits so that
+    one Parquet file is read by several tasks."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    wh = tmp_path_factory.mktemp("spark")
+    s = (
+        SparkSession.builder.master("local[2]")
+        .appName("optout-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(wh / "warehouse"))
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.files.maxPartitionBytes", "16k")
+        .config("spark.sql.files.openCostInBytes", "0")
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={wh}")
+        .getOrCreate()
+    )
+    s.sparkContext.setLogLevel("ERROR")
+    try:
+        yield s
+    finally:
+        s.stop()
