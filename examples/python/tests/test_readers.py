@@ -222,3 +222,21 @@ def test_hf_load_parquet_caches_and_passes_load_dataset_kwargs(readers, tmp_path
     assert sorted(p.name for p in tmp_path.glob("kept-*.arrow")) == files and b["uid"] == a["uid"]
     c = optout.hf.load_parquet(paths, readers.manifest, rd.DATASET, readers.root, cache_dir=tmp_path, split="train[:10]")
     assert c["uid"] == a["uid"][:10]
+
+
+def test_torch_splits_by_get_worker_info(readers, monkeypatch):
+    """Under a DataLoader, torch's get_worker_info() decides the split (faked
+    here: torch is not installed in CI)."""
+    import types
+
+    import optout.torch
+
+    rd = readers.rd
+    ds = optout.torch.ParquetRows([readers.paths[s] for s in rd.FILES], readers.manifest, rd.DATASET, readers.root)
+    got = []
+    for w in range(3):
+        monkeypatch.setattr(optout.torch, "_worker_info", lambda w=w: types.SimpleNamespace(id=w, num_workers=3))
+        part = [r["uid"] for r in pickle.loads(pickle.dumps(ds))]
+        assert len({u.split("#")[0] for u in part}) <= 2  # 4 files over 3 workers
+        got += part
+    assert sorted(got) == sorted(readers.kept)

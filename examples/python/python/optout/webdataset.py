@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InvalidRequestError
-from ._positions import PathArg, Paths, plan, split
+from ._positions import File, PathArg, Paths, plan, split
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._optout import Manifest
@@ -97,8 +97,12 @@ def samples(
     instance from ``excluded_keys``). ``worker_id`` / ``num_workers``: read
     every ``num_workers``-th tar only.
     """
-    files = plan(paths, manifest, dataset, root, strict=strict, suffix=".tar")
-    for f in split(files, worker_id, num_workers):
+    files = split(plan(paths, manifest, dataset, root, strict=strict, suffix=".tar"), worker_id, num_workers)
+    return _kept(files, excluded)
+
+
+def _kept(files: Iterable[File], excluded: Collection[str]) -> Iterator[Sample]:
+    for f in files:
         rows = set(f.excluded.tolist())
         for s in read_tar(f.path):
             if s["__row__"] not in rows and s["__key__"] not in excluded:
@@ -116,7 +120,8 @@ def filter_keys(stream: Iterable[Sample], excluded: Collection[str]) -> Iterator
 def excluded_keys(export_jsonl: PathArg, dataset: str | None = None) -> set[str]:
     """The keys of the excluded records in ``optout export MANIFEST --to jsonl
     --ledger LEDGER`` output (each line ``{"dataset", "shard", "row", "reasons", "key"}``),
-    optionally of one dataset."""
+    optionally of one dataset. Records registered without a key (``"key": null``)
+    have none to add."""
     import json
 
     out = set()
@@ -127,7 +132,8 @@ def excluded_keys(export_jsonl: PathArg, dataset: str | None = None) -> set[str]
             rec = json.loads(line)
             if dataset is not None and rec.get("dataset") != dataset:
                 continue
-            if rec.get("key") is None:
-                raise InvalidRequestError(f"{export_jsonl}:{n}: no key (export with --ledger)")
-            out.add(rec["key"])
+            if "key" not in rec:
+                raise InvalidRequestError(f"{export_jsonl}:{n}: field `key` missing (export with --ledger LEDGER)")
+            if rec["key"] is not None:  # a record registered without a key
+                out.add(rec["key"])
     return out
