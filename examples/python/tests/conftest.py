@@ -93,8 +93,8 @@ def readers(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A local 2-CPU Ray, started once."""
-    ray = pytest.importorskip("ray")
+    """A local 2-CPU Ray, started once (ray[data] is required: no skip)."""
+    import ray
     here = str(Path(__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join([here, str(HERE), os.environ.get("PYTHONPATH", "")])
     os.environ.setdefault("RAY_ACCEPT_CLUSTER_IS_LOCAL", "1")
@@ -109,8 +109,8 @@ def ray_session():
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """A local Spark (``local[2]``), started once; small file splits so that
-    one Parquet file is read by several tasks."""
-    pytest.importorskip("pyspark")
+    one Parquet file is read by several tasks (pyspark and Java 17 are
+    required: no skip)."""
     from pyspark.sql import SparkSession
 
     wh = tmp_path_factory.mktemp("spark")
