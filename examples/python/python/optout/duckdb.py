@@ -2,17 +2,20 @@
 
 >>> import duckdb, optout.duckdb                                          # doctest: +SKIP
 >>> rel = optout.duckdb.read_parquet(duckdb.connect(), files, m, "forum")  # doctest: +SKIP
->>> rel.aggregate("count(*)").fetchone()                                  # doctest: +SKIP
+>>> rel.aggregate("count(*)").fetchall()                                  # doctest: +SKIP
 
-One ``read_parquet`` scan over all files with ``file_row_number`` (the
-position in the file, which DuckDB counts from the row groups) and the file
-name, anti-joined with the ``(file, row)`` pairs the manifest excludes.
+One ``read_parquet`` scan over all files. DuckDB numbers each row with
+``file_row_number`` (its position in the file, counted from the row groups)
+and ``file_index`` (the file's index in the list given); the pair, as one
+``BIGINT`` key, is anti-joined with the keys of the rows the manifest
+excludes. Needs DuckDB >= 1.3 (``file_index``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from ._errors import InvalidRequestError
@@ -24,6 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._optout import Manifest
 
 __all__ = ["read_parquet"]
+
+_KEY = "__optout_key"
 
 
 def _literal(s: str) -> str:
@@ -49,28 +54,22 @@ def read_parquet(
     """
     files = expand(paths)
     planned = plan(files, manifest, dataset, root, strict=strict, num_rows=footer_rows(files))
-    scan = (
-        f"SELECT * FROM read_parquet([{', '.join(_literal(f) for f in files)}], "
-        f"filename = {_literal(FILE)}, file_row_number = true)"
+    listed = f"[{', '.join(_literal(f) for f in files)}]"
+    # The keys say which file by its index in `listed`: check that DuckDB
+    # numbers the files that way (first and last), or rows would be matched
+    # to another file's exclusions.
+    for i in sorted({0, len(files) - 1}):
+        got = con.sql(
+            f"SELECT {FILE} FROM read_parquet({listed}, filename = {_literal(FILE)}) WHERE file_index = {i} LIMIT 1"
+        ).fetchall()
+        if got and got[0][0] != files[i]:  # pragma: no cover - a DuckDB change
+            raise InvalidRequestError(f"DuckDB numbers {got[0][0]!r} as file {i}, not {files[i]!r}")
+    rel = con.sql(
+        f"SELECT * EXCLUDE (file_row_number), (file_index::BIGINT << 32) + file_row_number AS {_KEY} "
+        f"FROM read_parquet({listed}, file_row_number = true)"
     )
-    # The anti-join matches file names as DuckDB reports them: make sure it
-    # reports them as given, or nothing would match and nothing be excluded.
-    probe = f"SELECT {FILE} FROM read_parquet({_literal(files[0])}, filename = {_literal(FILE)}) LIMIT 1"
-    got = con.sql(probe).fetchall()
-    if got and got[0][0] != files[0]:  # pragma: no cover - a DuckDB change
-        raise InvalidRequestError(f"DuckDB reports file {files[0]!r} as {got[0][0]!r}: cannot match its rows")
-    rel = con.sql(scan)
-    excluded = [f for f in planned if len(f.excluded)]
-    if excluded:
-        pairs = pa.table(
-            {
-                "file": pa.array([f.path for f in excluded for _ in range(len(f.excluded))], pa.string()),
-                "row": pa.concat_arrays([pa.array(f.excluded.astype("int64")) for f in excluded]),
-            }
-        )
-        rel = rel.set_alias("t").join(
-            con.from_arrow(pairs).set_alias("e"),
-            f"t.{FILE} = e.file AND t.file_row_number = e.row",
-            how="anti",
-        )
-    return rel.select(f"* EXCLUDE ({FILE}, file_row_number)")
+    keys = [(np.int64(i) << 32) + f.excluded.astype(np.int64) for i, f in enumerate(planned) if len(f.excluded)]
+    if keys:
+        excluded = con.from_arrow(pa.table({_KEY: pa.array(np.concatenate(keys))}))
+        rel = rel.join(excluded, _KEY, how="anti")
+    return rel.select(f"* EXCLUDE ({_KEY})")
