@@ -240,3 +240,16 @@ def test_torch_splits_by_get_worker_info(readers, monkeypatch):
         assert len({u.split("#")[0] for u in part}) <= 2  # 4 files over 3 workers
         got += part
     assert sorted(got) == sorted(readers.kept)
+
+
+def test_spark_stops_on_a_row_whose_file_it_cannot_match(readers, spark, monkeypatch):
+    """If the file paths were spelt otherwise than the scan reports them, the
+    job fails instead of letting every row through."""
+    import optout.spark
+
+    rd = readers.rd
+    monkeypatch.setattr(optout.spark, "_spelling", lambda files, reported: (lambda f: f + "#not-this"))
+    df = spark.read.parquet(*[str(readers.paths[s]) for s in rd.FILES])
+    out = optout.spark.filter(df, readers.manifest, rd.DATASET, readers.root)
+    with pytest.raises(Exception, match="matches no input file"):
+        out.count()

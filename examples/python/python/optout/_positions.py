@@ -154,13 +154,6 @@ def plan(
     return out
 
 
-def footer_rows(paths: Sequence[str]) -> list[int]:
-    """Each Parquet file's row count, from its footer."""
-    import pyarrow.parquet as pq
-
-    return [pq.read_metadata(p).num_rows for p in paths]
-
-
 def row_group_starts(metadata: pq.FileMetaData) -> np.ndarray:
     """Position of the first row of each row group, plus the file's row count
     at the end (``len = num_row_groups + 1``), from the footer."""

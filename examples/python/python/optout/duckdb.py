@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._errors import InvalidRequestError
-from ._positions import FILE, PathArg, Paths, expand, footer_rows, plan
+from ._positions import FILE, PathArg, Paths, expand, plan
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -53,7 +53,7 @@ def read_parquet(
     does not cover raises ``UnknownShardError`` now unless ``strict=False``.
     """
     files = expand(paths)
-    planned = plan(files, manifest, dataset, root, strict=strict, num_rows=footer_rows(files))
+    planned = plan(files, manifest, dataset, root, strict=strict)
     listed = f"[{', '.join(_literal(f) for f in files)}]"
     # The keys say which file by its index in `listed`: check that DuckDB
     # numbers the files that way (first and last), or rows would be matched

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ._positions import POSITION, PathArg, Paths, footer_rows, plan, expand
+from ._positions import POSITION, PathArg, Paths, expand, plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._optout import Manifest
@@ -45,14 +45,14 @@ def scan_parquet(
     """
     files = expand(paths)
     parts = []
-    for f in plan(files, manifest, dataset, root, strict=strict, num_rows=footer_rows(files)):
+    for f in plan(files, manifest, dataset, root, strict=strict):
         if len(f.excluded) == 0:
             parts.append(pl.scan_parquet(f.path, **scan_kwargs))
             continue
         excluded = pl.Series(POSITION, f.excluded, dtype=pl.UInt32)
         parts.append(
             pl.scan_parquet(f.path, row_index_name=POSITION, **scan_kwargs)
-            .filter(~pl.col(POSITION).is_in(excluded.implode()))
+            .filter(~pl.col(POSITION).is_in(pl.lit(excluded).implode()))
             .drop(POSITION)
         )
     return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")

@@ -13,6 +13,7 @@ asks the manifest about positions ``start .. start + num_rows`` of each
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -123,15 +124,16 @@ def read_parquet(
 ) -> ray.data.Dataset:
     """A Ray ``Dataset`` of the rows of ``paths`` that ``manifest`` allows.
 
-    ``paths``: one path or a list (a directory stands for its ``*.parquet``
-    files; the paths must be readable from every Ray worker). The shard of a
+    ``paths``: one local path or a list (a directory stands for its
+    ``*.parquet`` files; made absolute here, they must be readable from every
+    Ray worker). The shard of a
     file is its path relative to ``root`` (default: its name). A file the
     manifest does not cover raises ``UnknownShardError`` now, unless
     ``strict=False``. ``columns`` selects columns; ``read_kwargs`` go to
     ``ray.data.read_datasource`` (``override_num_blocks``,
     ``ray_remote_args``, ``concurrency``, ...).
     """
-    files = expand(paths)
+    files = [os.path.abspath(f) for f in expand(paths)]  # read by workers elsewhere
     footers = [pq.read_metadata(p) for p in files]
     planned = plan(files, manifest, dataset, root, strict=strict, num_rows=[f.num_rows for f in footers])
     source = ParquetRowsDatasource(planned, footers, manifest, dataset, columns=columns, strict=strict)

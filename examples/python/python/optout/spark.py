@@ -54,12 +54,15 @@ def filter(  # noqa: A001 - the name the interface promises
         raise InvalidRequestError("the DataFrame reads no files (df.inputFiles() is empty)")
     shards = shards_of(files, root)
     excluded = [manifest.excluded(dataset, s, strict=strict) for s in shards]
-    marked = df.withColumn(FILE, F.col("_metadata.file_path")).withColumn(POSITION, F.col("_metadata.row_index"))
     if not any(len(e) for e in excluded):
         return df
-    probe = marked.select(FILE).limit(1).collect()
-    spell = _spelling(files, probe[0][0]) if probe else (lambda f: f)
     spark = df.sparkSession
+    # How the scan spells file paths, from a one-file read of a file with
+    # rows (cheaper than a limit over `df`, whose plan lists every file).
+    one = files[next(i for i, e in enumerate(excluded) if len(e))]
+    probe = spark.read.parquet(one).select(F.col("_metadata.file_path")).limit(1).collect()
+    spell = _spelling(files, probe[0][0])
+    marked = df.withColumn(FILE, F.col("_metadata.file_path")).withColumn(POSITION, F.col("_metadata.row_index"))
     ids = spark.createDataFrame(
         [(spell(f), i) for i, f in enumerate(files)],
         T.StructType([T.StructField(FILE, T.StringType(), False), T.StructField(_ID, T.IntegerType(), False)]),
