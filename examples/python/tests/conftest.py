@@ -63,6 +63,27 @@ def reference():
 # --- the readers' data, ledger and engines ----------------------------------------
 
 
+def register_parquet(path: Path, shard: str, dataset: str) -> list[dict]:
+    """Registration records of one Parquet file as JSONL dicts: row = position
+    in the file, subjects = ``author`` and ``mentions`` (nulls and empty
+    strings skipped, as the mapping rule says), key = the ``uid`` column.
+
+    The one place the tests register Parquet files; ``Ledger.ingest_parquet``
+    (same shard and row rule) replaces it when it lands.
+    """
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=["uid", "author", "mentions"])
+    out = []
+    for row, (uid, a, m) in enumerate(zip(*(t.column(c).to_pylist() for c in ("uid", "author", "mentions")))):
+        subjects = ([a] if a else []) + [x for x in (m or []) if x]
+        out.append(
+            {"dataset": dataset, "shard": shard, "row": row, "subjects": subjects, "source": "forum.example.com",
+             "collected_at": "2024-01-01T00:00:00Z", "basis": "legitimate_interest", "key": uid}
+        )
+    return out
+
+
 @pytest.fixture(scope="session")
 def readers(tmp_path_factory):
     """Parquet files under a data root, a manifest over them, and the pandas
@@ -77,11 +98,10 @@ def readers(tmp_path_factory):
     paths = rd.write_all(root)
     recs = []
     for shard in rd.FILES:
-        recs += rd.records(paths[shard], shard, rd.DATASET)
-        nested = Path(shard).relative_to("train").as_posix()
-        recs += rd.records(paths[shard], nested, rd.NESTED)
+        recs += register_parquet(paths[shard], shard, rd.DATASET)
+        recs += register_parquet(paths[shard], Path(shard).relative_to("train").as_posix(), rd.NESTED)
         if shard in rd.FLAT_FILES:
-            recs += rd.records(paths[shard], Path(shard).name, rd.FLAT)
+            recs += register_parquet(paths[shard], Path(shard).name, rd.FLAT)
     with optout.Ledger.create(d / "ledger") as led:
         led.ingest(rd.write_jsonl(d / "records.jsonl", recs))
         led.apply(rd.events())
@@ -95,6 +115,7 @@ def readers(tmp_path_factory):
 def ray_session():
     """A local 2-CPU Ray, started once (ray[data] is required: no skip)."""
     import ray
+
     here = str(Path(__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join([here, str(HERE), os.environ.get("PYTHONPATH", "")])
     os.environ.setdefault("RAY_ACCEPT_CLUSTER_IS_LOCAL", "1")

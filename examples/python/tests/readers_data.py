@@ -1,5 +1,5 @@
-"""Parquet files for the reader tests, their registration, and an independent
-pandas ground truth of which rows a manifest keeps.
+"""Parquet files for the reader tests, and an independent pandas ground truth
+of which rows a manifest keeps (their registration is in conftest).
 
 The files sit in nested directories (two share the name ``part-0.parquet``),
 have several row groups of uneven sizes, and carry two subject columns: a
@@ -94,37 +94,6 @@ def write_all(root: Path) -> dict[str, Path]:
     return out
 
 
-def subjects(author: str | None, mentions: list | None) -> list[str]:
-    """The subject ids of a row: nulls and empty strings skipped (the mapping rule)."""
-    out = [author] if author else []
-    out += [m for m in (mentions or []) if m]
-    return out
-
-
-def records(path: Path, shard: str, dataset: str) -> list[dict]:
-    """Registration JSONL records of one file: row = position in the file,
-    key = the ``uid`` column (the same for every registration of the file).
-
-    The one place the tests register Parquet files; when ``Ledger.ingest_parquet``
-    lands, it replaces this (same shard and row rule).
-    """
-    t = pq.read_table(path, columns=["uid", "author", "mentions"])
-    cols = (t.column(c).to_pylist() for c in ("uid", "author", "mentions"))
-    return [
-        {
-            "dataset": dataset,
-            "shard": shard,
-            "row": row,
-            "subjects": subjects(a, m),
-            "source": "forum.example.com",
-            "collected_at": "2024-01-01T00:00:00Z",
-            "basis": "legitimate_interest",
-            "key": uid,
-        }
-        for row, (uid, a, m) in enumerate(zip(*cols))
-    ]
-
-
 TAKEDOWN = "train/2024/part-1.parquet#4"
 
 
@@ -147,8 +116,9 @@ def truth(paths: dict[str, Path]) -> set[str]:
         df = pd.read_parquet(paths[shard])
         for pos, (uid, a, m) in enumerate(zip(df["uid"], df["author"], df["mentions"])):
             assert uid == f"{shard}#{pos}"
-            subs = subjects(a if isinstance(a, str) else None, None if m is None else list(m))
-            if not (set(subs) & bad) and f"{shard}#{pos}" != TAKEDOWN:
+            subs = {a} if isinstance(a, str) else set()
+            subs |= set() if m is None else {x for x in m if isinstance(x, str)}
+            if not (subs & bad) and uid != TAKEDOWN:
                 kept.add(uid)
     return kept
 
