@@ -253,3 +253,24 @@ def test_spark_stops_on_a_row_whose_file_it_cannot_match(readers, spark, monkeyp
     out = optout.spark.filter(df, readers.manifest, rd.DATASET, readers.root)
     with pytest.raises(Exception, match="matches no input file"):
         out.count()
+
+
+def test_ray_refuses_a_file_that_changed_after_planning(readers, ray_session, tmp_path):
+    """The driver plans row groups from the footers; a task that finds another
+    row count (the file was rewritten) raises instead of guessing positions."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    import optout.ray
+
+    rd = readers.rd
+    shard = "train/2024/part-1.parquet"
+    copy = tmp_path / "train" / "2024" / "part-1.parquet"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(readers.paths[shard], copy)
+    ds = optout.ray.read_parquet([copy], readers.manifest, rd.DATASET, tmp_path)
+    t = pq.read_table(copy)
+    pq.write_table(t.slice(1), copy)  # one row fewer: every later position shifts
+    with pytest.raises(Exception, match="when the read was planned: the file changed"):
+        ds.take_all()

@@ -170,21 +170,23 @@ def kept_row_groups(
     columns: Sequence[str] | None = None,
     row_groups: Sequence[int] | None = None,
     strict: bool = True,
-    with_position: str | None = None,
-    parquet_file: Any = None,
+    expect_rows: int | None = None,
 ) -> Iterator[pa.Table]:
     """The kept rows of one Parquet file, one table per row group (in file order).
 
     A row group's rows are at positions ``start .. start + num_rows`` where
     ``start`` is the sum of the earlier row groups' counts in the footer;
-    ``keep_mask`` is asked about exactly those. With ``with_position``, a
-    ``uint64`` column of that name carries each kept row's position.
+    ``keep_mask`` is asked about exactly those. With ``expect_rows`` (the
+    row count when the read was planned), a file with another count now
+    raises ``InvalidRequestError``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = parquet_file if parquet_file is not None else pq.ParquetFile(path)
+    pf = pq.ParquetFile(path)
     md = pf.metadata
+    if expect_rows is not None and md.num_rows != expect_rows:
+        raise InvalidRequestError(f"{path}: {md.num_rows} rows, {expect_rows} when the read was planned: the file changed")
     starts = row_group_starts(md)
     for g in range(md.num_row_groups) if row_groups is None else row_groups:
         t = pf.read_row_group(g, columns=columns)
@@ -193,8 +195,6 @@ def kept_row_groups(
             raise InvalidRequestError(f"{path}: row group {g} has {t.num_rows} rows, its footer says {n}")
         pos = np.arange(starts[g], starts[g + 1], dtype=np.uint64)
         keep = manifest.keep_mask(dataset, shard, pos, strict=strict)
-        if with_position is not None:
-            t = t.append_column(with_position, pa.array(pos, type=pa.uint64()))
         yield t if keep.all() else t.filter(pa.array(keep))
 
 

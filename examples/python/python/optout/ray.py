@@ -63,6 +63,7 @@ class ParquetRowsDatasource(Datasource):
         self.strict = strict
         # (file index, row group, kept rows, bytes), from the footers.
         self.units: list[tuple[int, int, int, int]] = []
+        self.num_rows = [md.num_rows for md in footers]
         schema = footers[0].schema.to_arrow_schema()
         self.schema = schema if self.columns is None else pa.schema([schema.field(c) for c in self.columns])
         for i, (f, md) in enumerate(zip(self.files, footers)):
@@ -85,7 +86,7 @@ class ParquetRowsDatasource(Datasource):
             groups: dict[int, list[int]] = {}
             for i, g, _, _ in units:
                 groups.setdefault(i, []).append(g)
-            work = [(self.files[i], gs) for i, gs in groups.items()]
+            work = [(self.files[i], gs, self.num_rows[i]) for i, gs in groups.items()]
             meta = _metadata(
                 sum(u[2] for u in units), sum(u[3] for u in units), [self.files[i].path for i in groups], self.schema
             )
@@ -102,13 +103,20 @@ class ParquetRowsDatasource(Datasource):
 class _Read:
     """One read task: some row groups of some files (picklable)."""
 
-    def __init__(self, work: list[tuple[File, list[int]]], manifest: Manifest, dataset: str, columns: Any, strict: bool):
+    def __init__(self, work: list[tuple[File, list[int], int]], manifest: Manifest, dataset: str, columns: Any, strict: bool):
         self.work, self.manifest, self.dataset, self.columns, self.strict = work, manifest, dataset, columns, strict
 
     def __call__(self) -> Iterable[Any]:
-        for f, groups in self.work:
+        for f, groups, rows in self.work:
             yield from kept_row_groups(
-                f.path, f.shard, self.manifest, self.dataset, columns=self.columns, row_groups=groups, strict=self.strict
+                f.path,
+                f.shard,
+                self.manifest,
+                self.dataset,
+                columns=self.columns,
+                row_groups=groups,
+                strict=self.strict,
+                expect_rows=rows,
             )
 
 
