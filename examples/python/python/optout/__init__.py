@@ -8,6 +8,11 @@
 >>> keep = m.keep_mask("forum", "part-00000.parquet", rows)     # doctest: +SKIP
 
 See ``Ledger`` and ``Manifest``. Every error derives from ``OptoutError``.
+
+Readers that apply a manifest by each row's true position in its file, one
+module per engine, imported on first use (each needs its engine installed):
+``optout.polars``, ``optout.duckdb``, ``optout.ray``, ``optout.hf``,
+``optout.torch`` (works without torch), ``optout.spark``, ``optout.webdataset``.
 """
 
 from ._errors import (
@@ -48,3 +53,14 @@ __all__ = [
     "TableMismatchError",
     "CommitConflictError",
 ]
+
+READERS = ("polars", "duckdb", "ray", "hf", "torch", "spark", "webdataset")
+"""The reader submodules, imported on first attribute access (``optout.polars``)."""
+
+
+def __getattr__(name: str):
+    if name in READERS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
