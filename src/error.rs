@@ -67,6 +67,11 @@ pub enum Error {
     /// The ledger's log, snapshot or lock: damaged, locked, poisoned, or an I/O failure.
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    /// A manifest that is not what the ledger computes at the seq, time,
+    /// policy and scope it claims (another ledger, a rewritten history, or
+    /// altered and re-sealed).
+    #[error("{0}")]
+    ManifestMismatch(String),
     /// A request the ledger cannot honour (unknown run, wrong key, ...).
     #[error("{0}")]
     Invalid(String),

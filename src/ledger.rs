@@ -79,6 +79,7 @@ pub struct Ledger<I: Io = FsIo> {
     path: PathBuf,
     read_only: bool,
     snapshot_note: Option<String>,
+    notes: Vec<String>,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -120,12 +121,15 @@ impl Ledger<FsIo> {
 }
 
 impl<I: Io> Ledger<I> {
-    fn log_options(opts: &LedgerOptions, create: bool) -> LogOptions {
-        let o = LogOptions::new()
+    fn log_options(opts: &LedgerOptions, create: bool, keyer: Option<&SubjectKeyer>) -> LogOptions {
+        let mut o = LogOptions::new()
             .create(create)
             .read_only(opts.read_only)
             .durability(opts.durability)
             .segment_size(opts.segment_size);
+        if let Some(k) = keyer {
+            o = o.snapshot_key(k.snapshot_key());
+        }
         match opts.ledger_id {
             Some(id) => o.ledger_id(crate::storage::LedgerId::from_bytes(id)),
             None => o,
@@ -139,7 +143,7 @@ impl<I: Io> Ledger<I> {
         keyer: SubjectKeyer,
         opts: LedgerOptions,
     ) -> Result<Self> {
-        let log = Log::open(io, path, Self::log_options(&opts, true))?;
+        let log = Log::open(io, path, Self::log_options(&opts, true, Some(&keyer)))?;
         if log.head().0 != Seq(0) {
             return Err(Error::Invalid(format!(
                 "{}: a ledger already exists here",
@@ -153,6 +157,7 @@ impl<I: Io> Ledger<I> {
             path: path.to_path_buf(),
             read_only: false,
             snapshot_note: None,
+            notes: Vec::new(),
         };
         l.append(vec![Entry::Init(LedgerInit {
             format: ENTRY_FORMAT,
@@ -170,8 +175,16 @@ impl<I: Io> Ledger<I> {
         keyer: Option<SubjectKeyer>,
         opts: LedgerOptions,
     ) -> Result<Self> {
-        let log = Log::open(io, path, Self::log_options(&opts, false))?;
+        let log = Log::open(io, path, Self::log_options(&opts, false, keyer.as_ref()))?;
+        let mut notes = open_notes(&log);
         let load = log.latest_valid_snapshot()?;
+        for r in &load.rejected {
+            notes.push(format!(
+                "{}: snapshot not used ({}); replayed the log instead",
+                r.path.display(),
+                r.error
+            ));
+        }
         // A snapshot is a cache: one that does not decode (written by another
         // version, say) is skipped and the log replayed from the start.
         let mut snapshot_note = None;
@@ -197,6 +210,7 @@ impl<I: Io> Ledger<I> {
             },
             None => Index::new(),
         };
+        notes.extend(snapshot_note.clone());
         let from = Seq(index.seq().0 + 1);
         let mut replayed = 0u64;
         log.replay(from, |seq, payload| -> Result<()> {
@@ -226,8 +240,9 @@ impl<I: Io> Ledger<I> {
             path: path.to_path_buf(),
             read_only: opts.read_only,
             snapshot_note,
+            notes,
         };
-        if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY {
+        if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;
         }
         Ok(l)
@@ -261,6 +276,16 @@ impl<I: Io> Ledger<I> {
     /// Why the newest snapshot was not used at open, if it was not.
     pub fn snapshot_note(&self) -> Option<&str> {
         self.snapshot_note.as_deref()
+    }
+
+    /// Everything opening the ledger did or decided that its user should
+    /// know, one sentence each: a torn tail quarantined and cut (bytes,
+    /// offset, where it went), a durable head file created for a ledger
+    /// written by an older build, snapshots not used (cannot be
+    /// authenticated, damaged, ...) and the log replayed instead. Nothing
+    /// is done silently: the CLI prints these on stderr and in its JSON.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The chain hash after the entry at `seq` (pin it to detect rewrites).
@@ -494,22 +519,6 @@ impl<I: Io> Ledger<I> {
         started_at: Timestamp,
     ) -> Result<Seq> {
         self.verify_manifest(manifest)?;
-        // The seal is a public hash: anyone can re-seal an edited manifest.
-        // Manifests are reproducible, so recompute it and demand the same bytes.
-        let h = &manifest.header;
-        let q = Query {
-            policy: h.policy.clone(),
-            seq: Seq(h.seq),
-            at: Timestamp(h.at_ns),
-            datasets: h.datasets.clone(),
-        };
-        if self.manifest(&q)?.to_bytes() != manifest.to_bytes() {
-            return Err(Error::Invalid(
-                "the manifest differs from what this ledger computes at its seq, time, policy and scope: \
-                 it was altered (or made by another optout version)"
-                    .into(),
-            ));
-        }
         if name.trim().is_empty() || model.trim().is_empty() {
             return Err(Error::Invalid(
                 "a run needs a non-empty name and model".into(),
@@ -578,9 +587,14 @@ impl<I: Io> Ledger<I> {
         ))
     }
 
-    /// Checks that `m` was computed from this ledger's history: same ledger
-    /// id, and the chain head it pins is this log's chain at its `Seq`. A
-    /// manifest from a forked or rewritten ledger fails.
+    /// Checks that `m` is exactly what this ledger computes at the seq N,
+    /// valid time T, policy and dataset scope it claims: same ledger id,
+    /// the chain head it pins is this log's chain at N (a manifest from a
+    /// forked, rewritten or rolled-back ledger fails), and its bytes equal
+    /// a recomputation. The seal is a public hash, so anyone can re-seal an
+    /// edited manifest (an older one with a newer head written in, rows
+    /// dropped): only the recomputation catches that. `check --ledger`,
+    /// `runs add` and Python's `Ledger.verify_manifest` all call this.
     pub fn verify_manifest(&self, m: &Manifest) -> Result<()> {
         let h = &m.header;
         let id: String = self
@@ -588,29 +602,91 @@ impl<I: Io> Ledger<I> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let mismatch = |what: String| Err(Error::ManifestMismatch(what));
         if h.ledger_id != id {
-            return Err(Error::Invalid(format!(
+            return mismatch(format!(
                 "the manifest is from ledger {}, not this one ({id})",
                 h.ledger_id
-            )));
+            ));
         }
         if Seq(h.seq) > self.index.seq() {
-            return Err(Error::Invalid(format!(
+            return mismatch(format!(
                 "the manifest pins seq {} but this ledger ends at {}: it was rolled back or truncated",
                 h.seq,
                 self.index.seq()
-            )));
+            ));
         }
         let chain = self.log.chain_at(Seq(h.seq))?;
         if chain.to_hex() != h.chain_head {
-            return Err(Error::Invalid(format!(
+            return mismatch(format!(
                 "the manifest pins chain head {} at seq {}, but this ledger has {}: its history was rewritten",
                 h.chain_head,
                 h.seq,
                 chain.to_hex()
-            )));
+            ));
+        }
+        let q = Query {
+            policy: h.policy.clone(),
+            seq: Seq(h.seq),
+            at: Timestamp(h.at_ns),
+            datasets: h.datasets.clone(),
+        };
+        let mut again = self.manifest(&q)?;
+        if m.version < again.version {
+            // An older format re-encodes to its own bytes (FORMAT.md, Manifests).
+            again.version = m.version;
+            again
+                .header
+                .counts
+                .truncate(crate::manifest::reasons_in(m.version).unwrap_or(0));
+        }
+        if again.to_bytes() != m.to_bytes() {
+            return mismatch(format!(
+                "the manifest differs from what this ledger computes at its seq {}, time {}, policy and scope \
+                 (digest {} here, {} in the file): it was altered and re-sealed, or made by another optout version",
+                h.seq,
+                h.at,
+                &again.digest_hex()[..16],
+                &m.digest_hex()[..16]
+            ));
         }
         Ok(())
+    }
+
+    /// The external keys (URL, `__key__`) of the rows `m` excludes, as
+    /// registered at or before its seq N, after [`Ledger::verify_manifest`]:
+    /// `(dataset, shard, row) → key`, for `check` (`{"key"}` lines) and
+    /// `export --ledger`. The last registration of a row at or before N is
+    /// the one the manifest judged.
+    pub fn excluded_keys(&self, m: &Manifest) -> Result<HashMap<(String, String, u32), String>> {
+        self.verify_manifest(m)?;
+        let n = Seq(m.header.seq);
+        let mut keys: HashMap<(String, String, u32), Option<String>> = HashMap::new();
+        let mut last = None;
+        for &(seq, _) in &self.index.records.checkpoints {
+            if seq > n || last == Some(seq) {
+                continue;
+            }
+            last = Some(seq);
+            let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
+                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+            })?;
+            let Entry::Records(b) = entry else { continue };
+            for g in b.shards {
+                let Some(sh) = m.shard(&g.dataset, &g.shard) else {
+                    continue;
+                };
+                for r in g.rows {
+                    if sh.excluded.contains(r.row) {
+                        keys.insert((g.dataset.clone(), g.shard.clone(), r.row), r.key);
+                    }
+                }
+            }
+        }
+        Ok(keys
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
     }
 
     /// Checks that this ledger extends a pinned head `(seq, chain hash hex)`.
@@ -648,6 +724,44 @@ impl<I: Io> Ledger<I> {
     pub fn sync(&mut self) -> Result<()> {
         Ok(self.log.sync()?)
     }
+}
+
+/// What opening `log` did that must be reported (see [`Ledger::notes`]).
+fn open_notes<I: Io>(log: &Log<I>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(t) = log.recovery() {
+        let what = match (&t.quarantine, t.segment_removed) {
+            (Some(q), true) => format!(
+                "removed the segment (its header was torn) after copying its {} bytes to {}",
+                t.bytes,
+                q.display()
+            ),
+            (Some(q), false) => format!(
+                "cut {} bytes at byte {} after moving them to {}",
+                t.bytes,
+                t.truncated_at,
+                q.display()
+            ),
+            (None, _) => format!(
+                "{} bytes at byte {} are ignored (read-only: nothing was changed)",
+                t.bytes, t.truncated_at
+            ),
+        };
+        notes.push(format!(
+            "{}: torn tail after the last acknowledged commit ({:?}, {} uncommitted frame(s)): {what}",
+            t.segment.display(),
+            t.reason,
+            t.frames_dropped
+        ));
+    }
+    if log.head_created() {
+        let (seq, chain) = log.head();
+        notes.push(format!(
+            "{}: created the durable head file (a ledger written by an older optout) at seq {seq}, chain {chain}",
+            log.root().join(crate::storage::HEAD_FILE).display()
+        ));
+    }
+    notes
 }
 
 /// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows (each

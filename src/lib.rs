@@ -70,4 +70,4 @@ pub use policy::Policy;
 pub use provenance::{Profile, Provenance, Visibility};
 pub use pseudonym::SubjectKeyer;
 pub use time::Timestamp;
-pub use verify::{verify_ledger, LedgerVerify};
+pub use verify::{verify_ledger, verify_ledger_with, LedgerVerify};

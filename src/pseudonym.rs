@@ -13,6 +13,7 @@ use crate::ids::SubjectKey;
 
 const PSEUDONYM_CONTEXT: &str = "optout 2026-11 subject pseudonym v1";
 const FINGERPRINT_CONTEXT: &str = "optout 2026-11 subject key fingerprint v1";
+const SNAPSHOT_MAC_CONTEXT: &str = "optout 2026-11 snapshot mac v1";
 const KEY_FILE_HEADER: &str = "optout-subject-key-v1";
 
 /// Makes [`SubjectKey`] pseudonyms from external subject ids.
@@ -20,6 +21,7 @@ const KEY_FILE_HEADER: &str = "optout-subject-key-v1";
 pub struct SubjectKeyer {
     derived: [u8; 32],
     fingerprint: [u8; 32],
+    snapshot: [u8; 32],
 }
 
 impl std::fmt::Debug for SubjectKeyer {
@@ -42,6 +44,7 @@ impl SubjectKeyer {
         SubjectKeyer {
             derived: blake3::derive_key(PSEUDONYM_CONTEXT, &secret),
             fingerprint: blake3::derive_key(FINGERPRINT_CONTEXT, &secret),
+            snapshot: blake3::derive_key(SNAPSHOT_MAC_CONTEXT, &secret),
         }
     }
 
@@ -93,6 +96,13 @@ impl SubjectKeyer {
             *byte = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
         }
         Ok(Self::from_secret(secret))
+    }
+
+    /// The key that authenticates the ledger's snapshots: the secret stays
+    /// outside the ledger directory, so someone who can only write the
+    /// directory cannot make a snapshot an open trusts.
+    pub fn snapshot_key(&self) -> crate::storage::SnapshotKey {
+        crate::storage::SnapshotKey::from_bytes(self.snapshot)
     }
 
     /// The key's fingerprint, stored in the ledger to refuse a wrong key.

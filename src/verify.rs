@@ -14,7 +14,8 @@ use crate::error::Result;
 use crate::event::Entry;
 use crate::ids::Seq;
 use crate::index::Index;
-use crate::storage::{self, FsIo, Log, LogOptions, VerifyReport};
+use crate::pseudonym::SubjectKeyer;
+use crate::storage::{self, FsIo, Io, Log, LogOptions, VerifyReport};
 
 /// What `verify` found.
 #[derive(Debug)]
@@ -37,10 +38,23 @@ impl LedgerVerify {
     }
 }
 
-/// Verifies the ledger at `path` without modifying it (no lock taken).
+/// Verifies the ledger at `path` without modifying it (no lock taken),
+/// without the subject key (snapshots are compared with a replay of the
+/// log, but not authenticated).
 pub fn verify_ledger(path: &Path) -> Result<LedgerVerify> {
-    let io = FsIo::new();
-    let report = storage::verify(&io, path)?;
+    verify_ledger_with(&FsIo::new(), path, None)
+}
+
+/// [`verify_ledger`] on any [`Io`], authenticating snapshots with `keyer`'s
+/// snapshot key when given. Only up to the last acknowledged commit: bytes a
+/// writer running beside it has not acknowledged yet are noted, not damage.
+pub fn verify_ledger_with<I: Io>(
+    io: &I,
+    path: &Path,
+    keyer: Option<&SubjectKeyer>,
+) -> Result<LedgerVerify> {
+    let key = keyer.map(SubjectKeyer::snapshot_key);
+    let report = storage::verify_keyed(io, path, key.as_ref())?;
     let mut out = LedgerVerify {
         storage: report,
         entries: 0,
@@ -51,12 +65,14 @@ pub fn verify_ledger(path: &Path) -> Result<LedgerVerify> {
         // The log itself is damaged: replaying it would only repeat that.
         return Ok(out);
     }
-    let log = Log::open(
-        FsIo::new(),
-        path,
-        LogOptions::new().create(false).read_only(true),
-    )?;
-    let snap = log.latest_valid_snapshot()?.snapshot;
+    let mut opts = LogOptions::new().create(false).read_only(true);
+    if let Some(k) = key {
+        opts = opts.snapshot_key(k);
+    }
+    let log = Log::open(io, path, opts)?;
+    // Authenticated with the key when there is one; without, the newest
+    // snapshot is still compared with the replay (never trusted).
+    let snap = log.latest_snapshot_to_compare()?.snapshot;
     let snap_seq = snap.as_ref().map(|s| s.seq);
     let mut index = Index::new();
     let mut problems = Vec::new();

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::args::KeyArg;
 use crate::out::{num, rate, secs, Out};
-use crate::{hex, input, key_path, load_key, Status};
+use crate::{hex, input, key_path, load_key, open_ledger, optional_key, Status};
 
 /// Parser threads for `ingest`: `$OPTOUT_THREADS`, else the cores (at most 4).
 fn threads() -> usize {
@@ -81,7 +81,7 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     let t0 = Instant::now();
     let keyer = load_key(ledger, key)?;
     // Take the writer lock before the (long) parse, so a second writer fails fast.
-    let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
+    let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let pb = match input::total_len(files) {
         Some(n) => out.bytes_bar(n, "parsing"),
@@ -133,7 +133,7 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
 pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Result<Status> {
     let t0 = Instant::now();
     let keyer = load_key(ledger, key)?;
-    let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
+    let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let sp = out.spinner("reading events");
     let events = input::read_events(files, &keyer)?;
@@ -196,11 +196,13 @@ fn kind_name(k: FindingKind) -> &'static str {
     }
 }
 
-pub fn verify(out: &mut Out, ledger: &Path) -> Result<Status> {
+pub fn verify(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
     let t0 = Instant::now();
-    // Frames, chain links and snapshots; then every entry decoded and folded
-    // from seq 1, and the newest snapshot compared with that replay.
-    let v = optout::verify_ledger(ledger)
+    // Frames, chain links and snapshots (authenticated with the subject key
+    // when there is one); then every entry decoded and folded from seq 1,
+    // and the newest snapshot compared with that replay.
+    let keyer = optional_key(ledger, key)?;
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), ledger, keyer.as_ref())
         .with_context(|| format!("{}: cannot verify", ledger.display()))?;
     let report = &v.storage;
     let mut findings: Vec<serde_json::Value> = report
@@ -265,9 +267,10 @@ pub fn verify(out: &mut Out, ledger: &Path) -> Result<Status> {
     Ok(if ok { Status::Ok } else { Status::Found })
 }
 
-pub fn snapshot(out: &mut Out, ledger: &Path) -> Result<Status> {
+pub fn snapshot(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
     let t0 = Instant::now();
-    let mut l = Ledger::open(ledger, None)?;
+    let keyer = load_key(ledger, key)?;
+    let mut l = open_ledger(out, ledger, Some(keyer), false)?;
     let path = l.snapshot()?;
     let seq = l.head().0;
     out.line(format!(

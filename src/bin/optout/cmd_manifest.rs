@@ -7,17 +7,19 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use optout::manifest::ManifestDiff;
-use optout::{InputError, Ledger, Manifest, Policy, Reason, Seq};
+use optout::{InputError, Manifest, Policy, Reason, Seq};
 use serde_json::{json, Map, Value};
 
+use crate::args::KeyArg;
 use crate::args::{ExportFormat, ManifestArgs};
 use crate::out::{num, secs, Out};
-use crate::{input, keys, time_arg, Status};
+use crate::{input, open_ledger, optional_key, time_arg, Status};
 
 pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
     let t0 = Instant::now();
     let sp = out.spinner("opening the ledger");
-    let l = Ledger::open_read_only(&a.ledger, None)?;
+    let keyer = optional_key(&a.ledger, &a.key)?;
+    let l = open_ledger(out, &a.ledger, keyer, true)?;
     let policy = match &a.policy {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -341,6 +343,7 @@ pub fn check(
     used: &str,
     ledger: Option<&Path>,
     allow_unknown_shards: bool,
+    key: &KeyArg,
 ) -> Result<Status> {
     let m = Manifest::load(path)?;
     let mut lines = Vec::new();
@@ -354,11 +357,18 @@ pub fn check(
         }
         lines.push((n, parse_used(used, n, text)?));
     }
-    let key_map: HashMap<String, keys::RowName> = match ledger {
-        Some(l) => keys::excluded_keys(l, &m)?
-            .into_iter()
-            .map(|(row, key)| (key, row))
-            .collect(),
+    // With the ledger, the manifest must be exactly what it computes at
+    // the seq, time, policy and scope the manifest claims (a re-sealed
+    // manifest is refused, exit 2).
+    let key_map: HashMap<String, (String, String, u32)> = match ledger {
+        Some(l) => {
+            let keyer = optional_key(l, key)?;
+            open_ledger(out, l, keyer, true)?
+                .excluded_keys(&m)?
+                .into_iter()
+                .map(|(row, key)| (key, row))
+                .collect()
+        }
         None => {
             if let Some((n, _)) = lines.iter().find(|(_, u)| matches!(u, Used::Key(_))) {
                 bail!(
@@ -466,10 +476,14 @@ pub fn export(
     to: ExportFormat,
     dest: &str,
     ledger: Option<&Path>,
+    key: &KeyArg,
 ) -> Result<Status> {
     let m = Manifest::load(path)?;
     let keys = match ledger {
-        Some(l) => Some(keys::excluded_keys(l, &m)?),
+        Some(l) => {
+            let keyer = optional_key(l, key)?;
+            Some(open_ledger(out, l, keyer, true)?.excluded_keys(&m)?)
+        }
         None => None,
     };
     let mut file;

@@ -13,7 +13,6 @@ mod cmd_runs;
 mod cmd_signals;
 mod demo;
 mod input;
-mod keys;
 mod out;
 
 use std::io;
@@ -22,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use optout::{SubjectKeyer, Timestamp};
+use optout::{Ledger, SubjectKeyer, Timestamp};
 
 use args::{Cli, Command, ExportFormat, KeyArg, RunsCommand};
 use out::Out;
@@ -70,8 +69,8 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         Command::Init { ledger, key } => cmd_ledger::init(out, &ledger, &key),
         Command::Ingest { ledger, files, key } => cmd_ledger::ingest(out, &ledger, &files, &key),
         Command::Apply { ledger, files, key } => cmd_ledger::apply(out, &ledger, &files, &key),
-        Command::Verify { ledger } => cmd_ledger::verify(out, &ledger),
-        Command::Snapshot { ledger } => cmd_ledger::snapshot(out, &ledger),
+        Command::Verify { ledger, key } => cmd_ledger::verify(out, &ledger, &key),
+        Command::Snapshot { ledger, key } => cmd_ledger::snapshot(out, &ledger, &key),
         Command::Signals(a) => cmd_signals::signals(out, &a),
         Command::Manifest(a) => cmd_manifest::manifest(out, &a),
         Command::Show { manifest } => cmd_manifest::show(out, &manifest),
@@ -81,12 +80,14 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             used,
             ledger,
             allow_unknown_shards,
+            key,
         } => cmd_manifest::check(
             out,
             &manifest,
             &used,
             ledger.as_deref(),
             allow_unknown_shards,
+            &key,
         ),
         Command::Export {
             manifest,
@@ -94,13 +95,14 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             out: dest,
             ledger,
             table,
+            key,
         } => match to {
             ExportFormat::Delta => cmd_export::delta(out, &manifest, &table),
             ExportFormat::Iceberg => cmd_export::iceberg(out, &manifest, &dest, &table),
             _ if table.table.is_some() || table.dataset.is_some() || table.data_root.is_some() => {
                 anyhow::bail!("--table, --dataset and --data-root are for --to delta|iceberg")
             }
-            _ => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref()),
+            _ => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref(), &key),
         },
         Command::Runs(RunsCommand::Add {
             ledger,
@@ -108,6 +110,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             manifest,
             name,
             started_at,
+            key,
         }) => cmd_runs::add(
             out,
             &ledger,
@@ -115,8 +118,9 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             &manifest,
             name.as_deref(),
             started_at.as_deref(),
+            &key,
         ),
-        Command::Runs(RunsCommand::List { ledger }) => cmd_runs::list(out, &ledger),
+        Command::Runs(RunsCommand::List { ledger, key }) => cmd_runs::list(out, &ledger, &key),
         Command::Affected {
             ledger,
             subject,
@@ -156,6 +160,37 @@ pub fn load_key(ledger: &Path, key: &KeyArg) -> Result<SubjectKeyer> {
             optout::default_key_path(ledger).display()
         )
     })
+}
+
+/// The subject key if there is one: the named file (`--key-file` or
+/// `$OPTOUT_KEY_FILE`) must load; the default `LEDGER.key` is used when it
+/// exists. Commands that only read use it to authenticate snapshots.
+pub fn optional_key(ledger: &Path, key: &KeyArg) -> Result<Option<SubjectKeyer>> {
+    let (path, named) = key_path(ledger, key);
+    if named || path.exists() {
+        return load_key(ledger, key).map(Some);
+    }
+    Ok(None)
+}
+
+/// Opens `ledger` (read-only or for writing) and reports what the open
+/// did (a torn tail cut, a head file created, a snapshot not used) on
+/// stderr and in the JSON output.
+pub fn open_ledger(
+    out: &mut Out,
+    ledger: &Path,
+    keyer: Option<SubjectKeyer>,
+    read_only: bool,
+) -> Result<Ledger> {
+    let l = if read_only {
+        Ledger::open_read_only(ledger, keyer)?
+    } else {
+        Ledger::open(ledger, keyer)?
+    };
+    for n in l.notes() {
+        out.note(n);
+    }
+    Ok(l)
 }
 
 /// Parses an optional RFC 3339 flag value; `None` is now.
