@@ -170,6 +170,8 @@ impl Index {
             || offsets.first().is_some_and(|&f| f != 0)
             || targets.iter().any(|&t| t >= n)
             || offsets.len() > keys.len() + 1
+            // Canonical: no trailing subjects without links (Links::compact).
+            || !Csr::is_trimmed(&offsets)
             || records.runs.first().is_some_and(|r| r.ord != 0)
             || records.runs.windows(2).any(|w| w[0].ord >= w[1].ord)
             || records
