@@ -58,6 +58,19 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An input file is larger than the documented cap for its kind (or
+    /// could not be held in memory): refused before it is read further.
+    #[error("{}: {what} may be at most {} bytes{}", path.display(), cap, if *.out_of_memory { " (out of memory before reaching that)" } else { "" })]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it was read as, e.g. `"a policy file"`.
+        what: &'static str,
+        /// The cap in bytes.
+        cap: u64,
+        /// Whether memory ran out before the cap was reached.
+        out_of_memory: bool,
+    },
     /// A manifest failed to decode or verify.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
@@ -72,6 +85,10 @@ pub enum Error {
     /// altered and re-sealed).
     #[error("{0}")]
     ManifestMismatch(String),
+    /// The ledger does not extend a pinned head (`--expect-head`): rolled
+    /// back, forked or rewritten.
+    #[error("{0}")]
+    HeadMismatch(String),
     /// A request the ledger cannot honour (unknown run, wrong key, ...).
     #[error("{0}")]
     Invalid(String),

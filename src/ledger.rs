@@ -12,13 +12,17 @@ use std::path::{Path, PathBuf};
 use crate::codec;
 use crate::engine::{evaluate, Query};
 use crate::error::{Error, InputError, Result};
-use crate::event::{Entry, Event, LedgerInit, RecordBatch, RowEntry, TrainingRun};
+use crate::event::{
+    Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
+};
 use crate::ids::{Purpose, RecordId, Seq, SubjectKey};
 use crate::index::Index;
 use crate::manifest::Manifest;
+use crate::pin::PinnedHead;
 use crate::policy::Policy;
 use crate::provenance::Profile;
 use crate::pseudonym::SubjectKeyer;
+use crate::storage::quarantine::QuarantineFile;
 use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
 use crate::time::Timestamp;
 
@@ -689,21 +693,49 @@ impl<I: Io> Ledger<I> {
             .collect())
     }
 
-    /// Checks that this ledger extends a pinned head `(seq, chain hash hex)`.
-    pub fn check_extends(&self, seq: Seq, chain_hex: &str) -> Result<()> {
-        if seq > self.index.seq() {
-            return Err(Error::Invalid(format!(
-                "pinned seq {seq} is past this ledger's head {}: rolled back",
-                self.index.seq()
-            )));
+    /// Checks that this ledger extends the pinned head: the same ledger,
+    /// at least its seq, and the same chain value there
+    /// ([`Error::HeadMismatch`] otherwise: rolled back, forked, rewritten).
+    pub fn check_extends(&self, pin: &PinnedHead) -> Result<()> {
+        pin.check(self.ledger_id(), self.index.seq(), |s| {
+            Ok(self.log.chain_at(s)?)
+        })
+        .map_err(Error::HeadMismatch)
+    }
+
+    /// The files in `quarantine/` (torn tails cut by recoveries), each
+    /// with the seq of the entry that acknowledged it, if one did.
+    pub fn quarantine(&self) -> Result<Vec<(QuarantineFile, Option<Seq>)>> {
+        let files = crate::storage::quarantine::list(self.log.io(), &self.path)?;
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let acked = acknowledged_at(self.index.quarantine_acks(), &f);
+                (f, acked)
+            })
+            .collect())
+    }
+
+    /// Records in the log that the quarantined torn tails not yet
+    /// acknowledged were looked at (`note`: why, e.g. a ticket), so
+    /// `verify` stops reporting exactly these files. Returns the seq of
+    /// the entry, or `None` when there was nothing to acknowledge.
+    pub fn acknowledge_quarantine(&mut self, note: Option<String>) -> Result<Option<Seq>> {
+        let files: Vec<QuarantinedTail> = self
+            .quarantine()?
+            .into_iter()
+            .filter(|(_, acked)| acked.is_none())
+            .map(|(f, _)| QuarantinedTail {
+                name: f.name,
+                bytes: f.bytes,
+                blake3: f.blake3,
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(None);
         }
-        let c = self.log.chain_at(seq)?;
-        if c.to_hex() != chain_hex {
-            return Err(Error::Invalid(format!(
-                "the chain at seq {seq} differs from the pinned head: history rewritten"
-            )));
-        }
-        Ok(())
+        let seq = self.append(vec![Entry::QuarantineAck(QuarantineAck { files, note })])?;
+        Ok(Some(seq))
     }
 
     /// Writes a snapshot of the index at the head, so the next open
@@ -724,6 +756,17 @@ impl<I: Io> Ledger<I> {
     pub fn sync(&mut self) -> Result<()> {
         Ok(self.log.sync()?)
     }
+}
+
+/// The seq of the acknowledgement that names exactly `f` (name, length, hash).
+pub(crate) fn acknowledged_at(acks: &[(Seq, QuarantineAck)], f: &QuarantineFile) -> Option<Seq> {
+    acks.iter()
+        .find(|(_, a)| {
+            a.files
+                .iter()
+                .any(|t| t.name == f.name && t.bytes == f.bytes && t.blake3 == f.blake3)
+        })
+        .map(|(s, _)| *s)
 }
 
 /// What opening `log` did that must be reported (see [`Ledger::notes`]).

@@ -15,6 +15,8 @@ const PSEUDONYM_CONTEXT: &str = "optout 2026-11 subject pseudonym v1";
 const FINGERPRINT_CONTEXT: &str = "optout 2026-11 subject key fingerprint v1";
 const SNAPSHOT_MAC_CONTEXT: &str = "optout 2026-11 snapshot mac v1";
 const KEY_FILE_HEADER: &str = "optout-subject-key-v1";
+/// Largest subject key file read (the real one is 87 bytes).
+pub const MAX_KEY_FILE: u64 = 4096;
 
 /// Makes [`SubjectKey`] pseudonyms from external subject ids.
 #[derive(Clone)]
@@ -73,10 +75,11 @@ impl SubjectKeyer {
         Ok(Self::from_secret(secret))
     }
 
-    /// Reads a key file written by [`SubjectKeyer::create_key_file`].
+    /// Reads a key file written by [`SubjectKeyer::create_key_file`] (at
+    /// most [`MAX_KEY_FILE`] bytes).
     pub fn load_key_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io(path, "read key file", e))?;
+        let bytes = crate::fsutil::read_bounded(path, MAX_KEY_FILE, "a subject key file")?;
+        let text = String::from_utf8_lossy(&bytes);
         let bad = || {
             Error::Other(format!(
                 "{}: not an optout subject key file",

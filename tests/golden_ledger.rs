@@ -169,7 +169,8 @@ fn golden_v1_ledger_opens_and_answers_the_same() {
         GOLDEN_DIGEST
     );
     drop(w);
-    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &copy, Some(&keyer)).unwrap();
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &copy, Some(&keyer), None)
+        .unwrap();
     assert!(v.is_clean(), "{v:?}");
     assert_eq!(v.snapshot_checked, Some(head));
     let l = Ledger::open_read_only(&copy, Some(keyer)).unwrap();

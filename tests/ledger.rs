@@ -457,8 +457,8 @@ fn a_forged_snapshot_is_never_trusted() {
     let honest = l.manifest(&q).unwrap();
     assert!(honest.header.excluded > 0);
     drop(l);
-    let v =
-        optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer())).unwrap();
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()), None)
+        .unwrap();
     assert!(v.is_clean(), "{v:?}");
     assert_eq!((v.entries, v.snapshot_checked), (3, Some(Seq(3))));
 
@@ -509,8 +509,9 @@ fn a_forged_snapshot_is_never_trusted() {
         // Without any key: never trusted either (nothing to authenticate with).
         let l = Ledger::open_read_only(&path, None).unwrap();
         assert_eq!(l.manifest(&q).unwrap(), honest, "{what}: keyless open");
-        let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()))
-            .unwrap();
+        let v =
+            optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()), None)
+                .unwrap();
         if what.starts_with("format 1") {
             // Harmless (no open uses it), and what every older ledger holds
             // after an upgrade: a note, not damage.
@@ -533,8 +534,8 @@ fn a_forged_snapshot_is_never_trusted() {
     );
     let stolen = blake3::derive_key("optout 2026-11 snapshot mac v1", &secret);
     write_snapshot_with(&path, 3, &forged, stolen);
-    let v =
-        optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer())).unwrap();
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()), None)
+        .unwrap();
     assert!(
         v.problems
             .iter()

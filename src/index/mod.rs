@@ -16,7 +16,7 @@ pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
 
 use crate::error::{Error, InputError, Result};
-use crate::event::{Entry, Event, RecordBatch, TrainingRun};
+use crate::event::{Entry, Event, QuarantineAck, RecordBatch, TrainingRun};
 use crate::ids::{Purpose, Purposes, RecordId, Seq, SubjectKey};
 
 /// Sizes of the index, for progress and benchmarks.
@@ -100,6 +100,8 @@ pub struct Index {
     /// Positions in `events` of takedowns and source opt-outs.
     pub(crate) content_events: Vec<u32>,
     pub(crate) runs: Vec<(Seq, TrainingRun)>,
+    /// Quarantined torn tails acknowledged, with the seq that recorded it.
+    pub(crate) quarantine_acks: Vec<(Seq, QuarantineAck)>,
     /// The sequence number of the last applied entry.
     pub(crate) seq: Seq,
     /// From the ledger's [`Entry::Init`].
@@ -146,6 +148,7 @@ impl Index {
                 Err(Error::Invalid("a second ledger init entry".into()))
             }
             Entry::Init(_) => Ok(()),
+            Entry::QuarantineAck(_) => Ok(()),
             Entry::Run(r) => {
                 if self.runs.iter().any(|(_, x)| x.name == r.name) {
                     return Err(Error::Invalid(format!(
@@ -268,6 +271,7 @@ impl Index {
             Entry::Event(e) => self.apply_event(seq, e.clone()),
             Entry::Run(r) => self.runs.push((seq, r.clone())),
             Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
+            Entry::QuarantineAck(a) => self.quarantine_acks.push((seq, a.clone())),
         }
         self.seq = seq;
     }
@@ -474,6 +478,11 @@ impl Index {
     /// Every event with its sequence number, in log order.
     pub fn events(&self) -> &[(Seq, Event)] {
         &self.events
+    }
+
+    /// The acknowledgements of quarantined torn tails, in log order.
+    pub fn quarantine_acks(&self) -> &[(Seq, QuarantineAck)] {
+        &self.quarantine_acks
     }
 
     /// The subject-key fingerprint the ledger was created with.

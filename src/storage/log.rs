@@ -168,9 +168,14 @@ fn check_head(
     // Acknowledged entries are missing: say where.
     let first_lost = Seq(scan.head.0 + 1);
     let seg = segment::path(log_dir, d.segment);
+    let lost = if first_lost == d.seq {
+        format!("seq {first_lost} was")
+    } else {
+        format!("seqs {first_lost} to {} were", d.seq)
+    };
     let acked = format!(
-        "seq {first_lost}..={} were acknowledged (the durable head: up to byte {} of segment {})",
-        d.seq, d.end, d.segment
+        "{lost} acknowledged (the durable head: up to byte {} of segment {})",
+        d.end, d.segment
     );
     let err = match (scan.segments.iter().find(|s| s.number == d.segment), &scan.tail) {
         (None, _) => StorageError::corrupt(
@@ -474,6 +479,11 @@ impl<I: Io> Log<I> {
     /// The ledger's id.
     pub fn ledger_id(&self) -> LedgerId {
         self.ledger
+    }
+
+    /// The [`Io`] the log reads and writes through.
+    pub fn io(&self) -> &I {
+        &self.io
     }
 
     /// The ledger directory.

@@ -32,7 +32,7 @@ mod io;
 mod log;
 pub mod mem;
 mod options;
-mod quarantine;
+pub mod quarantine;
 mod read;
 mod recovery;
 mod segment;

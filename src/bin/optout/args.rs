@@ -132,6 +132,8 @@ pub enum Command {
         allow_unknown_shards: bool,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        expect: ExpectHead,
     },
     /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]), or
     /// write them as deletion vectors into a Delta table (`--to delta --table PATH`) or an
@@ -189,7 +191,19 @@ pub enum Command {
         ledger: PathBuf,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        expect: ExpectHead,
     },
+    /// Print the ledger's head (seq, chain head, ledger id) as JSON: pin it,
+    /// and pass it to --expect-head later.
+    Head {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// Torn tails that recoveries moved to LEDGER/quarantine/: list them, or
+    /// acknowledge them (recorded in the log) so `verify` stops reporting them.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// Write a snapshot of the index so later opens replay less (needs the
     /// subject key: snapshots are authenticated with it).
     Snapshot {
@@ -230,6 +244,38 @@ pub struct ManifestArgs {
     pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub key: KeyArg,
+    #[command(flatten)]
+    pub expect: ExpectHead,
+}
+
+/// `--expect-head`: a head the ledger must extend.
+#[derive(Args, Debug, Clone)]
+pub struct ExpectHead {
+    /// Refuse a ledger (or manifest) that does not extend this head:
+    /// SEQ:HASH, or a file holding what `optout head` printed.
+    #[arg(long, value_name = "FILE|SEQ:HASH")]
+    pub expect_head: Option<String>,
+}
+
+/// `optout quarantine ...`.
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List the quarantined torn tails, and whether each was acknowledged.
+    List {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// Record in the log that the quarantined torn tails were looked at (a
+    /// crash cut them; nothing acknowledged is missing).
+    Ack {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// Why (e.g. a ticket); recorded with the acknowledgement.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
 }
 
 /// `optout runs ...`.

@@ -10,22 +10,22 @@ use optout::manifest::ManifestDiff;
 use optout::{InputError, Manifest, Policy, Reason, Seq};
 use serde_json::{json, Map, Value};
 
-use crate::args::KeyArg;
-use crate::args::{ExportFormat, ManifestArgs};
+use crate::args::{ExpectHead, ExportFormat, KeyArg, ManifestArgs};
 use crate::out::{num, secs, Out};
-use crate::{input, open_ledger, optional_key, time_arg, Status};
+use crate::{expected_head, input, open_ledger, optional_key, time_arg, Status};
 
 pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
     let t0 = Instant::now();
     let sp = out.spinner("opening the ledger");
     let keyer = optional_key(&a.ledger, &a.key)?;
+    let pin = expected_head(&a.expect)?;
     let l = open_ledger(out, &a.ledger, keyer, true)?;
+    if let Some(p) = &pin {
+        l.check_extends(p)
+            .with_context(|| format!("{}: --expect-head", a.ledger.display()))?;
+    }
     let policy = match &a.policy {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("{}: cannot read the policy file", p.display()))?;
-            Some(Policy::from_json(&text, &p.display().to_string())?)
-        }
+        Some(p) => Some(Policy::load(p)?),
         None => None,
     };
     let purpose = match (&a.purpose, &policy) {
@@ -344,8 +344,10 @@ pub fn check(
     ledger: Option<&Path>,
     allow_unknown_shards: bool,
     key: &KeyArg,
+    expect: &ExpectHead,
 ) -> Result<Status> {
     let m = Manifest::load(path)?;
+    let pin = expected_head(expect)?;
     let mut lines = Vec::new();
     let input = BufReader::with_capacity(1 << 20, input::open(used)?);
     for (i, line) in input.lines().enumerate() {
@@ -363,13 +365,20 @@ pub fn check(
     let key_map: HashMap<String, (String, String, u32)> = match ledger {
         Some(l) => {
             let keyer = optional_key(l, key)?;
-            open_ledger(out, l, keyer, true)?
-                .excluded_keys(&m)?
+            let led = open_ledger(out, l, keyer, true)?;
+            if let Some(p) = &pin {
+                p.check_manifest(&m, Some(&led)).context("--expect-head")?;
+            }
+            led.excluded_keys(&m)?
                 .into_iter()
                 .map(|(row, key)| (key, row))
                 .collect()
         }
         None => {
+            if let Some(p) = &pin {
+                p.check_manifest::<optout::storage::FsIo>(&m, None)
+                    .context("--expect-head")?;
+            }
             if let Some((n, _)) = lines.iter().find(|(_, u)| matches!(u, Used::Key(_))) {
                 bail!(
                     "{used}:{n}: field `key`: key lines need --ledger LEDGER (the ledger the manifest came from) to resolve keys to records"

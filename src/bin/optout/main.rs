@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use optout::{Ledger, SubjectKeyer, Timestamp};
 
-use args::{Cli, Command, ExportFormat, KeyArg, RunsCommand};
+use args::{Cli, Command, ExpectHead, ExportFormat, KeyArg, QuarantineCommand, RunsCommand};
 use out::Out;
 
 /// How a command that ran to the end came out.
@@ -69,7 +69,18 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         Command::Init { ledger, key } => cmd_ledger::init(out, &ledger, &key),
         Command::Ingest { ledger, files, key } => cmd_ledger::ingest(out, &ledger, &files, &key),
         Command::Apply { ledger, files, key } => cmd_ledger::apply(out, &ledger, &files, &key),
-        Command::Verify { ledger, key } => cmd_ledger::verify(out, &ledger, &key),
+        Command::Verify {
+            ledger,
+            key,
+            expect,
+        } => cmd_ledger::verify(out, &ledger, &key, &expect),
+        Command::Head { ledger } => cmd_ledger::head(out, &ledger),
+        Command::Quarantine(QuarantineCommand::List { ledger }) => {
+            cmd_ledger::quarantine_list(out, &ledger)
+        }
+        Command::Quarantine(QuarantineCommand::Ack { ledger, note, key }) => {
+            cmd_ledger::quarantine_ack(out, &ledger, note, &key)
+        }
         Command::Snapshot { ledger, key } => cmd_ledger::snapshot(out, &ledger, &key),
         Command::Signals(a) => cmd_signals::signals(out, &a),
         Command::Manifest(a) => cmd_manifest::manifest(out, &a),
@@ -81,6 +92,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             ledger,
             allow_unknown_shards,
             key,
+            expect,
         } => cmd_manifest::check(
             out,
             &manifest,
@@ -88,6 +100,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             ledger.as_deref(),
             allow_unknown_shards,
             &key,
+            &expect,
         ),
         Command::Export {
             manifest,
@@ -191,6 +204,14 @@ pub fn open_ledger(
         out.note(n);
     }
     Ok(l)
+}
+
+/// The pinned head of `--expect-head`, if given.
+pub fn expected_head(e: &ExpectHead) -> Result<Option<optout::PinnedHead>> {
+    match &e.expect_head {
+        None => Ok(None),
+        Some(a) => Ok(Some(optout::PinnedHead::parse(a).context("--expect-head")?)),
+    }
 }
 
 /// Parses an optional RFC 3339 flag value; `None` is now.
