@@ -71,6 +71,23 @@ pub enum Error {
         /// Whether memory ran out before the cap was reached.
         out_of_memory: bool,
     },
+    /// A record registered again without `replace` (twice in one batch, or
+    /// already in the ledger): nothing of the batch was written. The CLI
+    /// names the input's file and line.
+    #[error("record {dataset}/{shard}#{row} {what}")]
+    RecordConflict {
+        /// The record's dataset.
+        dataset: String,
+        /// Its shard.
+        shard: String,
+        /// Its row.
+        row: u32,
+        /// Whether the batch itself holds the row twice (else the ledger
+        /// has it already).
+        twice_in_batch: bool,
+        /// What is wrong.
+        what: &'static str,
+    },
     /// A manifest failed to decode or verify.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::codec;
 use crate::engine::{evaluate, Query};
-use crate::error::{Error, InputError, Result};
+use crate::error::{Error, Result};
 use crate::event::{
     Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
 };
@@ -327,6 +327,29 @@ impl<I: Io> Ledger<I> {
             .map(codec::encode)
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Other(e.to_string()))?;
+        // Name what is too large (the storage layer sees only bytes).
+        let limit = u64::from(crate::storage::MAX_PAYLOAD);
+        if let Some((i, p)) = payloads
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() as u64 > limit)
+        {
+            let what = match &entries[i] {
+                Entry::Records(b) => format!(
+                    "a frame of {} records (from {}/{})",
+                    b.len(),
+                    b.shards.first().map_or("?", |g| g.dataset.as_str()),
+                    b.shards.first().map_or("?", |g| g.shard.as_str())
+                ),
+                Entry::Event(_) => format!("event {} of this batch", i + 1),
+                Entry::Run(r) => format!("training run {:?}", r.name),
+                _ => "an entry".to_string(),
+            };
+            return Err(Error::Invalid(format!(
+                "{what} encodes to {} bytes, over the {limit}-byte limit of one log entry; nothing was written",
+                p.len()
+            )));
+        }
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
         let seqs = (range.first.0..).map(Seq);
@@ -397,16 +420,13 @@ impl<I: Io> Ledger<I> {
                         if same {
                             unchanged += 1;
                         } else {
-                            return Err(InputError::new(
-                                "<ingest>",
-                                0,
-                                Some("row"),
-                                format!(
-                                    "record {}/{}#{} is already registered with different content; set \"replace\": true to replace it",
-                                    g.dataset, g.shard, r.row
-                                ),
-                            )
-                            .into());
+                            return Err(Error::RecordConflict {
+                                dataset: g.dataset.clone(),
+                                shard: g.shard.clone(),
+                                row: r.row,
+                                twice_in_batch: false,
+                                what: "is already registered with different content; set \"replace\": true to replace it",
+                            });
                         }
                     }
                     _ => keep.push(r),
@@ -807,60 +827,83 @@ fn open_notes<I: Io>(log: &Log<I>) -> Vec<String> {
     notes
 }
 
-/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows (each
-/// frame carries the batch's profile table, which is small).
+/// Estimated encoded bytes of a row (its profile not included).
+fn row_bytes(r: &RowEntry) -> usize {
+    64 + 16 * r.subjects.len() + r.key.as_ref().map_or(0, |k| k.len())
+}
+
+/// Estimated encoded bytes of a profile.
+fn profile_bytes(p: &Profile) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 8);
+    64 + p.source.len()
+        + p.basis.len()
+        + p.categories.iter().map(|c| c.len() + 8).sum::<usize>()
+        + opt(&p.jurisdiction)
+        + opt(&p.license)
+        + opt(&p.obtained_from)
+}
+
+/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows and about
+/// [`BYTES_PER_FRAME`] estimated bytes, profiles counted: each frame
+/// carries only the profiles its own rows use (renumbered), so a batch of
+/// many large, distinct profiles cannot make a frame past the 64 MiB limit.
 fn split(batch: RecordBatch) -> Vec<RecordBatch> {
-    let est = |r: &RowEntry| 64 + 16 * r.subjects.len() + r.key.as_ref().map_or(0, |k| k.len());
-    if batch.len() <= ROWS_PER_FRAME
-        && batch
-            .shards
-            .iter()
-            .flat_map(|g| &g.rows)
-            .map(est)
-            .sum::<usize>()
-            <= BYTES_PER_FRAME
-    {
+    let total: usize = batch
+        .shards
+        .iter()
+        .flat_map(|g| &g.rows)
+        .map(row_bytes)
+        .sum::<usize>()
+        + batch.profiles.iter().map(profile_bytes).sum::<usize>();
+    if batch.len() <= ROWS_PER_FRAME && total <= BYTES_PER_FRAME {
         return vec![batch];
     }
+    let sizes: Vec<usize> = batch.profiles.iter().map(profile_bytes).collect();
     let mut out = Vec::new();
-    let mut cur = RecordBatch {
-        profiles: batch.profiles.clone(),
-        shards: Vec::new(),
-    };
-    let mut n = 0;
-    let mut bytes = 0;
-    for mut g in batch.shards {
-        while !g.rows.is_empty() {
-            // As many rows as fit under both limits (at least one).
-            let mut take = 0;
-            while take < g.rows.len() && n + take < ROWS_PER_FRAME {
-                let b = est(&g.rows[take]);
-                if take > 0 && bytes + b > BYTES_PER_FRAME {
-                    break;
+    let mut cur = RecordBatch::default();
+    let mut remap: HashMap<u32, u32> = HashMap::new();
+    let (mut n, mut bytes) = (0usize, 0usize);
+    for g in batch.shards {
+        let mut rows = Vec::new();
+        for mut r in g.rows {
+            let cost = |remap: &HashMap<u32, u32>, r: &RowEntry| {
+                row_bytes(r)
+                    + if remap.contains_key(&r.profile) {
+                        0
+                    } else {
+                        sizes[r.profile as usize]
+                    }
+            };
+            if n > 0 && (n == ROWS_PER_FRAME || bytes + cost(&remap, &r) > BYTES_PER_FRAME) {
+                // Close the frame; this row starts the next one.
+                if !rows.is_empty() {
+                    cur.shards.push(crate::event::ShardRecords {
+                        dataset: g.dataset.clone(),
+                        shard: g.shard.clone(),
+                        rows: std::mem::take(&mut rows),
+                    });
                 }
-                bytes += b;
-                take += 1;
+                out.push(std::mem::take(&mut cur));
+                remap.clear();
+                (n, bytes) = (0, 0);
             }
-            let full = n + take == ROWS_PER_FRAME || take < g.rows.len();
-            let rest = g.rows.split_off(take);
-            n += take;
-            cur.shards.push(crate::event::ShardRecords {
-                dataset: g.dataset.clone(),
-                shard: g.shard.clone(),
-                rows: std::mem::replace(&mut g.rows, rest),
+            bytes += cost(&remap, &r);
+            let next = cur.profiles.len() as u32;
+            let id = *remap.entry(r.profile).or_insert_with(|| {
+                cur.profiles
+                    .push(batch.profiles[r.profile as usize].clone());
+                next
             });
-            if full {
-                bytes = 0;
-                let profiles = cur.profiles.clone();
-                out.push(std::mem::replace(
-                    &mut cur,
-                    RecordBatch {
-                        profiles,
-                        shards: Vec::new(),
-                    },
-                ));
-                n = 0;
-            }
+            r.profile = id;
+            rows.push(r);
+            n += 1;
+        }
+        if !rows.is_empty() {
+            cur.shards.push(crate::event::ShardRecords {
+                dataset: g.dataset,
+                shard: g.shard,
+                rows,
+            });
         }
     }
     if n > 0 {

@@ -71,6 +71,6 @@ pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};
 pub use policy::{Policy, MAX_POLICY_FILE};
 pub use provenance::{Profile, Provenance, Visibility};
-pub use pseudonym::{SubjectKeyer, MAX_KEY_FILE};
+pub use pseudonym::{key_file_warnings, key_inside_ledger, SubjectKeyer, MAX_KEY_FILE};
 pub use time::Timestamp;
 pub use verify::{verify_ledger, verify_ledger_with, LedgerVerify};

@@ -137,3 +137,54 @@ impl SubjectKeyer {
         SubjectKey(out)
     }
 }
+
+/// `p` made absolute with symbolic links resolved, as far as it exists.
+fn resolved(p: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(p.file_name()?))
+}
+
+/// Whether the key file `key` lies inside the ledger directory `ledger`:
+/// whoever can read the directory then has the key, which defeats the
+/// pseudonyms and the snapshots' authentication.
+pub fn key_inside_ledger(key: &Path, ledger: &Path) -> bool {
+    match (resolved(key), resolved(ledger)) {
+        (Some(k), Some(l)) => k.starts_with(&l),
+        _ => false,
+    }
+}
+
+/// What weakens the key file `key` of the ledger `ledger`, one sentence
+/// each: kept inside the ledger directory, or readable or writable by
+/// group or others.
+pub fn key_file_warnings(key: &Path, ledger: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if key_inside_ledger(key, ledger) {
+        out.push(format!(
+            "the subject key {} is inside the ledger directory {}: anyone who can read the ledger can \
+             match subject ids and forge snapshots; move it outside",
+            key.display(),
+            ledger.display()
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(key) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push(format!(
+                    "the subject key {} has mode {mode:04o}: group or others can read or change it; chmod 600 it",
+                    key.display()
+                ));
+            }
+        }
+    }
+    out
+}

@@ -642,3 +642,29 @@ fn rows_with_many_subjects_split_by_size() {
     let l = Ledger::open(&path, Some(keyer())).unwrap();
     assert_eq!(l.index().stats().links, 2_000_000);
 }
+
+/// Issue 20, finding 12: a batch of records with many large, distinct
+/// provenance profiles (a long license text per row) is split into frames
+/// that each carry only their rows' profiles; on main every frame carried
+/// all of them and the ingest failed with "payload is N bytes, limit is M".
+#[test]
+fn large_distinct_profiles_split_into_frames_under_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    let text: String = (0..70)
+        .map(|r| {
+            let license = format!("{r:04}{}", "L".repeat(1_000_000 - 8));
+            format!(
+                r#"{{"dataset":"d","shard":"s","row":{r},"subjects":["u{r}@x.org"],"source":"x.org","collected_at":"2024-01-01T00:00:00Z","basis":"licensed","license":"{license}"}}"#
+            ) + "\n"
+        })
+        .collect();
+    let s = ingest(&mut l, &text);
+    assert_eq!(s.registered, 70);
+    assert!(l.index().seq() > Seq(2), "split into several frames");
+    drop(l);
+    let l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.index().stats().records, 70);
+    assert_eq!(l.index().stats().profiles, 70);
+}

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
 
-use crate::error::{Error, InputError, Result};
+use crate::error::{Error, Result};
 use crate::event::{Entry, Event, QuarantineAck, RecordBatch, TrainingRun};
 use crate::ids::{Purpose, Purposes, RecordId, Seq, SubjectKey};
 
@@ -183,21 +183,23 @@ impl Index {
                         g.dataset, g.shard
                     )));
                 }
-                let dup = !rows.insert(r.row)
+                let twice = !rows.insert(r.row);
+                let dup = twice
                     || existing.is_some_and(|s| {
                         self.records.shards[s.0 as usize].current(r.row).is_some()
                     });
                 if dup && !r.replace {
-                    return Err(InputError::new(
-                        "<batch>",
-                        0,
-                        Some("row"),
-                        format!(
-                            "record {}/{}#{} is already registered; set \"replace\": true to replace it",
-                            g.dataset, g.shard, r.row
-                        ),
-                    )
-                    .into());
+                    return Err(Error::RecordConflict {
+                        dataset: g.dataset.clone(),
+                        shard: g.shard.clone(),
+                        row: r.row,
+                        twice_in_batch: twice,
+                        what: if twice {
+                            "is registered twice in this batch; set \"replace\": true on the later line to replace it"
+                        } else {
+                            "is already registered; set \"replace\": true to replace it"
+                        },
+                    });
                 }
             }
         }

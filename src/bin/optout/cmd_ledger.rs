@@ -33,6 +33,14 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
         bail!("{}: a ledger already exists here", ledger.display());
     }
     let (kp, named) = key_path(ledger, key);
+    if optout::key_inside_ledger(&kp, ledger) {
+        bail!(
+            "{}: the subject key must be kept outside the ledger directory {} (whoever can read the ledger \
+             could then match subject ids and forge snapshots)",
+            kp.display(),
+            ledger.display()
+        );
+    }
     let (keyer, created) = if kp.exists() {
         if !named {
             bail!(
@@ -41,7 +49,11 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
                 kp.display()
             );
         }
-        (SubjectKeyer::load_key_file(&kp)?, false)
+        let k = SubjectKeyer::load_key_file(&kp)?;
+        for w in optout::key_file_warnings(&kp, ledger) {
+            eprintln!("optout: warning: {w}");
+        }
+        (k, false)
     } else {
         (SubjectKeyer::create_key_file(&kp)?, true)
     };
@@ -92,7 +104,12 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     let parse = t0.elapsed();
     let n = recs.batch.len() as u64;
     let sp = out.spinner(&format!("writing {} records", num(n)));
-    let s = l.ingest(recs.batch)?;
+    let s = match l.ingest(recs.batch) {
+        Err(e @ optout::Error::RecordConflict { .. }) => {
+            return Err(input::locate_conflict(files, e))
+        }
+        r => r?,
+    };
     sp.finish_and_clear();
     // The batch is durable (fsynced); freeing a large index costs ~0.15 s per
     // million records for nothing, and the OS drops the lock at exit.

@@ -1,7 +1,7 @@
 //! Commands about manifests: compute one, show, diff, check, export.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -330,7 +330,7 @@ fn parse_used(file: &str, n: u64, text: &str) -> Result<Used, InputError> {
             .as_u64()
             .and_then(|r| u32::try_from(r).ok())
             .ok_or_else(|| {
-                InputError::new(file, n, Some("row"), format!("expected u32, got {r}"))
+                InputError::new(file, n, Some("row"), "expected an unsigned 32-bit integer")
             })?,
         None => return Err(InputError::new(file, n, Some("row"), "missing")),
     };
@@ -350,15 +350,10 @@ pub fn check(
     let pin = expected_head(expect)?;
     let mut lines = Vec::new();
     let input = BufReader::with_capacity(1 << 20, input::open(used)?);
-    for (i, line) in input.lines().enumerate() {
-        let n = i as u64 + 1;
-        let line = line.map_err(|e| InputError::new(used, n, None, format!("read error: {e}")))?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
+    optout::jsonl::for_lines(input, used, |n, text| {
         lines.push((n, parse_used(used, n, text)?));
-    }
+        Ok(())
+    })?;
     // With the ledger, the manifest must be exactly what it computes at
     // the seq, time, policy and scope the manifest claims (a re-sealed
     // manifest is refused, exit 2).

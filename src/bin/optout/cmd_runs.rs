@@ -156,8 +156,9 @@ pub fn affected(
     let records = ix.subject_records(&sk, ix.seq()).len();
     let runs = lineage::affected(ix, &sk, ix.seq(), at);
     let violations = runs.iter().filter(|r| r.status() == Use::Violation).count();
+    // The subject is named by pseudonym only: ids never appear in output.
     out.line(format!(
-        "subject {subject} (pseudonym {}): {} record(s); {} of {} training run(s) used them",
+        "subject {}: {} record(s); {} of {} training run(s) used them",
         sk.to_hex(),
         num(records as u64),
         runs.len(),
@@ -173,7 +174,6 @@ pub fn affected(
     }
     out.json(json!({
         "command": "affected",
-        "subject": subject,
         "pseudonym": sk.to_hex(),
         "at": at.to_rfc3339(),
         "seq": ix.seq().0,

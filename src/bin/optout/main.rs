@@ -36,7 +36,10 @@ pub enum Status {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
     let mut out = Out::new(cli.format, cli.quiet);
     let r = run(cli.command, &mut out).and_then(|s| {
         out.flush()?;
@@ -49,10 +52,52 @@ fn main() -> ExitCode {
         Err(e) => {
             // Whatever was printed before the error still goes out.
             let _ = out.flush();
-            eprintln!("optout: error: {e:#}");
+            eprintln!("optout: error: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `--help` and `--version` print and exit 0; every other parse error is
+/// a usage error: `optout: error: ...` (clap's text, its usage lines kept)
+/// and exit code 2, like every other error.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    eprint!("optout: error: {text}");
+    ExitCode::from(2)
+}
+
+/// The error and its causes, `: `-separated, each cause once: a cause
+/// whose text the message already holds (an error that prints its source)
+/// is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut s = String::new();
+    for c in e.chain() {
+        let t = c.to_string();
+        if s.contains(&t) {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push_str(": ");
+        }
+        s.push_str(&t);
+    }
+    s
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -164,15 +209,20 @@ pub fn key_path(ledger: &Path, key: &KeyArg) -> (PathBuf, bool) {
     (optout::default_key_path(ledger), false)
 }
 
-/// Loads the subject key for `ledger`.
+/// Loads the subject key for `ledger`, warning (stderr) about a key kept
+/// inside the ledger directory or readable by group or others.
 pub fn load_key(ledger: &Path, key: &KeyArg) -> Result<SubjectKeyer> {
     let (path, _) = key_path(ledger, key);
-    SubjectKeyer::load_key_file(&path).with_context(|| {
+    let k = SubjectKeyer::load_key_file(&path).with_context(|| {
         format!(
             "this command needs the ledger's subject key (--key-file, $OPTOUT_KEY_FILE, default {})",
             optout::default_key_path(ledger).display()
         )
-    })
+    })?;
+    for w in optout::key_file_warnings(&path, ledger) {
+        eprintln!("optout: warning: {w}");
+    }
+    Ok(k)
 }
 
 /// The subject key if there is one: the named file (`--key-file` or
