@@ -63,7 +63,7 @@ pub mod workload;
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
 pub use error::{Error, InputError, Result};
 pub use event::{Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun};
-pub use fsutil::read_bounded;
+pub use fsutil::{read_bounded, Output};
 pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
 pub use index::{Index, IndexStats};
 pub use ledger::{default_key_path, IngestSummary, Ledger, LedgerOptions};

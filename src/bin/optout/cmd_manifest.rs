@@ -490,15 +490,19 @@ pub fn export(
         }
         None => None,
     };
-    let mut file;
-    let w: &mut dyn Write = if dest == "-" {
-        out.raw()
-    } else {
-        file = std::io::BufWriter::with_capacity(
+    // A file is replaced atomically on success (and left alone on error);
+    // see optout::Output for FIFOs, devices, symlinks and ledger dirs.
+    let mut file = match dest {
+        "-" => None,
+        _ => Some(std::io::BufWriter::with_capacity(
             1 << 20,
-            std::fs::File::create(dest).with_context(|| format!("{dest}: cannot create"))?,
-        );
-        &mut file
+            optout::Output::create(Path::new(dest))?,
+        )),
+    };
+    let mut stdout = out.raw();
+    let w: &mut dyn Write = match file.as_mut() {
+        Some(f) => f,
+        None => &mut stdout,
     };
     if to == ExportFormat::Csv {
         w.write_all(if keys.is_some() {
@@ -540,6 +544,9 @@ pub fn export(
         }
     }
     w.flush()?;
+    if let Some(f) = file {
+        f.into_inner().map_err(|e| e.into_error())?.commit()?;
+    }
     if dest != "-" {
         out.line(format!("exported {} excluded records to {dest}", num(n)))?;
         out.json(
