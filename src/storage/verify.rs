@@ -291,7 +291,16 @@ pub fn verify_keyed<I: Io>(
         .exists(&qdir)
         .map_err(|e| StorageError::io("stat", &qdir, e))?
     {
-        super::log::refuse_symlink(io, &qdir)?;
+        if let Err(e) = super::log::refuse_symlink(io, &qdir) {
+            report.findings.push(Finding {
+                kind: FindingKind::Corrupt,
+                file: qdir.clone(),
+                offset: 0,
+                seq: None,
+                what: e.to_string(),
+            });
+            return Ok(report);
+        }
         let mut names = io
             .list_dir(&qdir)
             .map_err(|e| StorageError::io("list", &qdir, e))?;
