@@ -13,7 +13,7 @@ cargo test --all-features
 
 # Python binding tests (examples/python): run_tests.sh creates .venv at the
 # repo root, installs maturin, pytest, numpy, pyroaring, pyarrow, polars,
-# datasets, deltalake, pyiceberg and ray[data], builds the bindings into it and runs pytest,
+# datasets, deltalake, pyiceberg, blake3 and ray[data], builds the bindings into it and runs pytest,
 # failing when pytest collects no test (exit 5).
 echo "== Python binding tests (examples/python)"
 bash examples/python/run_tests.sh

@@ -5,7 +5,7 @@
 #
 # Creates .venv at the repo root if missing, installs what the tests need
 # (maturin, pytest, numpy, pyroaring, pyarrow, polars, datasets, deltalake,
-# pyiceberg; ray[data] unless OPTOUT_SKIP_RAY=1), builds the bindings in release mode into the
+# pyiceberg, blake3; ray[data] unless OPTOUT_SKIP_RAY=1), builds the bindings in release mode into the
 # venv, and runs pytest. Fails if pytest collects no test (exit 5).
 # Cargo builds into $CARGO_TARGET_DIR, else target/python under the repo.
 set -euo pipefail
@@ -28,7 +28,7 @@ fi
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 
 step "installing test dependencies"
-"${PIP[@]}" maturin pytest numpy pyroaring pyarrow polars datasets deltalake pyiceberg
+"${PIP[@]}" maturin pytest numpy pyroaring pyarrow polars datasets deltalake pyiceberg blake3
 
 if [ "${OPTOUT_SKIP_RAY:-0}" != "1" ]; then
   step "installing ray[data] (optional; the Ray test is skipped without it)"

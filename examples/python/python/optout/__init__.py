@@ -15,7 +15,9 @@ from ._errors import (
     CorruptError,
     InputError,
     InvalidRequestError,
+    LedgerReplacedError,
     LockedError,
+    ManifestMismatchError,
     NotFoundError,
     OptoutError,
     ReadOnlyError,
@@ -47,4 +49,6 @@ __all__ = [
     "UnknownShardError",
     "TableMismatchError",
     "CommitConflictError",
+    "ManifestMismatchError",
+    "LedgerReplacedError",
 ]
