@@ -723,6 +723,17 @@ impl<I: Io> Ledger<I> {
         .map_err(Error::HeadMismatch)
     }
 
+    /// Checks that `m` comes from a log that extends `pin` (`check
+    /// --expect-head`): what its header shows
+    /// ([`PinnedHead::check_manifest_header`]), this ledger extending the
+    /// pin, and the manifest being exactly what this ledger computes
+    /// ([`Ledger::verify_manifest`]).
+    pub fn check_pinned_manifest(&self, pin: &PinnedHead, m: &Manifest) -> Result<()> {
+        pin.check_manifest_header(m, true)?;
+        self.check_extends(pin)?;
+        self.verify_manifest(m)
+    }
+
     /// The files in `quarantine/` (torn tails cut by recoveries), each
     /// with the seq of the entry that acknowledged it, if one did.
     pub fn quarantine(&self) -> Result<Vec<(QuarantineFile, Option<Seq>)>> {

@@ -8,7 +8,6 @@ use std::path::Path;
 
 use crate::error::{Error, InputError, Result};
 use crate::ids::Seq;
-use crate::ledger::Ledger;
 use crate::manifest::Manifest;
 use crate::storage::{ChainHash, FsIo, Io, Log, LogOptions};
 
@@ -111,13 +110,14 @@ impl PinnedHead {
         })
     }
 
-    /// Checks that `m` was computed from a log that extends this pin
-    /// ([`Error::HeadMismatch`] otherwise). Alone, a manifest shows that
-    /// only when it is at the pinned seq itself (same chain value there);
-    /// one computed later needs `ledger`, which must extend the pin and
-    /// compute exactly `m` ([`Ledger::verify_manifest`]). A manifest older
-    /// than the pin is refused: it ignores what the pin says was recorded.
-    pub fn check_manifest<I: Io>(&self, m: &Manifest, ledger: Option<&Ledger<I>>) -> Result<()> {
+    /// Checks what `m`'s header alone shows about this pin
+    /// ([`Error::HeadMismatch`] otherwise): the same ledger, not older than
+    /// the pin, the same chain head when at the pinned seq. A manifest
+    /// computed later than the pin proves nothing by itself: it passes only
+    /// with `later_ok` (its ledger then shows the rest:
+    /// [`crate::Ledger::check_pinned_manifest`]). A manifest older than the
+    /// pin is refused: it ignores what the pin says was recorded.
+    pub fn check_manifest_header(&self, m: &Manifest, later_ok: bool) -> Result<()> {
         let h = &m.header;
         let fail = |s: String| Err(Error::HeadMismatch(s));
         if let Some(id) = self
@@ -142,18 +142,14 @@ impl PinnedHead {
                 h.chain_head, h.seq, self.chain
             ));
         }
-        match ledger {
-            Some(l) => {
-                l.check_extends(self)?;
-                l.verify_manifest(m)
-            }
-            None if h.seq > self.seq.0 => fail(format!(
+        if h.seq > self.seq.0 && !later_ok {
+            return fail(format!(
                 "the manifest is at seq {}, after the pinned seq {}: only its ledger can show that it \
                  extends the pinned head (pass the ledger)",
                 h.seq, self.seq
-            )),
-            None => Ok(()),
+            ));
         }
+        Ok(())
     }
 
     /// Whether a log whose chain value at `self.seq` is `chain_at` (and

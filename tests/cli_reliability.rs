@@ -10,6 +10,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod common;
+use common::copy_dir;
+
 fn bin() -> PathBuf {
     std::env::var_os("OPTOUT_TEST_BIN")
         .map(PathBuf::from)
@@ -89,6 +92,22 @@ impl Fx {
             .collect();
         v.sort();
         v
+    }
+    /// Appends `bytes` to the newest segment (a write cut short by a crash).
+    fn tear(&self, bytes: &[u8]) {
+        let seg = self.segments().pop().unwrap();
+        let mut fh = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+        fh.write_all(bytes).unwrap();
+    }
+    /// Starts `optout apply LEDGER fifo` and waits until it holds the ledger.
+    fn writer_on(&self, ledger: &str, fifo: &str) -> std::process::Child {
+        let mut c = cmd(&["apply", ledger, fifo])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until_open(&mut c, ledger);
+        c
     }
     fn manifest(&self, name: &str) -> Output {
         run(&[
@@ -249,9 +268,7 @@ fn a_torn_tail_is_reported_quarantined_and_acknowledged() {
     let f = fixture();
     let seg = f.segments().pop().unwrap();
     let len = std::fs::metadata(&seg).unwrap().len();
-    let mut fh = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    fh.write_all(b"OOFR half a frame").unwrap();
-    drop(fh);
+    f.tear(b"OOFR half a frame");
     let o = run(&["verify", &f.ledger]);
     expect(&o, 0, "unacknowledged bytes are not damage");
     let o = run_stdin(&["--format", "json", "apply", &f.ledger, "-"], &erasure(3));
@@ -278,10 +295,7 @@ fn a_torn_tail_is_reported_quarantined_and_acknowledged() {
     expect(&o, 0, "list");
     assert!(json(&o)["files"][0]["acknowledged_at"].as_u64().is_some());
     // A new tail is reported again (only exactly the acknowledged files are not).
-    let seg = f.segments().pop().unwrap();
-    let mut fh = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    fh.write_all(b"more torn bytes").unwrap();
-    drop(fh);
+    f.tear(b"more torn bytes");
     ok(&["-q", "snapshot", &f.ledger]);
     expect(
         &run(&["verify", &f.ledger]),
@@ -302,13 +316,8 @@ fn one_writer_whatever_happens_to_the_lock_file() {
         .status()
         .unwrap()
         .success());
-    let mut first = cmd(&["apply", &f.ledger, &fifo])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the first writer holds the ledger (it then blocks reading the FIFO).
-    wait_until_open(&mut first, &f.ledger);
+    // The first writer holds the ledger, blocked reading the FIFO.
+    let first = f.writer_on(&f.ledger, &fifo);
     std::fs::remove_file(Path::new(&f.ledger).join("LOCK")).unwrap();
     let o = run_stdin(&["apply", &f.ledger, "-"], &erasure(9));
     expect(&o, 2, "a second writer after rm LOCK");
@@ -325,12 +334,7 @@ fn one_writer_whatever_happens_to_the_lock_file() {
     );
 
     // The directory moved away and a new ledger made at its path.
-    let mut first = cmd(&["apply", &f.ledger, &fifo])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_open(&mut first, &f.ledger);
+    let first = f.writer_on(&f.ledger, &fifo);
     let old = f.path("L.old");
     std::fs::rename(&f.ledger, &old).unwrap();
     let key = format!("{}.key", f.ledger);
@@ -638,19 +642,6 @@ fn rollback_and_fork_of_the_newest_segment_are_detected() {
         2,
         "check --expect-head with a manifest older than the pin",
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 #[repr(C)]

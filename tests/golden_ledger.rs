@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use optout::{jsonl, Ledger, LedgerOptions, Query, Seq, SubjectKeyer, Timestamp};
 
+mod common;
+use common::copy_dir;
+
 const SECRET: [u8; 32] = [0x42; 32];
 /// The manifest digest at the head, as computed when the fixture was made.
 const GOLDEN_DIGEST: &str = "1f128417ef02b8eb00a48828fcae3be0f9aa027ce8bbecf00b9bf6df05d420c1";
@@ -185,17 +188,4 @@ fn golden_v1_ledger_opens_and_answers_the_same() {
         l.manifest(&query(Seq(head.0 - 1))).unwrap().digest_hex(),
         GOLDEN_DIGEST
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }

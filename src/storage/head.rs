@@ -128,7 +128,7 @@ pub(crate) fn read<I: Io + ?Sized>(
     if !io.exists(&p).map_err(|e| StorageError::io("stat", &p, e))? {
         return Ok(None);
     }
-    super::log::refuse_symlink(io, &p)?;
+    super::io::refuse_symlink(io, &p)?;
     let len = io
         .file_len(&p)
         .map_err(|e| StorageError::io("stat", &p, e))?;

@@ -15,6 +15,20 @@ use std::any::Any;
 use std::io;
 use std::path::Path;
 
+/// [`StorageError::Symlink`] if `p` is a symbolic link: the parts of a
+/// ledger directory must be inside it.
+pub(crate) fn refuse_symlink<I: Io + ?Sized>(io: &I, p: &Path) -> super::Result<()> {
+    if io
+        .is_symlink(p)
+        .map_err(|e| super::StorageError::io("stat", p, e))?
+    {
+        return Err(super::StorageError::Symlink {
+            path: p.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// A held lock; dropping it releases the lock.
 pub struct IoLock(#[allow(dead_code)] Box<dyn Any + Send + Sync>);
 

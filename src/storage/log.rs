@@ -21,7 +21,7 @@ use super::error::{Result, StorageError};
 use super::frame::{self, FLAG_COMMIT};
 use super::fs::FsIo;
 use super::head::{self, DurableHead, HeadFile};
-use super::io::{Io, IoLock};
+use super::io::{refuse_symlink, Io, IoLock};
 use super::options::{Durability, LogOptions};
 use super::quarantine;
 use super::recovery::{self, Recovery, Scan, SegmentMeta};
@@ -104,19 +104,6 @@ fn io_err<'a>(
 
 fn exists<I: Io>(io: &I, p: &Path) -> Result<bool> {
     io.exists(p).map_err(io_err("stat", p))
-}
-
-/// [`StorageError::Symlink`] if `p` is a symbolic link.
-pub(crate) fn refuse_symlink<I: Io + ?Sized>(io: &I, p: &Path) -> Result<()> {
-    if io
-        .is_symlink(p)
-        .map_err(|e| StorageError::io("stat", p, e))?
-    {
-        return Err(StorageError::Symlink {
-            path: p.to_path_buf(),
-        });
-    }
-    Ok(())
 }
 
 /// What the durable head file says about the log a scan found.

@@ -52,8 +52,6 @@ pub use mem::{CrashKind, Fault, MemIo};
 pub use options::{Durability, LogOptions};
 pub use recovery::{Recovery, TailReason};
 pub use segment::LOG_VERSION;
-pub use snapshot::{
-    RejectedSnapshot, Snapshot, SnapshotKey, SnapshotLoad, KEEP_SNAPSHOTS, SNAPSHOT_VERSION,
-};
-pub use types::{ChainHash, LedgerId, Seq, SeqRange};
+pub use snapshot::{RejectedSnapshot, Snapshot, SnapshotLoad, KEEP_SNAPSHOTS, SNAPSHOT_VERSION};
+pub use types::{ChainHash, LedgerId, Seq, SeqRange, SnapshotKey};
 pub use verify::{verify, verify_keyed, Finding, FindingKind, VerifyReport};

@@ -1,8 +1,7 @@
 //! How a log is opened and how appends are made durable.
 
 use super::frame::MAX_PAYLOAD;
-use super::snapshot::SnapshotKey;
-use super::types::LedgerId;
+use super::types::{LedgerId, SnapshotKey};
 
 /// When an appended group becomes durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -136,7 +136,7 @@ pub fn list<I: Io + ?Sized>(io: &I, root: &Path) -> Result<Vec<QuarantineFile>> 
     {
         return Ok(Vec::new());
     }
-    super::log::refuse_symlink(io, &dir)?;
+    super::io::refuse_symlink(io, &dir)?;
     let mut names = io
         .list_dir(&dir)
         .map_err(|e| StorageError::io("list", &dir, e))?;
@@ -144,7 +144,7 @@ pub fn list<I: Io + ?Sized>(io: &I, root: &Path) -> Result<Vec<QuarantineFile>> 
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);
-        super::log::refuse_symlink(io, &path)?;
+        super::io::refuse_symlink(io, &path)?;
         let bytes = io
             .file_len(&path)
             .map_err(|e| StorageError::io("stat", &path, e))?;

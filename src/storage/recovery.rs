@@ -187,7 +187,7 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
     for number in numbers {
         let last = number == count as u64;
         let path = segment::path(log_dir, number);
-        super::log::refuse_symlink(io, &path)?;
+        super::io::refuse_symlink(io, &path)?;
         let len = io
             .file_len(&path)
             .map_err(|e| StorageError::io("stat", &path, e))?;

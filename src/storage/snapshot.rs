@@ -30,32 +30,13 @@ use std::path::{Path, PathBuf};
 use super::error::{Result, StorageError};
 use super::io::Io;
 use super::log::{Log, SNAP_DIR};
-use super::types::{ChainHash, LedgerId, Seq};
-
-/// The secret that authenticates snapshots (32 bytes), derived from the
-/// subject key (`SubjectKeyer::snapshot_key`), never stored in the ledger
-/// directory. Deliberately no `Debug` of its bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct SnapshotKey([u8; 32]);
-
-impl SnapshotKey {
-    /// A key from 32 secret bytes.
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        SnapshotKey(bytes)
-    }
-}
-
-impl std::fmt::Debug for SnapshotKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SnapshotKey(..)")
-    }
-}
+use super::types::{ChainHash, LedgerId, Seq, SnapshotKey};
 
 /// `keyed_hash(key, header ‖ blake3(payload))`. The payload enters through
 /// its hash, so a later format that splits the payload into sections can
 /// authenticate a table of per-section hashes the same way.
 fn mac(key: &SnapshotKey, header: &[u8], payload: &[u8]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new_keyed(&key.0);
+    let mut h = blake3::Hasher::new_keyed(key.as_bytes());
     h.update(header);
     h.update(blake3::hash(payload).as_bytes());
     *h.finalize().as_bytes()
@@ -180,7 +161,7 @@ pub(crate) fn read<I: Io + ?Sized>(
     allow_unauthenticated: bool,
 ) -> Result<Snapshot> {
     let corrupt = |off: usize, what: &str| StorageError::corrupt(path, off as u64, None, what);
-    super::log::refuse_symlink(io, path)?;
+    super::io::refuse_symlink(io, path)?;
     let len = io
         .file_len(path)
         .map_err(|e| StorageError::io("stat", path, e))?;

@@ -9,8 +9,8 @@ use super::head::DurableHead;
 use super::io::Io;
 use super::log::{Log, QUARANTINE_DIR, SNAP_DIR};
 use super::options::LogOptions;
-use super::snapshot::{self, SnapshotKey};
-use super::types::{ChainHash, Seq};
+use super::snapshot;
+use super::types::{ChainHash, Seq, SnapshotKey};
 
 /// What kind of problem a [`Finding`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,7 +291,7 @@ pub fn verify_keyed<I: Io>(
         .exists(&qdir)
         .map_err(|e| StorageError::io("stat", &qdir, e))?
     {
-        if let Err(e) = super::log::refuse_symlink(io, &qdir) {
+        if let Err(e) = super::io::refuse_symlink(io, &qdir) {
             report.findings.push(Finding {
                 kind: FindingKind::Corrupt,
                 file: qdir.clone(),

@@ -362,7 +362,7 @@ pub fn check(
             let keyer = optional_key(l, key)?;
             let led = open_ledger(out, l, keyer, true)?;
             if let Some(p) = &pin {
-                p.check_manifest(&m, Some(&led)).context("--expect-head")?;
+                led.check_pinned_manifest(p, &m).context("--expect-head")?;
             }
             led.excluded_keys(&m)?
                 .into_iter()
@@ -371,7 +371,7 @@ pub fn check(
         }
         None => {
             if let Some(p) = &pin {
-                p.check_manifest::<optout::storage::FsIo>(&m, None)
+                p.check_manifest_header(&m, false)
                     .context("--expect-head")?;
             }
             if let Some((n, _)) = lines.iter().find(|(_, u)| matches!(u, Used::Key(_))) {
