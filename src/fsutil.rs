@@ -199,11 +199,6 @@ impl Output {
         }
         Ok(())
     }
-
-    /// Where the bytes go (a symbolic link resolved).
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
 }
 
 impl Write for Output {

@@ -9,10 +9,10 @@
 //! * `offsets[s - 1]` is the offset of seq `s` in its segment, for every
 //!   `s <= head`; `chain` is the chain value after `head`.
 //! * Once `poisoned` is set no method touches the disk again.
-//! * `durable` is what `LEDGER/HEAD` says (read-write handles): the log up
-//!   to it was acknowledged, so it must never be lost. It is written (and
-//!   fdatasync'ed) after the frames it covers are fsynced, and before
-//!   they are acknowledged.
+//! * `head_file` (read-write handles) is `LEDGER/HEAD`: the log up to what
+//!   it says was acknowledged and must never be lost. Each write of it
+//!   (one slot, fdatasync'ed) follows the fsync of the frames it covers and
+//!   precedes their acknowledgement; `durable_head` is its seq.
 
 use std::path::{Path, PathBuf};
 
