@@ -100,14 +100,15 @@ impl Fx {
         fh.write_all(bytes).unwrap();
     }
     /// Starts `optout apply LEDGER fifo` and waits until it holds the ledger.
-    fn writer_on(&self, ledger: &str, fifo: &str) -> std::process::Child {
-        let mut c = cmd(&["apply", ledger, fifo])
+    fn writer_on(&self, ledger: &str, fifo: &str) -> Writer {
+        let child = cmd(&["apply", ledger, fifo])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        wait_until_open(&mut c, ledger);
-        c
+        let mut w = Writer(Some(child));
+        wait_until_open(w.0.as_mut().unwrap(), ledger);
+        w
     }
     fn manifest(&self, name: &str) -> Output {
         run(&[
@@ -323,7 +324,7 @@ fn one_writer_whatever_happens_to_the_lock_file() {
     expect(&o, 2, "a second writer after rm LOCK");
     assert!(err(&o).contains("locked"), "{}", err(&o));
     std::fs::write(&fifo, objection("u1@x.org") + "\n").unwrap();
-    let o = first.wait_with_output().unwrap();
+    let o = first.finish();
     expect(&o, 0, "the first writer");
     let o = run(&["--format", "json", "verify", &f.ledger]);
     expect(&o, 0, "verify");
@@ -340,7 +341,7 @@ fn one_writer_whatever_happens_to_the_lock_file() {
     let key = format!("{}.key", f.ledger);
     ok(&["-q", "init", &f.ledger, "--key-file", &key]);
     std::fs::write(&fifo, erasure(2) + "\n").unwrap();
-    let o = first.wait_with_output().unwrap();
+    let o = first.finish();
     expect(
         &o,
         2,
@@ -352,6 +353,25 @@ fn one_writer_whatever_happens_to_the_lock_file() {
     assert_eq!(json(&o)["seq"], 3, "nothing written into the moved ledger");
     let o = run(&["--format", "json", "verify", &f.ledger]);
     assert_eq!(json(&o)["seq"], 1, "nothing written into the new ledger");
+}
+
+/// A writer process, killed if the test fails before it finishes (a
+/// writer blocked on its FIFO would otherwise outlive the test).
+struct Writer(Option<std::process::Child>);
+
+impl Writer {
+    fn finish(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Waits until `child` has opened `ledger` for writing (it holds a handle
