@@ -29,9 +29,11 @@ impl Timestamp {
     /// Parses an RFC 3339 time such as `2024-03-01T12:00:00Z` or
     /// `2024-03-01T13:00:00.5+01:00`.
     pub fn parse(s: &str) -> Result<Self, String> {
+        // The value is not echoed: it may be anything a user typed into
+        // the field, a subject id included.
         let dt = OffsetDateTime::parse(s, &Rfc3339)
-            .map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))?;
-        Self::from_datetime(dt).ok_or_else(|| format!("time out of range: {s:?}"))
+            .map_err(|e| format!("not an RFC 3339 time such as 2024-03-01T12:00:00Z ({e})"))?;
+        Self::from_datetime(dt).ok_or_else(|| "time out of range".to_string())
     }
 
     fn from_datetime(dt: OffsetDateTime) -> Option<Self> {

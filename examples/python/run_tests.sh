@@ -5,7 +5,7 @@
 #
 # Creates .venv at the repo root if missing, installs what the tests need
 # (maturin, pytest, numpy, pandas, pyroaring, pyarrow, polars, duckdb,
-# datasets, deltalake, pyiceberg, webdataset, and the engines the readers are
+# datasets, deltalake, pyiceberg, webdataset, blake3, and the engines the readers are
 # tested on for real: pyspark (needs Java 17) and ray[data]), builds the
 # bindings in release mode into the venv, and runs pytest. Fails if an
 # engine does not install or pytest collects no test (exit 5). torch is not
@@ -32,7 +32,7 @@ fi
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 
 step "installing test dependencies"
-"${PIP[@]}" maturin pytest numpy pandas pyroaring pyarrow polars duckdb datasets deltalake pyiceberg webdataset
+"${PIP[@]}" maturin pytest numpy pandas pyroaring pyarrow polars duckdb datasets deltalake pyiceberg webdataset blake3
 
 step "installing the engines: pyspark, ray[data] (required)"
 # aiohttp: Ray Data's file listing imports fsspec's HTTP filesystem.

@@ -33,7 +33,9 @@ pub enum Format {
     Json,
 }
 
-/// The subject key, for commands that take subject ids.
+/// The subject key: needed by commands that take subject ids or write
+/// snapshots; used when present by every command that opens a ledger (it
+/// authenticates snapshots: without it the log is replayed).
 #[derive(Args, Debug, Clone)]
 pub struct KeyArg {
     /// The subject key file [default: $OPTOUT_KEY_FILE, else LEDGER.key beside the ledger].
@@ -128,6 +130,10 @@ pub enum Command {
         /// usually a naming mismatch, and its rows have unknown provenance).
         #[arg(long)]
         allow_unknown_shards: bool,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        expect: ExpectHead,
     },
     /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]), or
     /// write them as deletion vectors into a Delta table (`--to delta --table PATH`) or an
@@ -146,6 +152,8 @@ pub enum Command {
         ledger: Option<PathBuf>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// Training runs: register one, list them.
     #[command(subcommand)]
@@ -181,11 +189,28 @@ pub enum Command {
     Verify {
         /// The ledger directory.
         ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        expect: ExpectHead,
     },
-    /// Write a snapshot of the index so later opens replay less.
+    /// Print the ledger's head (seq, chain head, ledger id) as JSON: pin it,
+    /// and pass it to --expect-head later.
+    Head {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// Torn tails that recoveries moved to LEDGER/quarantine/: list them, or
+    /// acknowledge them (recorded in the log) so `verify` stops reporting them.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Write a snapshot of the index so later opens replay less (needs the
+    /// subject key: snapshots are authenticated with it).
     Snapshot {
         /// The ledger directory.
         ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
     Demo {
@@ -217,6 +242,40 @@ pub struct ManifestArgs {
     /// A policy file (JSON) [default: the documented default for the purpose].
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub expect: ExpectHead,
+}
+
+/// `--expect-head`: a head the ledger must extend.
+#[derive(Args, Debug, Clone)]
+pub struct ExpectHead {
+    /// Refuse a ledger (or manifest) that does not extend this head:
+    /// SEQ:HASH, or a file holding what `optout head` printed.
+    #[arg(long, value_name = "FILE|SEQ:HASH")]
+    pub expect_head: Option<String>,
+}
+
+/// `optout quarantine ...`.
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List the quarantined torn tails, and whether each was acknowledged.
+    List {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// Record in the log that the quarantined torn tails were looked at (a
+    /// crash cut them; nothing acknowledged is missing).
+    Ack {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// Why (e.g. a ticket); recorded with the acknowledgement.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
 }
 
 /// `optout runs ...`.
@@ -238,11 +297,15 @@ pub enum RunsCommand {
         /// When training started (RFC 3339) [default: now].
         #[arg(long, value_name = "RFC3339")]
         started_at: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// List the registered training runs.
     List {
         /// The ledger directory.
         ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
     },
 }
 

@@ -20,7 +20,9 @@ from ._errors import (
     CorruptError,
     InputError,
     InvalidRequestError,
+    LedgerReplacedError,
     LockedError,
+    ManifestMismatchError,
     NotFoundError,
     OptoutError,
     ReadOnlyError,
@@ -52,6 +54,8 @@ __all__ = [
     "UnknownShardError",
     "TableMismatchError",
     "CommitConflictError",
+    "ManifestMismatchError",
+    "LedgerReplacedError",
 ]
 
 READERS = ("polars", "duckdb", "ray", "hf", "torch", "spark", "webdataset")
