@@ -25,7 +25,9 @@ fn documented(doc: &Value) -> BTreeSet<(String, String, String)> {
             let scope = match (op.get("security"), op.get("x-optout-scope")) {
                 (Some(s), None) if s.as_array().is_some_and(Vec::is_empty) => "none".to_string(),
                 (None, Some(s)) => s.as_str().unwrap().to_string(),
-                other => panic!("{method} {path}: say either `security: []` or `x-optout-scope`: {other:?}"),
+                other => panic!(
+                    "{method} {path}: say either `security: []` or `x-optout-scope`: {other:?}"
+                ),
             };
             out.insert((method.to_uppercase(), path.clone(), scope));
         }
@@ -55,15 +57,23 @@ fn the_document_and_the_route_table_agree_both_ways() {
     let s = served();
     let missing: Vec<_> = s.difference(&d).collect();
     let extra: Vec<_> = d.difference(&s).collect();
-    assert!(missing.is_empty(), "served but not documented (or another scope): {missing:?}");
-    assert!(extra.is_empty(), "documented but not served (or another scope): {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "served but not documented (or another scope): {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "documented but not served (or another scope): {extra:?}"
+    );
     // Every $ref resolves.
     let text = doc.to_string();
     for part in text.split("\"$ref\":\"#/").skip(1) {
         let path = &part[..part.find('"').unwrap()];
         let mut v = &doc;
         for seg in path.split('/') {
-            v = v.get(seg).unwrap_or_else(|| panic!("dangling $ref #/{path}"));
+            v = v
+                .get(seg)
+                .unwrap_or_else(|| panic!("dangling $ref #/{path}"));
         }
     }
 }
@@ -79,7 +89,11 @@ fn a_live_server_serves_every_documented_operation() {
             .ok()
             .and_then(|j| j["code"].as_str().map(str::to_string));
         assert_ne!(r.status, 405, "{method} {path}: method not allowed");
-        assert_ne!(code.as_deref(), Some("no_route"), "{method} {path}: not routed");
+        assert_ne!(
+            code.as_deref(),
+            Some("no_route"),
+            "{method} {path}: not routed"
+        );
     }
     let r = s.req("GET", "/v1/not-documented", Some(f.secret("admin")), b"");
     assert_eq!(r.json()["code"], "no_route");
