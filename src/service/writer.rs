@@ -220,13 +220,15 @@ impl Writer {
 
     fn commit_events(&mut self, group: Vec<WriteRequest>) {
         let ledger = Arc::clone(&self.ledger);
-        let Ok(mut l) = ledger.write() else {
+        // Only this thread moves the head: read it, write the intents
+        // without blocking readers, then take the write lock to append.
+        let Ok(head) = ledger.read().map(|l| l.head().0 .0) else {
             group.into_iter().for_each(|r| reply(r, Err(lock_error())));
             return;
         };
         // Each request's slice of the group, and its answer, known before
         // the append: the group lands at head + 1 .. head + n.
-        let mut next = l.head().0 .0 + 1;
+        let mut next = head + 1;
         let mut answers = Vec::with_capacity(group.len());
         let mut intents = Vec::new();
         for r in &group {
@@ -241,7 +243,6 @@ impl Writer {
                 let encoded = match events_encoded(evs) {
                     Ok(e) => e,
                     Err(e) => {
-                        drop(l);
                         let e = self.fail(format!("encoding events: {e}"));
                         group.into_iter().for_each(|r| reply(r, Err(e.clone())));
                         return;
@@ -265,6 +266,10 @@ impl Writer {
             group.into_iter().for_each(|r| reply(r, Err(e.clone())));
             return;
         }
+        let Ok(mut l) = ledger.write() else {
+            group.into_iter().for_each(|r| reply(r, Err(lock_error())));
+            return;
+        };
         let n = group.len();
         let mut parts: Vec<Vec<Event>> = Vec::with_capacity(n);
         let mut rest = Vec::with_capacity(n);

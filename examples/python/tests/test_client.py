@@ -90,7 +90,7 @@ def test_a_training_job_fetches_its_manifest_from_the_service(server, tmp_path):
     r = pipeline.add_run("run-1", "chat-v1", m, started_at="2025-03-02T00:00:00Z")
     assert r["name"] == "run-1" and r["manifest_digest"] == m.digest
     assert pipeline.add_run(None, "chat-v1", m.digest)["name"] == "chat-v1-run-2"
-    assert [x["name"] for x in desk.affected("user3@example.com")["runs"]] == []   # excluded before the runs
+    assert [x["run"] for x in desk.affected("user3@example.com")["runs"]] == []   # excluded before the runs
     rep = desk.report("user3@example.com")
     assert rep["records"][0]["row"] == 3 and rep["events"][0]["ref"] == "ticket-1"
     assert pipeline.head()[0] == 6
@@ -129,3 +129,23 @@ def test_a_retry_with_the_same_key_records_once(server):
     assert desk.report("user1@example.com")["events"] == desk.report("user1@example.com")["events"]
     assert len(desk.report("user1@example.com")["events"]) == 1
     assert json.loads(json.dumps(first))["first_seq"] == first["last_seq"]
+
+
+def test_the_readme_training_job_runs(server):
+    """README "Running the service": the Python block, pasted, against this server."""
+    import re
+
+    import numpy as np
+
+    url, secrets, _ = server
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Running the service\n"):]
+    section = section[: section.index("\n## ", 1)]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    records = [dict(r, shard="part-00000.parquet") for r in RECORDS]
+    optout.Client(url, secrets["pipeline"]).ingest(records)
+    code = code.replace('"https://optout.internal:8080"', repr(url))
+    ns = {"token": secrets["pipeline"], "rows": np.arange(10, dtype=np.uint64)}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert ns["keep"].tolist() == [True] * 10
+    assert [r["run"] for r in optout.Client(url, secrets["desk"]).affected("user1@example.com")["runs"]] == ["run-42"]
