@@ -137,7 +137,9 @@ fn bad_bodies_name_the_line_and_field_and_write_nothing() {
     let s = f.start(&["--max-body", "4096"]);
     let t = f.secret("admin");
     let before = head(&s, &f);
-    let cases: Vec<(&str, String, u16, &str, Option<u64>, Option<&str>)> = vec![
+    // (path, body, status, code, line, field)
+    type Case<'a> = (&'a str, String, u16, &'a str, Option<u64>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("/v1/events", format!("{OBJECTION_ALICE}\n{{\"type\":\"objection\",\"subject\":\"bob@example.com\",\"purposes\":[\"ai-training\"]}}\n"), 400, "invalid_input", Some(2), Some("at")),
         ("/v1/events", format!("[{OBJECTION_ALICE},{OBJECTION_ALICE},{{\"type\":\"objektion\",\"subject\":\"x\",\"at\":\"2025-01-01T00:00:00Z\"}}]"), 400, "invalid_input", Some(3), Some("type")),
         ("/v1/events", format!("[{OBJECTION_ALICE}, 7]"), 400, "invalid_input", Some(2), None),
@@ -161,13 +163,10 @@ fn bad_bodies_name_the_line_and_field_and_write_nothing() {
         assert_eq!(j["code"], code, "{path}: {j}");
         assert_eq!(j["line"].as_u64(), line, "{path}: {j}");
         assert_eq!(j["field"].as_str(), field, "{path}: {j}");
-        if status == 400 && line.is_some() {
+        if let (400, Some(n)) = (status, line) {
             // The CLI's text, with the body's name where the CLI names the file.
             let msg = j["error"].as_str().unwrap();
-            assert!(
-                msg.starts_with(&format!("body:{}: ", line.unwrap())),
-                "{msg}"
-            );
+            assert!(msg.starts_with(&format!("body:{n}: ")), "{msg}");
         }
     }
     // An oversized body announced by Content-Length is refused before it is read.
