@@ -20,7 +20,6 @@
 //! ```
 
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -211,7 +210,7 @@ impl TokenFile {
         let mut text =
             serde_json::to_string_pretty(self).map_err(|e| Error::Other(e.to_string()))?;
         text.push('\n');
-        write_private(path, text.as_bytes())
+        crate::fsutil::atomic_write_mode(path, text.as_bytes(), Some(0o600))
     }
 
     /// Adds a token named `name` with `scopes`; returns its secret (shown
@@ -295,43 +294,6 @@ impl Tokens {
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
-}
-
-/// Writes `bytes` to `path` with mode 0600 so readers never see half a
-/// file: temp file (0600 from its creation), fsync, rename, fsync dir.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tokens".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let io = |op, e| Error::io(path, op, e);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let r = (|| {
-        let mut f = opts.open(&tmp).map_err(|e| io("create temp file", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("fsync", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io("rename", e))
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r?;
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(&dir) {
-        d.sync_all().map_err(|e| io("fsync directory", e))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
