@@ -102,6 +102,12 @@ fn enclosing_ledger(dir: &Path) -> Option<std::path::PathBuf> {
 impl Output {
     /// Opens `path` for writing, by the rules above.
     pub fn create(path: &Path) -> Result<Output> {
+        Self::create_mode(path, None)
+    }
+
+    /// [`Output::create`], a new file created with Unix permissions `mode`
+    /// (e.g. 0600 for a file only its owner may read) when given.
+    pub fn create_mode(path: &Path, mode: Option<u32>) -> Result<Output> {
         let refuse = |what: String| Error::io(path, "write output", std::io::Error::other(what));
         let target = match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_symlink() => path.canonicalize().map_err(|_| {
@@ -164,12 +170,20 @@ impl Output {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| io("create temp file", e))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        if mode.is_some() {
+            // A leftover temp file would keep its own permissions.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        #[cfg(unix)]
+        if let Some(m) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(m);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let f = opts.open(&tmp).map_err(|e| io("create temp file", e))?;
         Ok(Output {
             target,
             file: Some(f),
@@ -228,7 +242,12 @@ impl Drop for Output {
 
 /// Writes `bytes` to `path` through an [`Output`] (atomic for a file).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut o = Output::create(path)?;
+    atomic_write_mode(path, bytes, None)
+}
+
+/// [`atomic_write`], a new file created with Unix permissions `mode` when given.
+pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    let mut o = Output::create_mode(path, mode)?;
     o.write_all(bytes)
         .map_err(|e| Error::io(path, "write", e))?;
     o.commit()

@@ -53,6 +53,8 @@ mod pseudonym;
 pub mod reference;
 pub mod render;
 pub mod report;
+#[cfg(feature = "server")]
+pub mod service;
 pub mod signals;
 pub mod status;
 pub mod storage;

@@ -7,7 +7,8 @@
 # (maturin, pytest, numpy, pandas, pyroaring, pyarrow, polars, duckdb,
 # datasets, deltalake, pyiceberg, webdataset, blake3, and the engines the readers are
 # tested on for real: pyspark (needs Java 17) and ray[data]), builds the
-# bindings in release mode into the venv, and runs pytest. Fails if an
+# bindings in release mode into the venv, builds the `optout` binary with the
+# service (for the optout.Client test), and runs pytest. Fails if an
 # engine does not install or pytest collects no test (exit 5). torch is not
 # installed (too large); its reader is tested without it.
 # Cargo builds into $CARGO_TARGET_DIR, else target/python under the repo.
@@ -16,6 +17,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/examples/python"
 VENV="$ROOT/.venv"
+# The optout binary for test_client.py (`optout serve`) goes where the main
+# build puts it (scripts/test.sh's `cargo test --all-features` already built it).
+BIN_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/python}"
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
@@ -43,6 +47,10 @@ java -version >/dev/null 2>&1 || die "no java on PATH: Spark needs Java 17 (apt-
 step "building the bindings (maturin develop --release)"
 (cd "$HERE" && VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
   "$VENV/bin/maturin" develop --release --quiet)
+
+step "building the optout binary with the service (tests/test_client.py)"
+(cd "$ROOT" && CARGO_TARGET_DIR="$BIN_TARGET" cargo build --quiet --features cli,server --bin optout)
+export OPTOUT_BIN="${OPTOUT_BIN:-$BIN_TARGET/debug/optout}"
 
 step "running pytest"
 set +e

@@ -10,6 +10,8 @@ mod cmd_export;
 mod cmd_ledger;
 mod cmd_manifest;
 mod cmd_runs;
+#[cfg(feature = "server")]
+mod cmd_serve;
 mod cmd_signals;
 mod demo;
 mod input;
@@ -191,6 +193,10 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             at,
             key,
         } => cmd_runs::report(out, &ledger, &subject, at.as_deref(), &key),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => cmd_serve::serve(&a),
+        #[cfg(feature = "server")]
+        Command::Token(t) => cmd_serve::token(out, t),
         Command::Demo { dir } => {
             demo::run(out, &dir.unwrap_or_else(|| PathBuf::from("./optout-demo")))
         }

@@ -13,6 +13,8 @@ Readers that apply a manifest by each row's true position in its file, one
 module per engine, imported on first use (each needs its engine installed):
 ``optout.polars``, ``optout.duckdb``, ``optout.ray``, ``optout.hf``,
 ``optout.torch`` (works without torch), ``optout.spark``, ``optout.webdataset``.
+
+``Client(url, token)`` talks to ``optout serve`` (stdlib only).
 """
 
 from ._errors import (
@@ -31,6 +33,7 @@ from ._errors import (
     UnknownShardError,
 )
 from ._optout import LIBRARY_VERSION, Ledger, Manifest, __version__, reason_names, verify
+from .client import Client, ServiceError
 
 REASONS: tuple[str, ...] = tuple(reason_names())
 """Reason names in code order: objection, consent_missing, ..., filtered."""
@@ -38,6 +41,8 @@ REASONS: tuple[str, ...] = tuple(reason_names())
 __all__ = [
     "Ledger",
     "Manifest",
+    "Client",
+    "ServiceError",
     "verify",
     "reason_names",
     "REASONS",
