@@ -12,9 +12,11 @@ echo "== cargo test --all-features (unit, integration, CLI, doc tests)"
 cargo test --all-features
 
 # Python binding tests (examples/python): run_tests.sh creates .venv at the
-# repo root, installs maturin, pytest, numpy, pyroaring, pyarrow, polars,
-# datasets, deltalake, pyiceberg and ray[data], builds the bindings into it and runs pytest,
-# failing when pytest collects no test (exit 5).
+# repo root, installs maturin, pytest, numpy, pandas, pyroaring, pyarrow,
+# polars, duckdb, datasets, deltalake, pyiceberg, webdataset, blake3 and the engines
+# the readers run on for real (pyspark with Java 17, ray[data]; required),
+# builds the bindings into it and runs pytest, failing when pytest collects
+# no test (exit 5).
 echo "== Python binding tests (examples/python)"
 bash examples/python/run_tests.sh
 

@@ -58,6 +58,36 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An input file is larger than the documented cap for its kind (or
+    /// could not be held in memory): refused before it is read further.
+    #[error("{}: {what} may be at most {} bytes{}", path.display(), cap, if *.out_of_memory { " (out of memory before reaching that)" } else { "" })]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it was read as, e.g. `"a policy file"`.
+        what: &'static str,
+        /// The cap in bytes.
+        cap: u64,
+        /// Whether memory ran out before the cap was reached.
+        out_of_memory: bool,
+    },
+    /// A record registered again without `replace` (twice in one batch, or
+    /// already in the ledger): nothing of the batch was written. The CLI
+    /// names the input's file and line.
+    #[error("record {dataset}/{shard}#{row} {what}")]
+    RecordConflict {
+        /// The record's dataset.
+        dataset: String,
+        /// Its shard.
+        shard: String,
+        /// Its row.
+        row: u32,
+        /// Whether the batch itself holds the row twice (else the ledger
+        /// has it already).
+        twice_in_batch: bool,
+        /// What is wrong.
+        what: &'static str,
+    },
     /// A manifest failed to decode or verify.
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
@@ -67,6 +97,15 @@ pub enum Error {
     /// The ledger's log, snapshot or lock: damaged, locked, poisoned, or an I/O failure.
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    /// A manifest that is not what the ledger computes at the seq, time,
+    /// policy and scope it claims (another ledger, a rewritten history, or
+    /// altered and re-sealed).
+    #[error("{0}")]
+    ManifestMismatch(String),
+    /// The ledger does not extend a pinned head (`--expect-head`): rolled
+    /// back, forked or rewritten.
+    #[error("{0}")]
+    HeadMismatch(String),
     /// A request the ledger cannot honour (unknown run, wrong key, ...).
     #[error("{0}")]
     Invalid(String),

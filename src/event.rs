@@ -413,6 +413,29 @@ pub struct LedgerInit {
     pub key_fingerprint: [u8; 32],
 }
 
+/// A torn tail that recovery moved to `quarantine/`, as acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedTail {
+    /// The file's name in `LEDGER/quarantine/`.
+    pub name: String,
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// blake3 of its bytes.
+    pub blake3: [u8; 32],
+}
+
+/// An operator's statement, recorded in the log, that the torn tails in
+/// `quarantine/` were looked at: a crash cut them, they were never
+/// acknowledged, nothing is missing. `verify` no longer reports exactly
+/// these files (same name, length and hash); anything else still is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineAck {
+    /// The files acknowledged.
+    pub files: Vec<QuarantinedTail>,
+    /// Why (free text, e.g. a ticket).
+    pub note: Option<String>,
+}
+
 /// One log entry: what a sequence number stands for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
@@ -424,4 +447,7 @@ pub enum Entry {
     Event(Event),
     /// A training run registered.
     Run(TrainingRun),
+    /// Quarantined torn tails acknowledged (index 4, appended: older
+    /// builds refuse a ledger holding one rather than misread it).
+    QuarantineAck(QuarantineAck),
 }

@@ -24,17 +24,100 @@ use crate::time::Timestamp;
 pub const MAX_LINE: usize = 1 << 20;
 
 /// Pulls the field name out of a serde message such as "missing field `at`".
-pub(crate) fn field_of(msg: &str) -> Option<String> {
+/// For an unknown variant (a value outside a closed vocabulary) the field is
+/// the one of `line` holding that value: `type`, `method`, `visibility`,
+/// `require_visibility`, ... (`None` if no line is given).
+pub(crate) fn field_of(msg: &str, line: Option<&str>) -> Option<String> {
     for pat in ["missing field `", "unknown field `", "duplicate field `"] {
         if let Some(i) = msg.find(pat) {
             let rest = &msg[i + pat.len()..];
-            return rest.find('`').map(|j| rest[..j].to_string());
+            return rest
+                .find('`')
+                .map(|j| rest[..j].to_string())
+                .filter(|f| is_field_name(f));
         }
     }
-    if msg.contains("unknown variant") {
-        return Some("type".to_string());
+    let i = msg.find("unknown variant `")?;
+    let rest = &msg[i + "unknown variant `".len()..];
+    let value = &rest[..rest.find('`')?];
+    let obj: serde_json::Value = serde_json::from_str(line?).ok()?;
+    // The (first) field whose string value is the unknown one, searched
+    // in nested objects too; `type` first, as the tag of an event.
+    fn find(v: &serde_json::Value, value: &str, path: &str) -> Option<String> {
+        let o = v.as_object()?;
+        if o.get("type").and_then(|t| t.as_str()) == Some(value) {
+            return Some(format!("{path}type"));
+        }
+        for (k, x) in o {
+            if x.as_str() == Some(value) {
+                return Some(format!("{path}{k}"));
+            }
+            if let Some(f) = find(x, value, &format!("{path}{k}.")) {
+                return Some(f);
+            }
+        }
+        None
     }
-    None
+    find(&obj, value, "")
+}
+
+/// Whether `s` looks like a field name of ours (echoing it cannot leak a
+/// value: an unknown "field" may be anything a user typed as a key).
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+}
+
+/// A serde message with the input's own values taken out: subject ids,
+/// and anything else a user typed, never appear in an error. Field names
+/// and the expected values stay.
+pub(crate) fn redact(msg: &str) -> String {
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    // `invalid type: string "..."`, `invalid value: string "..."`: the
+    // quoted text is the input's; so is the first `...` of an unknown
+    // variant, and an unknown field that is not a plain name.
+    loop {
+        let cut = ["string \"", "unknown variant `", "unknown field `"]
+            .iter()
+            .filter_map(|p| rest.find(p).map(|i| (i, *p)))
+            .min();
+        let Some((i, pat)) = cut else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..i]);
+        let after = &rest[i + pat.len()..];
+        let close = if pat.starts_with("string") { '"' } else { '`' };
+        // A string value may hold escaped quotes: take the last quote
+        // before the next ", expected" (or the end).
+        let end = match pat {
+            "string \"" => {
+                let stop = after.find(", expected").unwrap_or(after.len());
+                after[..stop].rfind(close)
+            }
+            _ => after.find(close),
+        };
+        let Some(j) = end else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let value = &after[..j];
+        match pat {
+            "string \"" => out.push_str("a string"),
+            "unknown variant `" => out.push_str("unknown value"),
+            _ if is_field_name(value) => {
+                out.push_str(pat);
+                out.push_str(value);
+                out.push('`');
+            }
+            _ => out.push_str("an unknown field"),
+        }
+        rest = &after[j + 1..];
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,10 +179,30 @@ fn diagnose(line: &str, types: &[(&str, &str)]) -> Option<(String, String)> {
             _ => true,
         };
         if !ok {
-            return Some((name.to_string(), format!("expected {ty}, got {x}")));
+            return Some((
+                name.to_string(),
+                format!("expected {ty}, got {}", kind_of(x)),
+            ));
         }
     }
     None
+}
+
+/// What kind of JSON value `x` is, without its content (numbers and
+/// booleans are shown: they cannot be subject ids).
+fn kind_of(x: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match x {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(_) => "a string".into(),
+        Value::Array(a) => match a.iter().find(|e| !e.is_string()) {
+            Some(e) => format!("a list holding {}", kind_of(e)),
+            None => "a list of strings".into(),
+        },
+        Value::Object(_) => "an object".into(),
+    }
 }
 
 fn json_error(
@@ -110,14 +213,18 @@ fn json_error(
     types: &[(&str, &str)],
 ) -> InputError {
     let msg = e.to_string();
-    if let Some(f) = field_of(&msg) {
-        let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        return InputError::new(file, line_no, Some(&f), clean);
+    if let Some(f) = field_of(&msg, Some(line)) {
+        return InputError::new(file, line_no, Some(&f), redact(&msg));
     }
     if let Some((f, m)) = diagnose(line, types) {
         return InputError::new(file, line_no, Some(&f), m);
     }
-    InputError::new(file, line_no, None, format!("invalid JSON: {msg}"))
+    InputError::new(
+        file,
+        line_no,
+        None,
+        format!("invalid JSON: {}", redact(&msg)),
+    )
 }
 
 fn nonempty(file: &str, line: u64, field: &str, v: &str) -> Result<(), InputError> {
@@ -143,8 +250,10 @@ pub(crate) fn norm(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
-/// Reads lines, skipping blank ones, calling `f(line_no, line)`.
-pub(crate) fn for_lines(
+/// Reads lines of at most [`MAX_LINE`] bytes (a longer one is an error
+/// naming its line, read no further), skipping blank ones, calling
+/// `f(line_no, trimmed line)`. Memory is bounded by one line.
+pub fn for_lines(
     input: impl BufRead,
     file: &str,
     mut f: impl FnMut(u64, &str) -> Result<(), InputError>,
@@ -376,6 +485,44 @@ pub fn parse_record_line(
         },
     );
     Ok(())
+}
+
+/// The line number of the `nth` (1-based) record line of `input` for
+/// `(dataset, shard, row)`, or how many such lines there were: for
+/// naming the file and line of a [`crate::Error::RecordConflict`], which
+/// the ledger finds after parsing (lines that do not parse are skipped).
+pub fn locate_record(
+    input: impl BufRead,
+    file: &str,
+    dataset: &str,
+    shard: &str,
+    row: u32,
+    nth: u64,
+) -> Result<Result<u64, u64>, InputError> {
+    #[derive(Deserialize)]
+    struct Key<'a> {
+        #[serde(borrow)]
+        dataset: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        shard: std::borrow::Cow<'a, str>,
+        row: u32,
+    }
+    let mut seen = 0;
+    let mut found = None;
+    for_lines(input, file, |n, line| {
+        if found.is_none() {
+            if let Ok(k) = serde_json::from_str::<Key>(line) {
+                if k.dataset == dataset && k.shard == shard && k.row == row {
+                    seen += 1;
+                    if seen == nth {
+                        found = Some(n);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(found.ok_or(seen))
 }
 
 /// Parses a whole JSONL input of records.
@@ -757,4 +904,80 @@ pub fn parse_events(
         Ok(())
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 20, finding 12: the field named is the one at fault, and no
+    /// value of the input (a subject id, say) is echoed.
+    #[test]
+    fn errors_name_the_right_field_and_echo_no_value() {
+        let k = SubjectKeyer::from_secret([1; 32]);
+        let canary = "canary-7f3a@example.com";
+        let ev = |body: &str| {
+            parse_event_line(&k, "e.jsonl", 3, &format!(r#"{{"type":"consent","subject":"a@x.org","at":"2025-01-01T00:00:00Z","purposes":["ai-training"],{body}}}"#))
+                .unwrap_err()
+        };
+        let e = ev(&format!(r#""method":"{canary}""#));
+        assert_eq!(e.field.as_deref(), Some("method"), "{e}");
+        assert!(!e.to_string().contains(canary), "{e}");
+        let e = ev(r#""method":"double_opt_in","confirmed":"yes""#);
+        assert_eq!(e.field.as_deref(), Some("confirmed"), "{e}");
+        let e = parse_event_line(
+            &k,
+            "e.jsonl",
+            1,
+            &format!(r#"{{"type":"{canary}","subject":"a@x.org","at":"x"}}"#),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("type"));
+        assert!(!e.to_string().contains(canary), "{e}");
+        for line in [
+            format!(r#"{{"type":"erasure","subject":"a@x.org","at":"{canary}"}}"#),
+            format!(
+                r#"{{"type":"objection","subject":"a@x.org","at":"2025-01-01T00:00:00Z","purposes":["{canary}"]}}"#
+            ),
+            format!(r#"{{"type":"erasure","subject":["{canary}",5],"at":"2025-01-01T00:00:00Z"}}"#),
+            format!(
+                r#"{{"type":"erasure","{canary}":1,"subject":"a","at":"2025-01-01T00:00:00Z"}}"#
+            ),
+        ] {
+            let e = parse_event_line(&k, "e.jsonl", 1, &line).unwrap_err();
+            assert!(!e.to_string().contains("canary"), "{line}: {e}");
+        }
+        let r = format!(
+            r#"{{"dataset":"d","shard":"s","row":0,"subjects":["{canary}",5],"source":"x","collected_at":"2024-01-01T00:00:00Z","basis":"consent"}}"#
+        );
+        let e = parse_records(r.as_bytes(), "r.jsonl", &k).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("subjects"));
+        assert!(!e.to_string().contains("canary"), "{e}");
+        let e = crate::Policy::from_json(
+            r#"{"purpose":"ai-training","require_visibility":"secret"}"#,
+            "p.json",
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("require_visibility"), "{e}");
+    }
+
+    #[test]
+    fn redact_keeps_names_and_expectations() {
+        assert_eq!(
+            redact("unknown variant `x@y`, expected one of `a`, `b` at line 1 column 9"),
+            "unknown value, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            redact(r#"invalid type: string "a\"b", expected u32"#),
+            "invalid type: a string, expected u32"
+        );
+        assert_eq!(
+            redact("unknown field `row`, expected x"),
+            "unknown field `row`, expected x"
+        );
+        assert_eq!(
+            redact("unknown field `a@b`, expected x"),
+            "an unknown field, expected x"
+        );
+    }
 }

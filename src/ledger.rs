@@ -11,14 +11,18 @@ use std::path::{Path, PathBuf};
 
 use crate::codec;
 use crate::engine::{evaluate, Query};
-use crate::error::{Error, InputError, Result};
-use crate::event::{Entry, Event, LedgerInit, RecordBatch, RowEntry, TrainingRun};
+use crate::error::{Error, Result};
+use crate::event::{
+    Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
+};
 use crate::ids::{Purpose, RecordId, Seq, SubjectKey};
 use crate::index::Index;
 use crate::manifest::Manifest;
+use crate::pin::PinnedHead;
 use crate::policy::Policy;
 use crate::provenance::Profile;
 use crate::pseudonym::SubjectKeyer;
+use crate::storage::quarantine::QuarantineFile;
 use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
 use crate::time::Timestamp;
 
@@ -79,6 +83,7 @@ pub struct Ledger<I: Io = FsIo> {
     path: PathBuf,
     read_only: bool,
     snapshot_note: Option<String>,
+    notes: Vec<String>,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -120,12 +125,15 @@ impl Ledger<FsIo> {
 }
 
 impl<I: Io> Ledger<I> {
-    fn log_options(opts: &LedgerOptions, create: bool) -> LogOptions {
-        let o = LogOptions::new()
+    fn log_options(opts: &LedgerOptions, create: bool, keyer: Option<&SubjectKeyer>) -> LogOptions {
+        let mut o = LogOptions::new()
             .create(create)
             .read_only(opts.read_only)
             .durability(opts.durability)
             .segment_size(opts.segment_size);
+        if let Some(k) = keyer {
+            o = o.snapshot_key(k.snapshot_key());
+        }
         match opts.ledger_id {
             Some(id) => o.ledger_id(crate::storage::LedgerId::from_bytes(id)),
             None => o,
@@ -139,7 +147,7 @@ impl<I: Io> Ledger<I> {
         keyer: SubjectKeyer,
         opts: LedgerOptions,
     ) -> Result<Self> {
-        let log = Log::open(io, path, Self::log_options(&opts, true))?;
+        let log = Log::open(io, path, Self::log_options(&opts, true, Some(&keyer)))?;
         if log.head().0 != Seq(0) {
             return Err(Error::Invalid(format!(
                 "{}: a ledger already exists here",
@@ -153,6 +161,7 @@ impl<I: Io> Ledger<I> {
             path: path.to_path_buf(),
             read_only: false,
             snapshot_note: None,
+            notes: Vec::new(),
         };
         l.append(vec![Entry::Init(LedgerInit {
             format: ENTRY_FORMAT,
@@ -170,8 +179,16 @@ impl<I: Io> Ledger<I> {
         keyer: Option<SubjectKeyer>,
         opts: LedgerOptions,
     ) -> Result<Self> {
-        let log = Log::open(io, path, Self::log_options(&opts, false))?;
+        let log = Log::open(io, path, Self::log_options(&opts, false, keyer.as_ref()))?;
+        let mut notes = open_notes(&log);
         let load = log.latest_valid_snapshot()?;
+        for r in &load.rejected {
+            notes.push(format!(
+                "{}: snapshot not used ({}); replayed the log instead",
+                r.path.display(),
+                r.error
+            ));
+        }
         // A snapshot is a cache: one that does not decode (written by another
         // version, say) is skipped and the log replayed from the start.
         let mut snapshot_note = None;
@@ -197,6 +214,7 @@ impl<I: Io> Ledger<I> {
             },
             None => Index::new(),
         };
+        notes.extend(snapshot_note.clone());
         let from = Seq(index.seq().0 + 1);
         let mut replayed = 0u64;
         log.replay(from, |seq, payload| -> Result<()> {
@@ -226,8 +244,9 @@ impl<I: Io> Ledger<I> {
             path: path.to_path_buf(),
             read_only: opts.read_only,
             snapshot_note,
+            notes,
         };
-        if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY {
+        if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;
         }
         Ok(l)
@@ -261,6 +280,16 @@ impl<I: Io> Ledger<I> {
     /// Why the newest snapshot was not used at open, if it was not.
     pub fn snapshot_note(&self) -> Option<&str> {
         self.snapshot_note.as_deref()
+    }
+
+    /// Everything opening the ledger did or decided that its user should
+    /// know, one sentence each: a torn tail quarantined and cut (bytes,
+    /// offset, where it went), a durable head file created for a ledger
+    /// written by an older build, snapshots not used (cannot be
+    /// authenticated, damaged, ...) and the log replayed instead. Nothing
+    /// is done silently: the CLI prints these on stderr and in its JSON.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The chain hash after the entry at `seq` (pin it to detect rewrites).
@@ -298,6 +327,29 @@ impl<I: Io> Ledger<I> {
             .map(codec::encode)
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Other(e.to_string()))?;
+        // Name what is too large (the storage layer sees only bytes).
+        let limit = u64::from(crate::storage::MAX_PAYLOAD);
+        if let Some((i, p)) = payloads
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() as u64 > limit)
+        {
+            let what = match &entries[i] {
+                Entry::Records(b) => format!(
+                    "a frame of {} records (from {}/{})",
+                    b.len(),
+                    b.shards.first().map_or("?", |g| g.dataset.as_str()),
+                    b.shards.first().map_or("?", |g| g.shard.as_str())
+                ),
+                Entry::Event(_) => format!("event {} of this batch", i + 1),
+                Entry::Run(r) => format!("training run {:?}", r.name),
+                _ => "an entry".to_string(),
+            };
+            return Err(Error::Invalid(format!(
+                "{what} encodes to {} bytes, over the {limit}-byte limit of one log entry; nothing was written",
+                p.len()
+            )));
+        }
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
         let seqs = (range.first.0..).map(Seq);
@@ -368,16 +420,13 @@ impl<I: Io> Ledger<I> {
                         if same {
                             unchanged += 1;
                         } else {
-                            return Err(InputError::new(
-                                "<ingest>",
-                                0,
-                                Some("row"),
-                                format!(
-                                    "record {}/{}#{} is already registered with different content; set \"replace\": true to replace it",
-                                    g.dataset, g.shard, r.row
-                                ),
-                            )
-                            .into());
+                            return Err(Error::RecordConflict {
+                                dataset: g.dataset.clone(),
+                                shard: g.shard.clone(),
+                                row: r.row,
+                                twice_in_batch: false,
+                                what: "is already registered with different content; set \"replace\": true to replace it",
+                            });
                         }
                     }
                     _ => keep.push(r),
@@ -494,22 +543,6 @@ impl<I: Io> Ledger<I> {
         started_at: Timestamp,
     ) -> Result<Seq> {
         self.verify_manifest(manifest)?;
-        // The seal is a public hash: anyone can re-seal an edited manifest.
-        // Manifests are reproducible, so recompute it and demand the same bytes.
-        let h = &manifest.header;
-        let q = Query {
-            policy: h.policy.clone(),
-            seq: Seq(h.seq),
-            at: Timestamp(h.at_ns),
-            datasets: h.datasets.clone(),
-        };
-        if self.manifest(&q)?.to_bytes() != manifest.to_bytes() {
-            return Err(Error::Invalid(
-                "the manifest differs from what this ledger computes at its seq, time, policy and scope: \
-                 it was altered (or made by another optout version)"
-                    .into(),
-            ));
-        }
         if name.trim().is_empty() || model.trim().is_empty() {
             return Err(Error::Invalid(
                 "a run needs a non-empty name and model".into(),
@@ -578,9 +611,14 @@ impl<I: Io> Ledger<I> {
         ))
     }
 
-    /// Checks that `m` was computed from this ledger's history: same ledger
-    /// id, and the chain head it pins is this log's chain at its `Seq`. A
-    /// manifest from a forked or rewritten ledger fails.
+    /// Checks that `m` is exactly what this ledger computes at the seq N,
+    /// valid time T, policy and dataset scope it claims: same ledger id,
+    /// the chain head it pins is this log's chain at N (a manifest from a
+    /// forked, rewritten or rolled-back ledger fails), and its bytes equal
+    /// a recomputation. The seal is a public hash, so anyone can re-seal an
+    /// edited manifest (an older one with a newer head written in, rows
+    /// dropped): only the recomputation catches that. `check --ledger`,
+    /// `runs add` and Python's `Ledger.verify_manifest` all call this.
     pub fn verify_manifest(&self, m: &Manifest) -> Result<()> {
         let h = &m.header;
         let id: String = self
@@ -588,46 +626,147 @@ impl<I: Io> Ledger<I> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let mismatch = |what: String| Err(Error::ManifestMismatch(what));
         if h.ledger_id != id {
-            return Err(Error::Invalid(format!(
+            return mismatch(format!(
                 "the manifest is from ledger {}, not this one ({id})",
                 h.ledger_id
-            )));
+            ));
         }
         if Seq(h.seq) > self.index.seq() {
-            return Err(Error::Invalid(format!(
+            return mismatch(format!(
                 "the manifest pins seq {} but this ledger ends at {}: it was rolled back or truncated",
                 h.seq,
                 self.index.seq()
-            )));
+            ));
         }
         let chain = self.log.chain_at(Seq(h.seq))?;
         if chain.to_hex() != h.chain_head {
-            return Err(Error::Invalid(format!(
+            return mismatch(format!(
                 "the manifest pins chain head {} at seq {}, but this ledger has {}: its history was rewritten",
                 h.chain_head,
                 h.seq,
                 chain.to_hex()
-            )));
+            ));
+        }
+        let q = Query {
+            policy: h.policy.clone(),
+            seq: Seq(h.seq),
+            at: Timestamp(h.at_ns),
+            datasets: h.datasets.clone(),
+        };
+        let mut again = self.manifest(&q)?;
+        if m.version < again.version {
+            // An older format re-encodes to its own bytes (FORMAT.md, Manifests).
+            again.version = m.version;
+            again
+                .header
+                .counts
+                .truncate(crate::manifest::reasons_in(m.version).unwrap_or(0));
+        }
+        if again.to_bytes() != m.to_bytes() {
+            return mismatch(format!(
+                "the manifest differs from what this ledger computes at its seq {}, time {}, policy and scope \
+                 (digest {} here, {} in the file): it was altered and re-sealed, or made by another optout version",
+                h.seq,
+                h.at,
+                &again.digest_hex()[..16],
+                &m.digest_hex()[..16]
+            ));
         }
         Ok(())
     }
 
-    /// Checks that this ledger extends a pinned head `(seq, chain hash hex)`.
-    pub fn check_extends(&self, seq: Seq, chain_hex: &str) -> Result<()> {
-        if seq > self.index.seq() {
-            return Err(Error::Invalid(format!(
-                "pinned seq {seq} is past this ledger's head {}: rolled back",
-                self.index.seq()
-            )));
+    /// The external keys (URL, `__key__`) of the rows `m` excludes, as
+    /// registered at or before its seq N, after [`Ledger::verify_manifest`]:
+    /// `(dataset, shard, row) → key`, for `check` (`{"key"}` lines) and
+    /// `export --ledger`. The last registration of a row at or before N is
+    /// the one the manifest judged.
+    pub fn excluded_keys(&self, m: &Manifest) -> Result<HashMap<(String, String, u32), String>> {
+        self.verify_manifest(m)?;
+        let n = Seq(m.header.seq);
+        let mut keys: HashMap<(String, String, u32), Option<String>> = HashMap::new();
+        let mut last = None;
+        for &(seq, _) in &self.index.records.checkpoints {
+            if seq > n || last == Some(seq) {
+                continue;
+            }
+            last = Some(seq);
+            let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
+                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+            })?;
+            let Entry::Records(b) = entry else { continue };
+            for g in b.shards {
+                let Some(sh) = m.shard(&g.dataset, &g.shard) else {
+                    continue;
+                };
+                for r in g.rows {
+                    if sh.excluded.contains(r.row) {
+                        keys.insert((g.dataset.clone(), g.shard.clone(), r.row), r.key);
+                    }
+                }
+            }
         }
-        let c = self.log.chain_at(seq)?;
-        if c.to_hex() != chain_hex {
-            return Err(Error::Invalid(format!(
-                "the chain at seq {seq} differs from the pinned head: history rewritten"
-            )));
+        Ok(keys
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+
+    /// Checks that this ledger extends the pinned head: the same ledger,
+    /// at least its seq, and the same chain value there
+    /// ([`Error::HeadMismatch`] otherwise: rolled back, forked, rewritten).
+    pub fn check_extends(&self, pin: &PinnedHead) -> Result<()> {
+        pin.check(self.ledger_id(), self.index.seq(), |s| {
+            Ok(self.log.chain_at(s)?)
+        })
+        .map_err(Error::HeadMismatch)
+    }
+
+    /// Checks that `m` comes from a log that extends `pin` (`check
+    /// --expect-head`): what its header shows
+    /// ([`PinnedHead::check_manifest_header`]), this ledger extending the
+    /// pin, and the manifest being exactly what this ledger computes
+    /// ([`Ledger::verify_manifest`]).
+    pub fn check_pinned_manifest(&self, pin: &PinnedHead, m: &Manifest) -> Result<()> {
+        pin.check_manifest_header(m, true)?;
+        self.check_extends(pin)?;
+        self.verify_manifest(m)
+    }
+
+    /// The files in `quarantine/` (torn tails cut by recoveries), each
+    /// with the seq of the entry that acknowledged it, if one did.
+    pub fn quarantine(&self) -> Result<Vec<(QuarantineFile, Option<Seq>)>> {
+        let files = crate::storage::quarantine::list(self.log.io(), &self.path)?;
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let acked = acknowledged_at(self.index.quarantine_acks(), &f);
+                (f, acked)
+            })
+            .collect())
+    }
+
+    /// Records in the log that the quarantined torn tails not yet
+    /// acknowledged were looked at (`note`: why, e.g. a ticket), so
+    /// `verify` stops reporting exactly these files. Returns the seq of
+    /// the entry, or `None` when there was nothing to acknowledge.
+    pub fn acknowledge_quarantine(&mut self, note: Option<String>) -> Result<Option<Seq>> {
+        let files: Vec<QuarantinedTail> = self
+            .quarantine()?
+            .into_iter()
+            .filter(|(_, acked)| acked.is_none())
+            .map(|(f, _)| QuarantinedTail {
+                name: f.name,
+                bytes: f.bytes,
+                blake3: f.blake3,
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        let seq = self.append(vec![Entry::QuarantineAck(QuarantineAck { files, note })])?;
+        Ok(Some(seq))
     }
 
     /// Writes a snapshot of the index at the head, so the next open
@@ -650,60 +789,132 @@ impl<I: Io> Ledger<I> {
     }
 }
 
-/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows (each
-/// frame carries the batch's profile table, which is small).
+/// The seq of the acknowledgement that names exactly `f` (name, length, hash).
+pub(crate) fn acknowledged_at(acks: &[(Seq, QuarantineAck)], f: &QuarantineFile) -> Option<Seq> {
+    acks.iter()
+        .find(|(_, a)| {
+            a.files
+                .iter()
+                .any(|t| t.name == f.name && t.bytes == f.bytes && t.blake3 == f.blake3)
+        })
+        .map(|(s, _)| *s)
+}
+
+/// What opening `log` did that must be reported (see [`Ledger::notes`]).
+fn open_notes<I: Io>(log: &Log<I>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(t) = log.recovery() {
+        let what = match (&t.quarantine, t.segment_removed) {
+            (Some(q), true) => format!(
+                "removed the segment (its header was torn) after copying its {} bytes to {}",
+                t.bytes,
+                q.display()
+            ),
+            (Some(q), false) => format!(
+                "cut {} bytes at byte {} after moving them to {}",
+                t.bytes,
+                t.truncated_at,
+                q.display()
+            ),
+            (None, _) => format!(
+                "{} bytes at byte {} are ignored (read-only: nothing was changed)",
+                t.bytes, t.truncated_at
+            ),
+        };
+        notes.push(format!(
+            "{}: torn tail after the last acknowledged commit ({:?}, {} uncommitted frame(s)): {what}",
+            t.segment.display(),
+            t.reason,
+            t.frames_dropped
+        ));
+    }
+    if log.head_created() {
+        let (seq, chain) = log.head();
+        notes.push(format!(
+            "{}: created the durable head file (a ledger written by an older optout) at seq {seq}, chain {chain}",
+            log.root().join(crate::storage::HEAD_FILE).display()
+        ));
+    }
+    notes
+}
+
+/// Estimated encoded bytes of a row (its profile not included).
+fn row_bytes(r: &RowEntry) -> usize {
+    64 + 16 * r.subjects.len() + r.key.as_ref().map_or(0, |k| k.len())
+}
+
+/// Estimated encoded bytes of a profile.
+fn profile_bytes(p: &Profile) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 8);
+    64 + p.source.len()
+        + p.basis.len()
+        + p.categories.iter().map(|c| c.len() + 8).sum::<usize>()
+        + opt(&p.jurisdiction)
+        + opt(&p.license)
+        + opt(&p.obtained_from)
+}
+
+/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows and about
+/// [`BYTES_PER_FRAME`] estimated bytes, profiles counted: each frame
+/// carries only the profiles its own rows use (renumbered), so a batch of
+/// many large, distinct profiles cannot make a frame past the 64 MiB limit.
 fn split(batch: RecordBatch) -> Vec<RecordBatch> {
-    let est = |r: &RowEntry| 64 + 16 * r.subjects.len() + r.key.as_ref().map_or(0, |k| k.len());
-    if batch.len() <= ROWS_PER_FRAME
-        && batch
-            .shards
-            .iter()
-            .flat_map(|g| &g.rows)
-            .map(est)
-            .sum::<usize>()
-            <= BYTES_PER_FRAME
-    {
+    let total: usize = batch
+        .shards
+        .iter()
+        .flat_map(|g| &g.rows)
+        .map(row_bytes)
+        .sum::<usize>()
+        + batch.profiles.iter().map(profile_bytes).sum::<usize>();
+    if batch.len() <= ROWS_PER_FRAME && total <= BYTES_PER_FRAME {
         return vec![batch];
     }
+    let sizes: Vec<usize> = batch.profiles.iter().map(profile_bytes).collect();
     let mut out = Vec::new();
-    let mut cur = RecordBatch {
-        profiles: batch.profiles.clone(),
-        shards: Vec::new(),
-    };
-    let mut n = 0;
-    let mut bytes = 0;
-    for mut g in batch.shards {
-        while !g.rows.is_empty() {
-            // As many rows as fit under both limits (at least one).
-            let mut take = 0;
-            while take < g.rows.len() && n + take < ROWS_PER_FRAME {
-                let b = est(&g.rows[take]);
-                if take > 0 && bytes + b > BYTES_PER_FRAME {
-                    break;
+    let mut cur = RecordBatch::default();
+    let mut remap: HashMap<u32, u32> = HashMap::new();
+    let (mut n, mut bytes) = (0usize, 0usize);
+    for g in batch.shards {
+        let mut rows = Vec::new();
+        for mut r in g.rows {
+            let cost = |remap: &HashMap<u32, u32>, r: &RowEntry| {
+                row_bytes(r)
+                    + if remap.contains_key(&r.profile) {
+                        0
+                    } else {
+                        sizes[r.profile as usize]
+                    }
+            };
+            if n > 0 && (n == ROWS_PER_FRAME || bytes + cost(&remap, &r) > BYTES_PER_FRAME) {
+                // Close the frame; this row starts the next one.
+                if !rows.is_empty() {
+                    cur.shards.push(crate::event::ShardRecords {
+                        dataset: g.dataset.clone(),
+                        shard: g.shard.clone(),
+                        rows: std::mem::take(&mut rows),
+                    });
                 }
-                bytes += b;
-                take += 1;
+                out.push(std::mem::take(&mut cur));
+                remap.clear();
+                (n, bytes) = (0, 0);
             }
-            let full = n + take == ROWS_PER_FRAME || take < g.rows.len();
-            let rest = g.rows.split_off(take);
-            n += take;
-            cur.shards.push(crate::event::ShardRecords {
-                dataset: g.dataset.clone(),
-                shard: g.shard.clone(),
-                rows: std::mem::replace(&mut g.rows, rest),
+            bytes += cost(&remap, &r);
+            let next = cur.profiles.len() as u32;
+            let id = *remap.entry(r.profile).or_insert_with(|| {
+                cur.profiles
+                    .push(batch.profiles[r.profile as usize].clone());
+                next
             });
-            if full {
-                bytes = 0;
-                let profiles = cur.profiles.clone();
-                out.push(std::mem::replace(
-                    &mut cur,
-                    RecordBatch {
-                        profiles,
-                        shards: Vec::new(),
-                    },
-                ));
-                n = 0;
-            }
+            r.profile = id;
+            rows.push(r);
+            n += 1;
+        }
+        if !rows.is_empty() {
+            cur.shards.push(crate::event::ShardRecords {
+                dataset: g.dataset,
+                shard: g.shard,
+                rows,
+            });
         }
     }
     if n > 0 {

@@ -13,6 +13,8 @@ use crate::ids::Purpose;
 use crate::provenance::{basis, Profile, Visibility};
 
 const POLICY_CONTEXT: &str = "optout 2026-11 policy digest v1";
+/// Largest policy file [`Policy::load`] reads.
+pub const MAX_POLICY_FILE: u64 = 1 << 20;
 
 /// The rules for one purpose. The JSON form is the policy file
 /// (`--policy FILE`); unknown fields are rejected.
@@ -75,11 +77,26 @@ impl Policy {
         }
     }
 
+    /// Reads and parses a policy file (at most [`MAX_POLICY_FILE`] bytes).
+    pub fn load(path: &std::path::Path) -> crate::error::Result<Self> {
+        let bytes = crate::fsutil::read_bounded(path, MAX_POLICY_FILE, "a policy file")?;
+        let name = path.display().to_string();
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| InputError::new(&name, 0, None, "not valid UTF-8"))?;
+        Ok(Self::from_json(text, &name)?)
+    }
+
     /// Parses a policy file's text. `name` is used in errors.
     pub fn from_json(text: &str, name: &str) -> Result<Self, InputError> {
         let mut p: Policy = serde_json::from_str(text).map_err(|e| {
-            let field = crate::jsonl::field_of(&e.to_string());
-            InputError::new(name, e.line() as u64, field.as_deref(), e.to_string())
+            let msg = e.to_string();
+            let field = crate::jsonl::field_of(&msg, Some(text));
+            InputError::new(
+                name,
+                e.line() as u64,
+                field.as_deref(),
+                crate::jsonl::redact(&msg),
+            )
         })?;
         p.normalise();
         Ok(p)

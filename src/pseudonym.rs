@@ -13,13 +13,17 @@ use crate::ids::SubjectKey;
 
 const PSEUDONYM_CONTEXT: &str = "optout 2026-11 subject pseudonym v1";
 const FINGERPRINT_CONTEXT: &str = "optout 2026-11 subject key fingerprint v1";
+const SNAPSHOT_MAC_CONTEXT: &str = "optout 2026-11 snapshot mac v1";
 const KEY_FILE_HEADER: &str = "optout-subject-key-v1";
+/// Largest subject key file read (the real one is 87 bytes).
+pub const MAX_KEY_FILE: u64 = 4096;
 
 /// Makes [`SubjectKey`] pseudonyms from external subject ids.
 #[derive(Clone)]
 pub struct SubjectKeyer {
     derived: [u8; 32],
     fingerprint: [u8; 32],
+    snapshot: [u8; 32],
 }
 
 impl std::fmt::Debug for SubjectKeyer {
@@ -42,6 +46,7 @@ impl SubjectKeyer {
         SubjectKeyer {
             derived: blake3::derive_key(PSEUDONYM_CONTEXT, &secret),
             fingerprint: blake3::derive_key(FINGERPRINT_CONTEXT, &secret),
+            snapshot: blake3::derive_key(SNAPSHOT_MAC_CONTEXT, &secret),
         }
     }
 
@@ -70,10 +75,11 @@ impl SubjectKeyer {
         Ok(Self::from_secret(secret))
     }
 
-    /// Reads a key file written by [`SubjectKeyer::create_key_file`].
+    /// Reads a key file written by [`SubjectKeyer::create_key_file`] (at
+    /// most [`MAX_KEY_FILE`] bytes).
     pub fn load_key_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io(path, "read key file", e))?;
+        let bytes = crate::fsutil::read_bounded(path, MAX_KEY_FILE, "a subject key file")?;
+        let text = String::from_utf8_lossy(&bytes);
         let bad = || {
             Error::Other(format!(
                 "{}: not an optout subject key file",
@@ -93,6 +99,13 @@ impl SubjectKeyer {
             *byte = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
         }
         Ok(Self::from_secret(secret))
+    }
+
+    /// The key that authenticates the ledger's snapshots: the secret stays
+    /// outside the ledger directory, so someone who can only write the
+    /// directory cannot make a snapshot an open trusts.
+    pub fn snapshot_key(&self) -> crate::storage::SnapshotKey {
+        crate::storage::SnapshotKey::from_bytes(self.snapshot)
     }
 
     /// The key's fingerprint, stored in the ledger to refuse a wrong key.
@@ -129,4 +142,55 @@ impl SubjectKeyer {
         out.copy_from_slice(&h.as_bytes()[..16]);
         SubjectKey(out)
     }
+}
+
+/// `p` made absolute with symbolic links resolved, as far as it exists.
+fn resolved(p: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(p.file_name()?))
+}
+
+/// Whether the key file `key` lies inside the ledger directory `ledger`:
+/// whoever can read the directory then has the key, which defeats the
+/// pseudonyms and the snapshots' authentication.
+pub fn key_inside_ledger(key: &Path, ledger: &Path) -> bool {
+    match (resolved(key), resolved(ledger)) {
+        (Some(k), Some(l)) => k.starts_with(&l),
+        _ => false,
+    }
+}
+
+/// What weakens the key file `key` of the ledger `ledger`, one sentence
+/// each: kept inside the ledger directory, or readable or writable by
+/// group or others.
+pub fn key_file_warnings(key: &Path, ledger: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if key_inside_ledger(key, ledger) {
+        out.push(format!(
+            "the subject key {} is inside the ledger directory {}: anyone who can read the ledger can \
+             match subject ids and forge snapshots; move it outside",
+            key.display(),
+            ledger.display()
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(key) {
+            let mode = m.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push(format!(
+                    "the subject key {} has mode {mode:04o}: group or others can read or change it; chmod 600 it",
+                    key.display()
+                ));
+            }
+        }
+    }
+    out
 }

@@ -32,14 +32,16 @@ impl Timestamp {
     /// A date and time without a zone (`2024-03-01T12:00:00`) is refused
     /// with an error that says so: which instant it means is not known.
     pub fn parse(s: &str) -> Result<Self, String> {
+        // The value is not echoed: it may be anything a user typed into
+        // the field, a subject id included.
         let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
             if parse_naive(s).is_some() {
-                format!("{s:?} has no time zone: add a time zone (e.g. `Z`)")
+                "a date and time without a time zone: add one (e.g. `Z`)".to_string()
             } else {
-                format!("not an RFC 3339 time ({e}): {s:?}")
+                format!("not an RFC 3339 time such as 2024-03-01T12:00:00Z ({e})")
             }
         })?;
-        Self::from_datetime(dt).ok_or_else(|| format!("time out of range: {s:?}"))
+        Self::from_datetime(dt).ok_or_else(|| "time out of range".to_string())
     }
 
     pub(crate) fn from_datetime(dt: OffsetDateTime) -> Option<Self> {

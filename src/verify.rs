@@ -14,7 +14,9 @@ use crate::error::Result;
 use crate::event::Entry;
 use crate::ids::Seq;
 use crate::index::Index;
-use crate::storage::{self, FsIo, Log, LogOptions, VerifyReport};
+use crate::pin::PinnedHead;
+use crate::pseudonym::SubjectKeyer;
+use crate::storage::{self, Finding, FindingKind, FsIo, Io, Log, LogOptions, VerifyReport};
 
 /// What `verify` found.
 #[derive(Debug)]
@@ -37,10 +39,27 @@ impl LedgerVerify {
     }
 }
 
-/// Verifies the ledger at `path` without modifying it (no lock taken).
+/// Verifies the ledger at `path` without modifying it (no lock taken),
+/// without the subject key (snapshots are compared with a replay of the
+/// log, but not authenticated).
 pub fn verify_ledger(path: &Path) -> Result<LedgerVerify> {
-    let io = FsIo::new();
-    let report = storage::verify(&io, path)?;
+    verify_ledger_with(&FsIo::new(), path, None, None)
+}
+
+/// [`verify_ledger`] on any [`Io`], authenticating snapshots with `keyer`'s
+/// snapshot key when given, and requiring the ledger to extend `expect`
+/// when given (a problem otherwise). Only up to the last acknowledged
+/// commit: bytes a writer running beside it has not acknowledged yet are
+/// noted, not damage. Quarantined torn tails acknowledged in the log
+/// (`Ledger::acknowledge_quarantine`) are notes, not findings.
+pub fn verify_ledger_with<I: Io>(
+    io: &I,
+    path: &Path,
+    keyer: Option<&SubjectKeyer>,
+    expect: Option<&PinnedHead>,
+) -> Result<LedgerVerify> {
+    let key = keyer.map(SubjectKeyer::snapshot_key);
+    let report = storage::verify_keyed(io, path, key.as_ref())?;
     let mut out = LedgerVerify {
         storage: report,
         entries: 0,
@@ -51,12 +70,14 @@ pub fn verify_ledger(path: &Path) -> Result<LedgerVerify> {
         // The log itself is damaged: replaying it would only repeat that.
         return Ok(out);
     }
-    let log = Log::open(
-        FsIo::new(),
-        path,
-        LogOptions::new().create(false).read_only(true),
-    )?;
-    let snap = log.latest_valid_snapshot()?.snapshot;
+    let mut opts = LogOptions::new().create(false).read_only(true);
+    if let Some(k) = key {
+        opts = opts.snapshot_key(k);
+    }
+    let log = Log::open(io, path, opts)?;
+    // Authenticated with the key when there is one; without, the newest
+    // snapshot is still compared with the replay (never trusted).
+    let snap = log.latest_snapshot_to_compare()?.snapshot;
     let snap_seq = snap.as_ref().map(|s| s.seq);
     let mut index = Index::new();
     let mut problems = Vec::new();
@@ -89,6 +110,30 @@ pub fn verify_ledger(path: &Path) -> Result<LedgerVerify> {
     });
     if let Err(e) = r {
         problems.push(format!("replay failed: {e}"));
+    }
+    if let Some(pin) = expect {
+        let (head, _) = log.head();
+        if let Err(e) = pin.check(*log.ledger_id().as_bytes(), head, |s| Ok(log.chain_at(s)?)) {
+            problems.push(format!("pinned head (--expect-head): {e}"));
+        }
+    }
+    // Quarantined tails the log acknowledges (same name, length, hash).
+    let acked: Vec<(std::path::PathBuf, Seq)> = storage::quarantine::list(io, path)?
+        .into_iter()
+        .filter_map(|f| {
+            crate::ledger::acknowledged_at(index.quarantine_acks(), &f).map(|s| (f.path, s))
+        })
+        .collect();
+    let findings = std::mem::take(&mut out.storage.findings);
+    for f in findings {
+        match acked.iter().find(|(p, _)| *p == f.file) {
+            Some((_, s)) if f.kind == FindingKind::Quarantined => out.storage.notes.push(Finding {
+                kind: FindingKind::Note,
+                what: format!("{} (acknowledged at seq {s})", f.what),
+                ..f
+            }),
+            _ => out.storage.findings.push(f),
+        }
     }
     out.entries = entries;
     out.snapshot_checked = snap_seq;

@@ -279,13 +279,17 @@ pub fn query(layout: Layout, index: &Index) -> crate::Query {
 /// one, else built (and written there when a path is given, so repeated
 /// benchmark runs skip the build). Also says whether it was built.
 ///
+/// A cache that does not decode (written by an older snapshot format) is
+/// rebuilt and overwritten.
+///
 /// # Panics
-/// When the cached file does not decode or cannot be written (a benchmark
-/// helper: delete the file to rebuild).
+/// When the cache cannot be written (a benchmark helper).
 pub fn cached_index(spec: &Spec, cache: Option<&std::path::Path>) -> (Index, bool) {
     if let Some(bytes) = cache.and_then(|p| std::fs::read(p).ok()) {
-        let index = Index::from_snapshot_vec(bytes).expect("cached index snapshot");
-        return (index, false);
+        match Index::from_snapshot_vec(bytes) {
+            Ok(index) => return (index, false),
+            Err(e) => eprintln!("index cache does not decode ({e}): rebuilding it"),
+        }
     }
     let mut index = build_index(spec);
     if let Some(p) = cache {

@@ -1,7 +1,10 @@
 //! Ledger-level crash consistency: a workload of ingests, events, a
-//! snapshot and a training run on the in-memory twin, cut at every I/O
-//! operation; every crash image must reopen, keep every acknowledged call,
-//! and give the same exclusions as a fault-free run at the same seq.
+//! snapshot and a training run on the in-memory twin, then a reopen from
+//! that snapshot, bulk objections of subjects without records and a second
+//! snapshot (the path of issue 20, finding 11), cut at every I/O operation;
+//! every crash image must reopen, keep every acknowledged call, give the
+//! same exclusions as a fault-free run at the same seq, and verify clean
+//! (its snapshot byte-identical to a replay).
 
 use std::path::Path;
 
@@ -28,7 +31,7 @@ fn t(s: &str) -> Timestamp {
 /// acknowledged call.
 fn workload(io: MemIo) -> Vec<Seq> {
     let mut acked = Vec::new();
-    let Ok(mut l) = Ledger::create_with(io, Path::new("/ledger"), keyer(), opts()) else {
+    let Ok(mut l) = Ledger::create_with(io.clone(), Path::new("/ledger"), keyer(), opts()) else {
         return acked;
     };
     acked.push(l.index().seq());
@@ -71,6 +74,32 @@ fn workload(io: MemIo) -> Vec<Seq> {
             }
         }
     }
+    // Reopen (from the snapshot), objections of people without records,
+    // snapshot again, more of them.
+    if l.snapshot().is_err() {
+        return acked;
+    }
+    drop(l);
+    let Ok(mut l) = Ledger::open_with(io, Path::new("/ledger"), Some(keyer()), opts()) else {
+        return acked;
+    };
+    for round in 0..2 {
+        let ev: String = (0..4)
+            .map(|k| {
+                format!(
+                    "{{\"type\":\"objection\",\"subject\":\"dsr{round}-{k}@y.org\",\"at\":\"2025-01-03T00:00:00Z\",\"purposes\":[\"ai-training\"]}}\n"
+                )
+            })
+            .collect();
+        let e = jsonl::parse_events(ev.as_bytes(), "e", &keyer()).unwrap();
+        match l.apply(e) {
+            Ok(s) => acked.push(s),
+            Err(_) => return acked,
+        }
+        if round == 0 && l.snapshot().is_err() {
+            return acked;
+        }
+    }
     acked
 }
 
@@ -103,8 +132,13 @@ fn every_crash_image_keeps_acknowledged_calls() {
     let all = workload(clean.clone());
     assert_eq!(
         all.len(),
-        1 + 6 * 2 + 1,
+        1 + 6 * 2 + 1 + 2,
         "fault-free run acknowledges every call"
+    );
+    let v = optout::verify_ledger_with(&clean, Path::new("/ledger"), Some(&keyer()), None).unwrap();
+    assert!(
+        v.is_clean() && v.snapshot_checked.is_some(),
+        "fault-free run verifies: {v:?}"
     );
     let total_ops = clean.op_count();
     let reference =
@@ -116,16 +150,17 @@ fn every_crash_image_keeps_acknowledged_calls() {
         let acked = workload(io.clone());
         for img in io.crash_images(k, 4) {
             images += 1;
-            let l = match Ledger::open_with(img, Path::new("/ledger"), Some(keyer()), opts()) {
-                Ok(l) => l,
-                Err(e) => {
-                    assert!(
-                        acked.is_empty(),
-                        "op {k}: ledger with acknowledged calls failed to open: {e}"
-                    );
-                    continue;
-                }
-            };
+            let l =
+                match Ledger::open_with(img.clone(), Path::new("/ledger"), Some(keyer()), opts()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        assert!(
+                            acked.is_empty(),
+                            "op {k}: ledger with acknowledged calls failed to open: {e}"
+                        );
+                        continue;
+                    }
+                };
             reopened += 1;
             let head = l.index().seq();
             if let Some(&last) = acked.last() {
@@ -147,6 +182,13 @@ fn every_crash_image_keeps_acknowledged_calls() {
                 exclusions(&l, head),
                 exclusions(&reference, head),
                 "op {k}: exclusions at {head}"
+            );
+            drop(l);
+            let v = optout::verify_ledger_with(&img, Path::new("/ledger"), Some(&keyer()), None)
+                .unwrap();
+            assert!(
+                v.problems.is_empty() && v.storage.first_damage().is_none(),
+                "op {k}: verify after recovery: {v:?}"
             );
         }
     }

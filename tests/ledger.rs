@@ -161,6 +161,7 @@ fn manifest_from_a_forked_ledger_is_rejected() {
         let f = f.unwrap();
         std::fs::copy(f.path(), b.join("log").join(f.file_name())).unwrap();
     }
+    std::fs::copy(a.join("HEAD"), b.join("HEAD")).unwrap();
     drop(la);
     let mut lb = Ledger::open(&b, Some(keyer())).unwrap();
     let m_b_old = lb.manifest(&q).unwrap();
@@ -384,8 +385,63 @@ fn no_raw_subject_identifier_reaches_the_disk() {
     assert!(files >= 4, "log segment, snapshot, manifest, lock: {files}");
 }
 
+/// The index of `path` folded from its log up to `seq` only, with a run
+/// entry at `seq + 1` so that it claims to be at `seq + 1`: the state of a
+/// ledger that lacks the entry at `seq + 1`.
+fn forged_index(path: &std::path::Path, seq: u64) -> Vec<u8> {
+    let log = optout::storage::Log::open(
+        optout::storage::FsIo::new(),
+        path,
+        optout::storage::LogOptions::new().read_only(true),
+    )
+    .unwrap();
+    let mut forged = optout::Index::new();
+    for s in 1..=seq {
+        let e: optout::Entry = optout::codec::decode(&log.read(Seq(s)).unwrap()).unwrap();
+        forged.apply(Seq(s), &e).unwrap();
+    }
+    let purpose = optout::Purpose::new("ai-training").unwrap();
+    let run = optout::TrainingRun {
+        name: "x".into(),
+        model: "x".into(),
+        started_at: t("2025-01-01T00:00:00Z"),
+        purpose: purpose.clone(),
+        manifest_digest: String::new(),
+        manifest_seq: Seq(0),
+        manifest_at: t("2025-01-01T00:00:00Z"),
+        datasets: vec![],
+        policy: optout::Policy::default_for(purpose),
+    };
+    forged
+        .apply(Seq(seq + 1), &optout::Entry::Run(run))
+        .unwrap();
+    forged.to_snapshot_bytes().unwrap()
+}
+
+/// Writes `payload` as the snapshot at `seq` of the ledger at `path`,
+/// authenticated with `key`, pinned to the log's real chain at `seq`.
+fn write_snapshot_with(path: &std::path::Path, seq: u64, payload: &[u8], key: [u8; 32]) {
+    let mut log = optout::storage::Log::open(
+        optout::storage::FsIo::new(),
+        path,
+        optout::storage::LogOptions::new()
+            .create(false)
+            .snapshot_key(optout::storage::SnapshotKey::from_bytes(key)),
+    )
+    .unwrap();
+    let chain = log.chain_at(Seq(seq)).unwrap();
+    log.write_snapshot(Seq(seq), chain, payload).unwrap();
+}
+
+/// Issue 20, finding 3: someone who can write the ledger directory (but
+/// not read the subject key, kept outside it) replaces the newest snapshot
+/// with the state of a ledger lacking the objection, sealed as well as they
+/// can: with the old public digest key (format 1), or as format 2 under a
+/// key of their own. No open trusts it: the objection stays in force, and
+/// `verify` reports the file. A forger who does hold the key (it was
+/// stolen) is caught by `verify`, which compares the snapshot with a replay.
 #[test]
-fn verify_is_clean_and_catches_a_forged_snapshot() {
+fn a_forged_snapshot_is_never_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
     let mut l = Ledger::create(&path, keyer()).unwrap();
@@ -395,56 +451,91 @@ fn verify_is_clean_and_catches_a_forged_snapshot() {
         r#"{"type":"objection","subject":"u1@x.org","at":"2025-01-01T00:00:00Z","purposes":["*"]}"#,
     );
     l.snapshot().unwrap();
-    drop(l);
-    let v = optout::verify_ledger(&path).unwrap();
-    assert!(v.is_clean(), "{v:?}");
-    assert_eq!(v.entries, 3);
-    assert_eq!(v.snapshot_checked, Some(Seq(3)));
-
-    // A forger with the (public) snapshot key writes a snapshot whose index
-    // lacks the objection: its seal is valid, so only a replay catches it.
-    let mut forged = optout::Index::new();
-    let log = optout::storage::Log::open(
-        optout::storage::FsIo::new(),
-        &path,
-        optout::storage::LogOptions::new().create(false),
-    )
-    .unwrap();
-    for s in 1..=2u64 {
-        let e: optout::Entry = optout::codec::decode(&log.read(Seq(s)).unwrap()).unwrap();
-        forged.apply(Seq(s), &e).unwrap();
-    }
-    let mut log = log;
-    let chain = log.chain_at(Seq(3)).unwrap();
-    // Claim the state is at seq 3 (it is really at 2).
-    let mut bytes = forged.to_snapshot_bytes().unwrap();
-    let fake_seq_index = {
-        let mut ix = optout::Index::from_snapshot_bytes(&bytes).unwrap();
-        ix.apply(
-            Seq(3),
-            &optout::Entry::Run(optout::TrainingRun {
-                name: "x".into(),
-                model: "x".into(),
-                started_at: t("2025-01-01T00:00:00Z"),
-                purpose: optout::Purpose::new("ai-training").unwrap(),
-                manifest_digest: String::new(),
-                manifest_seq: Seq(0),
-                manifest_at: t("2025-01-01T00:00:00Z"),
-                datasets: vec![],
-                policy: optout::Policy::default_for(optout::Purpose::new("ai-training").unwrap()),
-            }),
-        )
+    let q = l
+        .query(None, "ai-training", t("2025-06-01T00:00:00Z"))
         .unwrap();
-        ix
-    };
-    bytes = {
-        let mut ix = fake_seq_index;
-        ix.to_snapshot_bytes().unwrap()
-    };
-    log.write_snapshot(Seq(3), chain, &bytes).unwrap();
-    drop(log);
-    let v = optout::verify_ledger(&path).unwrap();
-    assert!(!v.is_clean());
+    let honest = l.manifest(&q).unwrap();
+    assert!(honest.header.excluded > 0);
+    drop(l);
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()), None)
+        .unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!((v.entries, v.snapshot_checked), (3, Some(Seq(3))));
+
+    let snap = path.join("snap").join(format!("{:020}.snap", 3));
+    let forged = forged_index(&path, 2);
+    // (a) Format 1, sealed with the key derived from the public ledger id.
+    let real = std::fs::read(&snap).unwrap();
+    let mut body = real[..80].to_vec();
+    body[8..12].copy_from_slice(&1u32.to_le_bytes());
+    body[72..80].copy_from_slice(&(forged.len() as u64).to_le_bytes());
+    body.extend_from_slice(&forged);
+    let id: [u8; 16] = real[16..32].try_into().unwrap();
+    let k = blake3::derive_key("optout 2026-11 snapshot v1", &id);
+    let digest = *blake3::keyed_hash(&k, &body).as_bytes();
+    body.extend_from_slice(&digest);
+    let v1 = body;
+    // (b) Format 2 under the forger's own key.
+    type Forge<'a> = Box<dyn Fn() + 'a>;
+    let forgeries: Vec<(&str, Forge)> = vec![
+        (
+            "format 1, public key",
+            Box::new(|| std::fs::write(&snap, &v1).unwrap()),
+        ),
+        (
+            "format 2, wrong key",
+            Box::new(|| write_snapshot_with(&path, 3, &forged, [9; 32])),
+        ),
+    ];
+    for (what, forge) in forgeries {
+        forge();
+        for ro in [true, false] {
+            let l = if ro {
+                Ledger::open_read_only(&path, Some(keyer())).unwrap()
+            } else {
+                Ledger::open(&path, Some(keyer())).unwrap()
+            };
+            assert_eq!(
+                l.manifest(&q).unwrap(),
+                honest,
+                "{what}: the forged state was used"
+            );
+            assert!(
+                l.notes().iter().any(|n| n.contains("snapshot not used")),
+                "{what}: {:?}",
+                l.notes()
+            );
+        }
+        // Without any key: never trusted either (nothing to authenticate with).
+        let l = Ledger::open_read_only(&path, None).unwrap();
+        assert_eq!(l.manifest(&q).unwrap(), honest, "{what}: keyless open");
+        let v =
+            optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()), None)
+                .unwrap();
+        if what.starts_with("format 1") {
+            // Harmless (no open uses it), and what every older ledger holds
+            // after an upgrade: a note, not damage.
+            assert!(
+                v.storage.notes.iter().any(|n| n.what.contains("format 1")),
+                "{what}: {v:?}"
+            );
+        } else {
+            assert!(
+                !v.is_clean(),
+                "{what}: verify must report the forged snapshot"
+            );
+        }
+    }
+    // (c) The real key, stolen: the seal verifies, the replay does not match.
+    let secret = [9u8; 32];
+    assert_eq!(
+        keyer().fingerprint(),
+        SubjectKeyer::from_secret(secret).fingerprint()
+    );
+    let stolen = blake3::derive_key("optout 2026-11 snapshot mac v1", &secret);
+    write_snapshot_with(&path, 3, &forged, stolen);
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer()), None)
+        .unwrap();
     assert!(
         v.problems
             .iter()
@@ -550,4 +641,30 @@ fn rows_with_many_subjects_split_by_size() {
     drop(l);
     let l = Ledger::open(&path, Some(keyer())).unwrap();
     assert_eq!(l.index().stats().links, 2_000_000);
+}
+
+/// Issue 20, finding 12: a batch of records with many large, distinct
+/// provenance profiles (a long license text per row) is split into frames
+/// that each carry only their rows' profiles; on main every frame carried
+/// all of them and the ingest failed with "payload is N bytes, limit is M".
+#[test]
+fn large_distinct_profiles_split_into_frames_under_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    let text: String = (0..70)
+        .map(|r| {
+            let license = format!("{r:04}{}", "L".repeat(1_000_000 - 8));
+            format!(
+                r#"{{"dataset":"d","shard":"s","row":{r},"subjects":["u{r}@x.org"],"source":"x.org","collected_at":"2024-01-01T00:00:00Z","basis":"licensed","license":"{license}"}}"#
+            ) + "\n"
+        })
+        .collect();
+    let s = ingest(&mut l, &text);
+    assert_eq!(s.registered, 70);
+    assert!(l.index().seq() > Seq(2), "split into several frames");
+    drop(l);
+    let l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.index().stats().records, 70);
+    assert_eq!(l.index().stats().profiles, 70);
 }

@@ -15,6 +15,7 @@ fn base() -> MemIo {
         io.clone(),
         ROOT,
         LogOptions::new()
+            .snapshot_key(optout::storage::SnapshotKey::from_bytes([0x5a; 32]))
             .segment_size(300)
             .ledger_id(LedgerId::from_bytes([3; 16])),
     )
@@ -30,12 +31,22 @@ fn base() -> MemIo {
 
 fn exercise(io: &MemIo) {
     let _ = verify(io, ROOT);
-    if let Ok(log) = Log::open(io.clone(), ROOT, LogOptions::new().read_only(true)) {
+    if let Ok(log) = Log::open(
+        io.clone(),
+        ROOT,
+        LogOptions::new()
+            .snapshot_key(optout::storage::SnapshotKey::from_bytes([0x5a; 32]))
+            .read_only(true),
+    ) {
         let _ = log.latest_valid_snapshot();
         let _ =
             log.replay::<optout::storage::StorageError, _>(optout::storage::Seq(1), |_, _| Ok(()));
     }
-    if let Ok(mut log) = Log::open(io.clone(), ROOT, LogOptions::new()) {
+    if let Ok(mut log) = Log::open(
+        io.clone(),
+        ROOT,
+        LogOptions::new().snapshot_key(optout::storage::SnapshotKey::from_bytes([0x5a; 32])),
+    ) {
         let _ = log.append_group(&[b"more"]);
     }
 }
@@ -102,7 +113,14 @@ fn huge_length_fields_do_not_allocate() {
     let crc = crc32fast::hash(&h);
     h.extend_from_slice(&crc.to_le_bytes());
     io.write_at(&last, len, &h).unwrap();
-    let log = Log::open(io.clone(), ROOT, LogOptions::new().read_only(true)).unwrap();
+    let log = Log::open(
+        io.clone(),
+        ROOT,
+        LogOptions::new()
+            .snapshot_key(optout::storage::SnapshotKey::from_bytes([0x5a; 32]))
+            .read_only(true),
+    )
+    .unwrap();
     assert!(
         log.recovery().is_some(),
         "an incomplete frame at the end is a torn tail"

@@ -1,22 +1,28 @@
 //! Tamper evidence: every single-bit flip, every truncation, deleted /
 //! duplicated / reordered / spliced frames and segments, and snapshot damage
 //! in a deterministic fixture log are detected by `verify`, with an offset.
-//! Damage before the final frame is always `Corrupt`, never a torn tail.
-//! The one change that yields a shorter *valid* log — a cut at a group or
-//! segment boundary at the end — is caught by head pinning: the pinned
-//! `(seq, chain)` is no longer the log's.
+//! Every frame of the fixture was acknowledged, so damage anywhere —
+//! the final frame included — is `Corrupt`, never a torn tail (G10). A cut
+//! at a group or segment boundary at the end, or the deletion of the newest
+//! segment, yields a shorter log that is valid by itself: the durable head
+//! (`LEDGER/HEAD`) catches it; deleting the head file too is caught by the
+//! segments' format version (a version 2 log keeps one), and by head
+//! pinning: the pinned `(seq, chain)` is no longer the log's.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use optout::storage::{
-    verify, FindingKind, Io, LedgerId, Log, LogOptions, MemIo, Seq, StorageError, VerifyReport,
+    verify, verify_keyed, FindingKind, Io, LedgerId, Log, LogOptions, MemIo, Seq, SnapshotKey,
+    StorageError, VerifyReport,
 };
 
 const ROOT: &str = "/ledger";
+const KEY: SnapshotKey = SnapshotKey::from_bytes([0x5a; 32]);
 
 fn opts(id: u8) -> LogOptions {
     LogOptions::new()
+        .snapshot_key(KEY)
         .segment_size(700)
         .ledger_id(LedgerId::from_bytes([id; 16]))
 }
@@ -89,10 +95,13 @@ fn head(io: &MemIo) -> (Seq, optout::storage::ChainHash) {
         .head()
 }
 
-/// A shorter log that verifies clean: must differ from the pinned head, and
-/// the pinned seq must be gone.
+/// A shorter log: it must not open (the ledger itself detects it), or
+/// differ from the pinned head, and the pinned seq must be gone.
 fn assert_caught_by_pin(img: &MemIo, pinned: (Seq, optout::storage::ChainHash), what: &str) {
-    let log = Log::open(img.clone(), ROOT, opts(0).read_only(true)).unwrap();
+    let log = match Log::open(img.clone(), ROOT, opts(0).read_only(true)) {
+        Err(StorageError::Corrupt { .. }) => return,
+        r => r.unwrap(),
+    };
     assert_ne!(
         log.head(),
         pinned,
@@ -145,18 +154,20 @@ fn every_bit_flip_is_detected() {
                 let in_final_frame = si + 1 == segs.len() && i as u64 >= last_frame.offset;
                 match kind {
                     FindingKind::Corrupt => {
-                        assert!(offset <= i as u64, "offset {offset} after flipped byte {i}")
+                        assert!(offset <= i as u64, "offset {offset} after flipped byte {i}");
+                        if in_final_frame {
+                            // The acknowledged last frame: never a torn tail.
+                            assert_eq!(offset, last_frame.offset);
+                            torn += 1;
+                        }
                     }
-                    FindingKind::TornTail if in_final_frame => {
-                        assert_eq!(offset, last_frame.offset);
-                        torn += 1;
-                    }
-                    k => panic!("flip {seg:?} byte {i}: mid-log damage reported as {k:?}"),
+                    k => panic!("flip {seg:?} byte {i}: acknowledged damage reported as {k:?}"),
                 }
             }
         }
     }
-    eprintln!("every_bit_flip_is_detected: {flips} flips, 100% detected ({torn} in the final frame reported as torn tail), {:?}", t0.elapsed());
+    assert!(torn > 0);
+    eprintln!("every_bit_flip_is_detected: {flips} flips, 100% detected as corrupt ({torn} in the acknowledged final frame), {:?}", t0.elapsed());
 }
 
 #[test]
@@ -171,7 +182,7 @@ fn every_snapshot_bit_flip_and_truncation_is_detected() {
         let mut b = bytes.clone();
         b[i / 8] ^= 1 << (i % 8);
         put(&img, &snap, &b);
-        let r = verify(&img, ROOT).unwrap();
+        let r = verify_keyed(&img, ROOT, Some(&KEY)).unwrap();
         assert_eq!(
             detected(&r, &snap).map(|d| d.0),
             Some(FindingKind::Snapshot),
@@ -185,7 +196,7 @@ fn every_snapshot_bit_flip_and_truncation_is_detected() {
         let img = base.fork();
         put(&img, &snap, &bytes[..cut]);
         assert_eq!(
-            detected(&verify(&img, ROOT).unwrap(), &snap).map(|d| d.0),
+            detected(&verify_keyed(&img, ROOT, Some(&KEY)).unwrap(), &snap).map(|d| d.0),
             Some(FindingKind::Snapshot)
         );
         n += 1;
@@ -198,7 +209,8 @@ fn every_truncation_is_detected_or_caught_by_pinning() {
     let base = fixture(1);
     let pinned = head(&base);
     let segs = segments(&base);
-    let (mut total, mut torn, mut pin) = (0, 0, 0);
+    let head_file = Path::new(ROOT).join("HEAD");
+    let (mut total, mut boundaries) = (0, 0);
     for (si, seg) in segs.iter().enumerate() {
         let bytes = base.read_all(seg).unwrap();
         let fr = frames(&bytes);
@@ -209,32 +221,43 @@ fn every_truncation_is_detected_or_caught_by_pinning() {
             img.truncate(seg, n).unwrap();
             let r = verify(&img, ROOT).unwrap();
             total += 1;
+            // Every cut loses acknowledged frames: corrupt, with the offset.
             match detected(&r, seg) {
-                Some((FindingKind::Corrupt, _)) => {
-                    assert!(!last, "truncating the last segment is a torn tail")
-                }
-                Some((FindingKind::TornTail, off)) => {
-                    assert!(last && off <= n);
-                    torn += 1;
-                }
-                None => {
-                    assert!(
-                        last && boundary(n),
-                        "truncation at {n} of {seg:?} undetected"
-                    );
-                    assert_caught_by_pin(&img, pinned, &format!("truncation at {n}"));
-                    pin += 1;
-                }
-                Some(k) => panic!("{k:?}"),
+                Some((FindingKind::Corrupt, off)) => assert!(off <= n, "cut at {n}: offset {off}"),
+                d => panic!("truncation at {n} of {seg:?}: {d:?}"),
+            }
+            if last && boundary(n) {
+                boundaries += 1;
+                // A clean cut, and the head file deleted too: caught by the
+                // format version (and by a pinned head).
+                img.remove_file(&head_file).unwrap();
+                let r = verify(&img, ROOT).unwrap();
+                assert_eq!(
+                    r.first_damage().map(|f| f.file.clone()),
+                    Some(head_file.clone())
+                );
+                assert_caught_by_pin(&img, pinned, &format!("truncation at {n}"));
             }
         }
     }
-    // Deleting the whole last segment: a valid shorter log, caught by pinning.
+    // Deleting the whole last segment (and the newest snapshot with it).
     let img = base.fork();
     img.remove_file(segs.last().unwrap()).unwrap();
-    assert!(verify(&img, ROOT).unwrap().is_clean());
+    for snap in img.list_dir(&Path::new(ROOT).join("snap")).unwrap() {
+        img.remove_file(&Path::new(ROOT).join("snap").join(snap))
+            .unwrap();
+    }
+    let r = verify(&img, ROOT).unwrap();
+    let f = r.first_damage().expect("deleted newest segment detected");
+    assert_eq!(
+        (f.file.clone(), f.offset),
+        (segs.last().unwrap().clone(), 0)
+    );
+    img.remove_file(&head_file).unwrap();
+    assert!(verify(&img, ROOT).unwrap().first_damage().is_some());
     assert_caught_by_pin(&img, pinned, "last segment deleted");
-    eprintln!("truncations: {total}; {torn} torn tails, {pin} clean cuts at group boundaries caught by head pinning, rest corrupt");
+    assert!(boundaries > 0);
+    eprintln!("truncations: {total}, 100% corrupt ({boundaries} clean cuts at group boundaries in the last segment)");
 }
 
 #[test]
@@ -291,11 +314,13 @@ fn deleted_duplicated_reordered_spliced_frames_are_detected() {
                     Some((FindingKind::Corrupt, off)) => {
                         assert!(off <= f.offset + f.len, "{what} frame {j}")
                     }
-                    Some((FindingKind::TornTail, _)) if is_final && what == "delete" => {}
-                    None if is_final && what == "delete" && fr.len() >= 2 && fr[j - 1].commit => {
-                        assert_caught_by_pin(&img, pinned, "final single-frame group deleted")
-                    }
-                    d => panic!("{what} frame {j} of {seg:?}: {d:?}"),
+                    d => panic!("{what} frame {j} of {seg:?} (final: {is_final}): {d:?}"),
+                }
+                if is_final && what == "delete" && fr.len() >= 2 && fr[j - 1].commit {
+                    // With the head file gone too: caught by a pinned head.
+                    img.remove_file(&Path::new(ROOT).join("HEAD")).unwrap();
+                    assert!(verify(&img, ROOT).unwrap().first_damage().is_some());
+                    assert_caught_by_pin(&img, pinned, "final single-frame group deleted");
                 }
             }
         }

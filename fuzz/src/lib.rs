@@ -59,8 +59,11 @@ pub fn run(name: &str, data: &[u8]) {
     }
 }
 
+/// The subject key's secret of every fuzz ledger.
+pub const SECRET: [u8; 32] = [5; 32];
+
 pub fn keyer() -> SubjectKeyer {
-    SubjectKeyer::from_secret([5; 32])
+    SubjectKeyer::from_secret(SECRET)
 }
 
 pub const ROOT: &str = "/l";
@@ -288,9 +291,14 @@ pub fn reseal_snapshot_file(b: &mut [u8]) {
     if b.len() < 32 {
         return;
     }
+    // Format 2: keyed_hash(snapshot key, header ‖ blake3(payload)), the
+    // snapshot key derived from the subject key as `SubjectKeyer` does.
     let n = b.len() - 32;
-    let key = blake3::derive_key("optout 2026-11 snapshot v1", &LEDGER_ID);
-    let d = *blake3::keyed_hash(&key, &b[..n]).as_bytes();
+    let key = blake3::derive_key("optout 2026-11 snapshot mac v1", &SECRET);
+    let mut h = blake3::Hasher::new_keyed(&key);
+    h.update(&b[..80.min(n)]);
+    h.update(blake3::hash(&b[80.min(n)..n]).as_bytes());
+    let d = *h.finalize().as_bytes();
     b[n..].copy_from_slice(&d);
 }
 
@@ -370,7 +378,10 @@ pub fn snapshot_file(data: &[u8]) {
     if let Ok(log) = Log::open(
         io.clone(),
         ROOT,
-        LogOptions::new().create(false).read_only(true),
+        LogOptions::new()
+            .create(false)
+            .read_only(true)
+            .snapshot_key(keyer().snapshot_key()),
     ) {
         if let Ok(load) = log.latest_valid_snapshot() {
             if let Some(s) = load.snapshot {

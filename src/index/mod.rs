@@ -15,8 +15,8 @@ use std::collections::HashMap;
 pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
 
-use crate::error::{Error, InputError, Result};
-use crate::event::{Entry, Event, RecordBatch, TrainingRun};
+use crate::error::{Error, Result};
+use crate::event::{Entry, Event, QuarantineAck, RecordBatch, TrainingRun};
 use crate::ids::{Purpose, Purposes, RecordId, Seq, SubjectKey};
 
 /// Sizes of the index, for progress and benchmarks.
@@ -100,6 +100,8 @@ pub struct Index {
     /// Positions in `events` of takedowns and source opt-outs.
     pub(crate) content_events: Vec<u32>,
     pub(crate) runs: Vec<(Seq, TrainingRun)>,
+    /// Quarantined torn tails acknowledged, with the seq that recorded it.
+    pub(crate) quarantine_acks: Vec<(Seq, QuarantineAck)>,
     /// The sequence number of the last applied entry.
     pub(crate) seq: Seq,
     /// From the ledger's [`Entry::Init`].
@@ -146,6 +148,7 @@ impl Index {
                 Err(Error::Invalid("a second ledger init entry".into()))
             }
             Entry::Init(_) => Ok(()),
+            Entry::QuarantineAck(_) => Ok(()),
             Entry::Run(r) => {
                 if self.runs.iter().any(|(_, x)| x.name == r.name) {
                     return Err(Error::Invalid(format!(
@@ -180,21 +183,23 @@ impl Index {
                         g.dataset, g.shard
                     )));
                 }
-                let dup = !rows.insert(r.row)
+                let twice = !rows.insert(r.row);
+                let dup = twice
                     || existing.is_some_and(|s| {
                         self.records.shards[s.0 as usize].current(r.row).is_some()
                     });
                 if dup && !r.replace {
-                    return Err(InputError::new(
-                        "<batch>",
-                        0,
-                        Some("row"),
-                        format!(
-                            "record {}/{}#{} is already registered; set \"replace\": true to replace it",
-                            g.dataset, g.shard, r.row
-                        ),
-                    )
-                    .into());
+                    return Err(Error::RecordConflict {
+                        dataset: g.dataset.clone(),
+                        shard: g.shard.clone(),
+                        row: r.row,
+                        twice_in_batch: twice,
+                        what: if twice {
+                            "is registered twice in this batch; set \"replace\": true on the later line to replace it"
+                        } else {
+                            "is already registered; set \"replace\": true to replace it"
+                        },
+                    });
                 }
             }
         }
@@ -268,6 +273,7 @@ impl Index {
             Entry::Event(e) => self.apply_event(seq, e.clone()),
             Entry::Run(r) => self.runs.push((seq, r.clone())),
             Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
+            Entry::QuarantineAck(a) => self.quarantine_acks.push((seq, a.clone())),
         }
         self.seq = seq;
     }
@@ -474,6 +480,11 @@ impl Index {
     /// Every event with its sequence number, in log order.
     pub fn events(&self) -> &[(Seq, Event)] {
         &self.events
+    }
+
+    /// The acknowledgements of quarantined torn tails, in log order.
+    pub fn quarantine_acks(&self) -> &[(Seq, QuarantineAck)] {
+        &self.quarantine_acks
     }
 
     /// The subject-key fingerprint the ledger was created with.

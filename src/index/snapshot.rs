@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Csr, Index, Links, Records, SubjectTable};
 use crate::codec::{self, CodecError};
-use crate::event::{Event, TrainingRun};
+use crate::event::{Event, QuarantineAck, TrainingRun};
 use crate::ids::{Seq, SubjectKey};
 
 const MAGIC: &[u8; 8] = b"OPTIDX01";
@@ -21,6 +21,7 @@ struct Small {
     runs: Vec<(Seq, TrainingRun)>,
     seq: Seq,
     key_fingerprint: Option<[u8; 32]>,
+    quarantine_acks: Vec<(Seq, QuarantineAck)>,
 }
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -82,6 +83,7 @@ impl Index {
             runs: self.runs.clone(),
             seq: self.seq,
             key_fingerprint: self.key_fingerprint,
+            quarantine_acks: self.quarantine_acks.clone(),
         };
         let small = codec::encode_large(&small)?;
         let keys = self.subjects.keys();
@@ -170,6 +172,8 @@ impl Index {
             || offsets.first().is_some_and(|&f| f != 0)
             || targets.iter().any(|&t| t >= n)
             || offsets.len() > keys.len() + 1
+            // Canonical: no trailing subjects without links (Links::compact).
+            || !Csr::is_trimmed(&offsets)
             || records.runs.first().is_some_and(|r| r.ord != 0)
             || records.runs.windows(2).any(|w| w[0].ord >= w[1].ord)
             || records
@@ -182,6 +186,8 @@ impl Index {
             // One event per entry, in log order: the evaluation finds the
             // events at or before N by a binary search.
             || small.events.windows(2).any(|w| w[0].0 >= w[1].0)
+            || small.quarantine_acks.iter().any(|(s, _)| *s > small.seq)
+            || small.quarantine_acks.windows(2).any(|w| w[0].0 >= w[1].0)
         {
             return Err(bad("inconsistent structure"));
         }
@@ -215,6 +221,7 @@ impl Index {
             event_chain: Vec::new(),
             content_events: small.content_events,
             runs: small.runs,
+            quarantine_acks: small.quarantine_acks,
             seq: small.seq,
             key_fingerprint: small.key_fingerprint,
         };

@@ -158,6 +158,30 @@ impl Csr {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.offsets.capacity() * 8 + self.targets.capacity() * 4
     }
+
+    /// Drops trailing subjects without links (which [`Csr::get`] answers
+    /// the same way whether listed or not), so the arrays depend only on
+    /// the links and not on how many subjects existed when they were last
+    /// merged: the canonical form a snapshot stores.
+    pub(crate) fn trim(&mut self) {
+        while self.offsets.len() >= 2
+            && self.offsets[self.offsets.len() - 1] == self.offsets[self.offsets.len() - 2]
+        {
+            self.offsets.pop();
+        }
+        if self.offsets.len() == 1 {
+            self.offsets.clear();
+        }
+    }
+
+    /// Whether `offsets` are in the form [`Csr::trim`] leaves.
+    pub(crate) fn is_trimmed(offsets: &[u64]) -> bool {
+        match offsets.len() {
+            0 => true,
+            1 => false,
+            n => offsets[n - 1] != offsets[n - 2],
+        }
+    }
 }
 
 /// Subject → record-ordinal links.
@@ -229,7 +253,9 @@ impl Links {
         self.recent = out;
     }
 
-    /// Merges everything into `base` (before a snapshot).
+    /// Merges everything into `base` (before a snapshot), in the canonical
+    /// (trimmed) form: the same links give the same arrays whichever path
+    /// of opens, snapshots and merges built them.
     pub(crate) fn compact(&mut self, n_subjects: usize) {
         self.pending.append(&mut self.recent);
         if !self.pending.is_empty() {
@@ -237,6 +263,7 @@ impl Links {
             self.base = Csr::merge(&self.base, &fresh, n_subjects);
             self.pending = Vec::new();
         }
+        self.base.trim();
     }
 
     /// The record ordinals of subject `s`, ascending: two slices (the
@@ -338,6 +365,28 @@ mod tests {
             let want: Vec<u32> = (0..n).filter(|o| o % 101 == s).collect();
             assert_eq!(got, want, "subject {s}");
         }
+    }
+
+    #[test]
+    fn compact_is_canonical_whatever_the_subject_count_at_the_last_merge() {
+        // Links merged while 3 subjects existed, then 5 more subjects
+        // without links: the same arrays as links merged with 8.
+        let mut a = Links::default();
+        a.push(1, 0);
+        a.push(2, 1);
+        a.compact(3);
+        a.compact(8);
+        let mut b = Links::default();
+        b.push(1, 0);
+        b.push(2, 1);
+        b.compact(8);
+        assert_eq!(a.base.offsets, b.base.offsets);
+        assert_eq!(a.base.offsets, vec![0, 0, 1, 2]);
+        assert!(Csr::is_trimmed(&a.base.offsets));
+        let mut empty = Links::default();
+        empty.compact(4);
+        assert!(empty.base.offsets.is_empty());
+        assert!(!Csr::is_trimmed(&[0, 1, 1]) && !Csr::is_trimmed(&[0]));
     }
 
     #[test]

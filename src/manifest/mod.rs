@@ -30,6 +30,10 @@ use crate::policy::Policy;
 /// manifests are still read (and re-encode to their own bytes).
 pub const FORMAT_VERSION: u16 = 2;
 
+/// Largest manifest file [`Manifest::load`] reads (1 GiB): a manifest of a
+/// billion records with a tenth of them excluded is a few hundred MiB.
+pub const MAX_MANIFEST_FILE: u64 = 1 << 30;
+
 /// Number of reasons a manifest of format `version` carries, if the version is known.
 pub fn reasons_in(version: u16) -> Option<usize> {
     match version {
@@ -262,9 +266,9 @@ impl Manifest {
         crate::fsutil::atomic_write(path, &self.to_bytes())
     }
 
-    /// Reads and verifies a manifest file.
+    /// Reads and verifies a manifest file (at most [`MAX_MANIFEST_FILE`] bytes).
     pub fn load(path: &Path) -> Result<Manifest> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read manifest", e))?;
+        let bytes = crate::fsutil::read_bounded(path, MAX_MANIFEST_FILE, "a manifest")?;
         Manifest::from_bytes(&bytes).map_err(|e| Error::Manifest(e.in_file(path)))
     }
 }

@@ -229,13 +229,8 @@ pub fn parse_crawl(input: impl BufRead, file: &str) -> Result<Vec<Crawl>, InputE
     crate::jsonl::for_lines(input, file, |n, text| {
         let line: CrawlLine = serde_json::from_str(text).map_err(|e| {
             let msg = e.to_string();
-            let field = crate::jsonl::field_of(&msg);
-            InputError::new(
-                file,
-                n,
-                field.as_deref(),
-                msg.split(" at line ").next().unwrap_or(&msg),
-            )
+            let field = crate::jsonl::field_of(&msg, Some(text));
+            InputError::new(file, n, field.as_deref(), crate::jsonl::redact(&msg))
         })?;
         let (host, path) = split_url(&line.url).ok_or_else(|| {
             InputError::new(

@@ -278,16 +278,18 @@ impl Robots {
 
     fn prepare(&self, agents: &[String]) -> Prepared {
         let mut usage: Vec<Usage> = self.global_usage.clone();
-        let mut seen: Vec<*const Group> = Vec::new();
+        // Sets, not lists: `--agent` may be repeated many times, and a
+        // robots.txt may have many groups.
+        let mut seen: std::collections::HashSet<*const Group> = std::collections::HashSet::new();
         for a in agents {
             for g in self.groups_for(a) {
-                if !seen.contains(&(g as *const Group)) {
-                    seen.push(g);
+                if seen.insert(g as *const Group) {
                     usage.extend(g.usage.iter().cloned());
                 }
             }
         }
-        let tokens: Vec<String> = agents.iter().map(|a| product_token(a)).collect();
+        let tokens: std::collections::HashSet<String> =
+            agents.iter().map(|a| product_token(a)).collect();
         let mut reduced = String::new();
         for g in &self.groups {
             if !g.agents.iter().any(|a| a == "*" || tokens.contains(a)) {

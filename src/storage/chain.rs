@@ -9,17 +9,15 @@ use super::types::{ChainHash, LedgerId, Seq};
 
 /// `blake3::derive_key` context of the event-chain key.
 pub const CHAIN_CONTEXT: &str = "optout 2026-11 event chain v1";
-/// `blake3::derive_key` context of the snapshot digest key.
+/// `blake3::derive_key` context of the snapshot digest key of snapshot
+/// format 1, keyed by the public ledger id. Such snapshots are never
+/// trusted any more (anyone can re-seal one); format 2 snapshots carry a
+/// MAC under a key derived from the subject key instead.
 pub const SNAPSHOT_CONTEXT: &str = "optout 2026-11 snapshot v1";
 
 /// The key of the event chain of ledger `id`.
 pub(crate) fn chain_key(id: &LedgerId) -> [u8; 32] {
     blake3::derive_key(CHAIN_CONTEXT, id.as_bytes())
-}
-
-/// The key of snapshot digests of ledger `id`.
-pub(crate) fn snapshot_key(id: &LedgerId) -> [u8; 32] {
-    blake3::derive_key(SNAPSHOT_CONTEXT, id.as_bytes())
 }
 
 /// `chain_0`: the keyed hash of the ledger id alone.
@@ -61,6 +59,9 @@ mod tests {
         assert_ne!(a, step(&k, &a, Seq(1), 1, b"x"));
         let other = LedgerId([8; 16]);
         assert_ne!(a, step(&chain_key(&other), &g, Seq(1), 1, b"x"));
-        assert_ne!(chain_key(&id), snapshot_key(&id));
+        assert_ne!(
+            chain_key(&id),
+            blake3::derive_key(SNAPSHOT_CONTEXT, id.as_bytes())
+        );
     }
 }

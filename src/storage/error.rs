@@ -100,6 +100,44 @@ pub enum StorageError {
         path: PathBuf,
     },
 
+    /// A part of the ledger directory (`log/`, `snap/`, `quarantine/`,
+    /// `HEAD`, `LOCK`, a segment or a snapshot) is a symbolic link: it
+    /// would lead reads and writes outside the ledger, so it is refused.
+    #[error("{path} is a symbolic link: the parts of a ledger directory must be inside it")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+
+    /// The ledger directory, its lock or a file this writer writes was
+    /// moved, removed or replaced while the handle was open (or another
+    /// process wrote to the log): nothing more is written or
+    /// acknowledged; the handle is poisoned.
+    #[error("{path}: {what}; nothing more is written through this handle (reopen the ledger)")]
+    Replaced {
+        /// The directory or file concerned.
+        path: PathBuf,
+        /// What changed.
+        what: String,
+    },
+
+    /// A snapshot that cannot be authenticated: written by an older build
+    /// (format 1), or no snapshot key was given. It is not used.
+    #[error("snapshot {file} is not used: {what}")]
+    SnapshotUnauthenticated {
+        /// The snapshot file.
+        file: PathBuf,
+        /// Why it cannot be authenticated.
+        what: String,
+    },
+
+    /// Writing a snapshot needs the snapshot key (derived from the subject
+    /// key), which the log was opened without.
+    #[error(
+        "writing a snapshot needs the ledger's subject key (snapshots are authenticated with it)"
+    )]
+    NoSnapshotKey,
+
     /// A snapshot's `(seq, chain head)` does not match the log.
     #[error("snapshot {file} at seq {seq} does not match the log: {what}")]
     SnapshotMismatch {

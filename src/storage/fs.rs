@@ -84,6 +84,24 @@ fn pread(f: &File, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the open file `f` is the file or directory `path` names now.
+#[cfg(unix)]
+fn same_inode(f: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let a = f.metadata()?;
+    match fs::metadata(path) {
+        Ok(b) => Ok(a.dev() == b.dev() && a.ino() == b.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn same_inode(_f: &File, path: &Path) -> io::Result<bool> {
+    // Windows does not let an open file be removed or replaced.
+    path.try_exists()
+}
+
 impl Io for FsIo {
     fn create_dir(&self, path: &Path) -> io::Result<()> {
         match fs::create_dir(path) {
@@ -142,6 +160,10 @@ impl Io for FsIo {
         self.handle(path)?.sync_all()
     }
 
+    fn sync_data(&self, path: &Path) -> io::Result<()> {
+        self.handle(path)?.sync_data()
+    }
+
     #[cfg(unix)]
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
@@ -166,16 +188,46 @@ impl Io for FsIo {
     }
 
     fn try_lock(&self, path: &Path) -> io::Result<Option<IoLock>> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        // A directory is locked through a read-only descriptor of it: it
+        // cannot be unlinked while it holds the ledger's files, unlike a
+        // lock file (which `rm` takes away from under its holder).
+        let f = if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            File::open(path)?
+        } else {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?
+        };
         match f.try_lock() {
             Ok(()) => Ok(Some(IoLock::new(f))),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    fn lock_is_current(&self, lock: &IoLock, path: &Path) -> io::Result<bool> {
+        match lock.guard::<File>() {
+            Some(f) => same_inode(f, path),
+            None => Ok(false),
+        }
+    }
+
+    fn is_current(&self, path: &Path) -> io::Result<bool> {
+        let cached = self.cache().get(path).cloned();
+        match cached {
+            Some(f) => same_inode(&f, path),
+            None => Ok(true),
+        }
+    }
+
+    fn is_symlink(&self, path: &Path) -> io::Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => Ok(m.file_type().is_symlink()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

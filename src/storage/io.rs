@@ -15,6 +15,20 @@ use std::any::Any;
 use std::io;
 use std::path::Path;
 
+/// [`StorageError::Symlink`] if `p` is a symbolic link: the parts of a
+/// ledger directory must be inside it.
+pub(crate) fn refuse_symlink<I: Io + ?Sized>(io: &I, p: &Path) -> super::Result<()> {
+    if io
+        .is_symlink(p)
+        .map_err(|e| super::StorageError::io("stat", p, e))?
+    {
+        return Err(super::StorageError::Symlink {
+            path: p.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// A held lock; dropping it releases the lock.
 pub struct IoLock(#[allow(dead_code)] Box<dyn Any + Send + Sync>);
 
@@ -22,6 +36,11 @@ impl IoLock {
     /// Wraps whatever keeps the lock alive (an open file, a guard).
     pub fn new(guard: impl Any + Send + Sync) -> Self {
         IoLock(Box::new(guard))
+    }
+
+    /// The guard, if it is a `T` (for [`Io::lock_is_current`]).
+    pub fn guard<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
     }
 }
 
@@ -71,6 +90,14 @@ pub trait Io: Send + Sync {
     /// Makes the file's data and length durable (fsync).
     fn sync_file(&self, path: &Path) -> io::Result<()>;
 
+    /// Makes the file's data durable, not necessarily its metadata
+    /// (`fdatasync`). Only for a file whose length has not changed since
+    /// its last [`sync_file`](Io::sync_file); then it is as durable as
+    /// that. Default: [`sync_file`](Io::sync_file).
+    fn sync_data(&self, path: &Path) -> io::Result<()> {
+        self.sync_file(path)
+    }
+
     /// Makes the directory's entries durable (fsync of the directory).
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 
@@ -80,9 +107,30 @@ pub trait Io: Send + Sync {
     /// Removes the file at `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
 
-    /// Tries to take an exclusive lock on the file at `path` (created if
-    /// missing). `Ok(None)` if someone else holds it.
+    /// Tries to take an exclusive lock on the file or directory at `path`
+    /// (a file is created if nothing is there). `Ok(None)` if someone else
+    /// holds it.
     fn try_lock(&self, path: &Path) -> io::Result<Option<IoLock>>;
+
+    /// Whether `lock`, taken by [`try_lock`](Io::try_lock) on `path`, still
+    /// locks what `path` names now: false once that file or directory was
+    /// removed, replaced or moved away (its lock then protects nothing).
+    fn lock_is_current(&self, lock: &IoLock, path: &Path) -> io::Result<bool>;
+
+    /// Whether the file `path` names is still the one earlier writes to
+    /// `path` went to (an implementation that keeps handles open writes
+    /// through them: a file removed or replaced under it would silently
+    /// take the writes). Default true.
+    fn is_current(&self, path: &Path) -> io::Result<bool> {
+        let _ = path;
+        Ok(true)
+    }
+
+    /// Whether `path` is a symbolic link (not followed). Default false.
+    fn is_symlink(&self, path: &Path) -> io::Result<bool> {
+        let _ = path;
+        Ok(false)
+    }
 
     /// Hints that `path` will not be written again soon: an implementation
     /// that caches open handles may close it. Never fails.
@@ -131,6 +179,9 @@ impl<T: Io + ?Sized> Io for &T {
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         (**self).sync_file(path)
     }
+    fn sync_data(&self, path: &Path) -> io::Result<()> {
+        (**self).sync_data(path)
+    }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         (**self).sync_dir(path)
     }
@@ -142,6 +193,15 @@ impl<T: Io + ?Sized> Io for &T {
     }
     fn try_lock(&self, path: &Path) -> io::Result<Option<IoLock>> {
         (**self).try_lock(path)
+    }
+    fn lock_is_current(&self, lock: &IoLock, path: &Path) -> io::Result<bool> {
+        (**self).lock_is_current(lock, path)
+    }
+    fn is_current(&self, path: &Path) -> io::Result<bool> {
+        (**self).is_current(path)
+    }
+    fn is_symlink(&self, path: &Path) -> io::Result<bool> {
+        (**self).is_symlink(path)
     }
     fn release(&self, path: &Path) {
         (**self).release(path)

@@ -9,6 +9,10 @@
 //! * `offsets[s - 1]` is the offset of seq `s` in its segment, for every
 //!   `s <= head`; `chain` is the chain value after `head`.
 //! * Once `poisoned` is set no method touches the disk again.
+//! * `head_file` (read-write handles) is `LEDGER/HEAD`: the log up to what
+//!   it says was acknowledged and must never be lost. Each write of it
+//!   (one slot, fdatasync'ed) follows the fsync of the frames it covers and
+//!   precedes their acknowledgement; `durable_head` is its seq.
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +20,11 @@ use super::chain;
 use super::error::{Result, StorageError};
 use super::frame::{self, FLAG_COMMIT};
 use super::fs::FsIo;
-use super::io::{Io, IoLock};
+use super::head::{self, DurableHead, HeadFile};
+use super::io::{refuse_symlink, Io, IoLock};
 use super::options::{Durability, LogOptions};
 use super::quarantine;
-use super::recovery::{self, Recovery, SegmentMeta};
+use super::recovery::{self, Recovery, Scan, SegmentMeta};
 use super::segment::{self, SegmentHeader};
 use super::types::{ChainHash, LedgerId, Seq, SeqRange};
 
@@ -61,9 +66,22 @@ pub struct Log<I: Io = FsIo> {
     pub(super) chain: ChainHash,
     pub(super) durable_head: Seq,
     pub(super) buffer: Vec<u8>,
+    /// The head after the groups in `buffer` (`head` until they are flushed).
+    buffer_head: (Seq, ChainHash),
     pub(super) poisoned: bool,
     pub(super) recovery: Option<Recovery>,
-    _lock: Option<IoLock>,
+    /// What `LEDGER/HEAD` said when the log was opened (`None`: no head
+    /// file, a ledger written before it existed).
+    opened_head: Option<DurableHead>,
+    /// Whether this open created the head file (an older ledger's first
+    /// read-write open by this build).
+    head_created: bool,
+    /// Read-write handles: the head file and the generation last written.
+    head_file: Option<HeadFile>,
+    /// Read-write handles: the lock on the ledger directory itself, then
+    /// on `LOCK` (which builds before the directory lock take).
+    dir_lock: Option<IoLock>,
+    _file_lock: Option<IoLock>,
 }
 
 impl<I: Io> std::fmt::Debug for Log<I> {
@@ -88,6 +106,90 @@ fn exists<I: Io>(io: &I, p: &Path) -> Result<bool> {
     io.exists(p).map_err(io_err("stat", p))
 }
 
+/// What the durable head file says about the log a scan found.
+enum HeadCheck {
+    /// No head file, and nothing says there should be one (a ledger
+    /// written before it existed, or one being created).
+    Missing,
+    /// The head file and its generation; the log holds at least up to it
+    /// (its chain value at the head's seq is still to be checked).
+    Found(u64, DurableHead),
+}
+
+/// Checks a scan against the durable head: every acknowledged frame must
+/// be there. A log ending before the durable head (a damaged, zeroed or
+/// truncated frame, a deleted segment) is [`StorageError::Corrupt`], never
+/// a torn tail: the torn tail of a crash only ever holds bytes after it.
+fn check_head(
+    log_dir: &Path,
+    scan: &Scan,
+    stored: Option<(u64, LedgerId, DurableHead)>,
+    head_path: &Path,
+) -> Result<HeadCheck> {
+    let Some((generation, id, d)) = stored else {
+        if scan.head.0 > 0 && scan.segments.iter().any(|s| s.version >= 2) {
+            return Err(StorageError::corrupt(
+                head_path,
+                0,
+                None,
+                format!(
+                    "the durable head file is missing, but the log (seq {}) was written by a build that keeps it: \
+                     it was deleted, and acknowledged entries after seq {} may be gone",
+                    scan.head, scan.head
+                ),
+            ));
+        }
+        return Ok(HeadCheck::Missing);
+    };
+    if scan.ledger.is_some_and(|l| l != id) {
+        return Err(StorageError::corrupt(
+            head_path,
+            16,
+            None,
+            "the durable head belongs to another ledger",
+        ));
+    }
+    if d.seq <= scan.head {
+        return Ok(HeadCheck::Found(generation, d));
+    }
+    // Acknowledged entries are missing: say where.
+    let first_lost = Seq(scan.head.0 + 1);
+    let seg = segment::path(log_dir, d.segment);
+    let lost = if first_lost == d.seq {
+        format!("seq {first_lost} was")
+    } else {
+        format!("seqs {first_lost} to {} were", d.seq)
+    };
+    let acked = format!(
+        "{lost} acknowledged (the durable head: up to byte {} of segment {})",
+        d.end, d.segment
+    );
+    let err = match (scan.segments.iter().find(|s| s.number == d.segment), &scan.tail) {
+        (None, _) => StorageError::corrupt(
+            &seg,
+            0,
+            Some(first_lost),
+            format!("{acked}, but the segment is missing or cut: the log was truncated or rolled back"),
+        ),
+        (Some(_), Some(t)) if t.segment == seg => StorageError::corrupt(
+            &seg,
+            t.truncated_at,
+            Some(first_lost),
+            format!(
+                "{acked}, but their frames are damaged here ({:?}, {} bytes to the end): acknowledged data, not a torn tail",
+                t.reason, t.bytes
+            ),
+        ),
+        (Some(s), _) => StorageError::corrupt(
+            &seg,
+            s.end,
+            Some(first_lost),
+            format!("{acked}, but the segment ends here: it was truncated or replaced"),
+        ),
+    };
+    Err(err)
+}
+
 impl<I: Io> Log<I> {
     /// Opens (and, with [`LogOptions::create`], creates) the ledger at `root`,
     /// verifying every segment, frame and chain link.
@@ -101,8 +203,9 @@ impl<I: Io> Log<I> {
     pub fn open(io: I, root: impl AsRef<Path>, opts: LogOptions) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         let log_dir = root.join(LOG_DIR);
+        let head_path = head::path(&root);
         let no_ledger = || StorageError::NoLedger { path: root.clone() };
-        let mut lock = None;
+        let (mut dir_lock, mut file_lock) = (None, None);
         if opts.read_only {
             if !exists(&io, &log_dir)? {
                 return Err(no_ledger());
@@ -119,8 +222,16 @@ impl<I: Io> Log<I> {
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
                 io.sync_dir(parent).map_err(io_err("sync dir", parent))?;
             }
+            // The directory itself is the lock that cannot be deleted from
+            // under its holder; `LOCK` is still taken for older builds.
+            dir_lock = Some(
+                io.try_lock(&root)
+                    .map_err(io_err("lock", &root))?
+                    .ok_or_else(|| StorageError::Locked { path: root.clone() })?,
+            );
             let lock_path = root.join(LOCK_FILE);
-            lock = Some(
+            refuse_symlink(&io, &lock_path)?;
+            file_lock = Some(
                 io.try_lock(&lock_path)
                     .map_err(io_err("lock", &lock_path))?
                     .ok_or(StorageError::Locked { path: lock_path })?,
@@ -130,16 +241,38 @@ impl<I: Io> Log<I> {
             }
             for d in [LOG_DIR, SNAP_DIR, QUARANTINE_DIR] {
                 let p = root.join(d);
+                refuse_symlink(&io, &p)?;
                 io.create_dir(&p).map_err(io_err("create dir", &p))?;
             }
             io.sync_dir(&root).map_err(io_err("sync dir", &root))?;
         }
+        for d in [LOG_DIR, SNAP_DIR, QUARANTINE_DIR] {
+            refuse_symlink(&io, &root.join(d))?;
+        }
 
+        // The durable head is read before the log: a writer fsyncs frames
+        // before it writes the head that covers them, so whatever head is
+        // read here, the frames up to it are already in the files.
+        let stored = head::read(&io, &root)?;
         let mut scan = recovery::scan(&io, &log_dir)?;
+        if scan.ledger.is_none() {
+            if let Some((_, _, d)) = stored.filter(|s| s.2.seq.0 > 0) {
+                return Err(StorageError::corrupt(
+                    segment::path(&log_dir, 1),
+                    0,
+                    Some(Seq(1)),
+                    format!(
+                        "the log is empty, but the durable head says seq {} was acknowledged",
+                        d.seq
+                    ),
+                ));
+            }
+        }
+        let checked = check_head(&log_dir, &scan, stored, &head_path)?;
         if let Some(tail) = scan.tail.as_mut().filter(|_| !opts.read_only) {
             quarantine::quarantine_tail(&io, &root.join(QUARANTINE_DIR), tail)?;
         }
-        let ledger = match scan.ledger {
+        let ledger = match scan.ledger.or(stored.map(|s| s.1)) {
             Some(id) => id,
             None if opts.read_only || !opts.create => return Err(no_ledger()),
             None => match opts.ledger_id {
@@ -153,6 +286,10 @@ impl<I: Io> Log<I> {
         if scan.segments.is_empty() {
             scan.chain = chain::genesis(&key, &ledger);
         }
+        let opened_head = match &checked {
+            HeadCheck::Found(_, d) => Some(*d),
+            HeadCheck::Missing => None,
+        };
         let mut log = Log {
             io,
             root,
@@ -165,18 +302,45 @@ impl<I: Io> Log<I> {
             chain: scan.chain,
             durable_head: scan.head,
             buffer: Vec::new(),
+            buffer_head: (scan.head, scan.chain),
             poisoned: false,
             recovery: scan.tail,
-            _lock: lock,
+            opened_head,
+            head_created: false,
+            head_file: None,
+            dir_lock,
+            _file_lock: file_lock,
         };
+        if let Some(d) = opened_head {
+            // The log reaches the durable head's seq: it must be the same
+            // history there (a segment replaced by a fork is not).
+            let c = log.chain_at(d.seq)?;
+            if c != d.chain {
+                let at = match d.seq.0 {
+                    0 => (segment::path(&log_dir, 1), 0),
+                    s => (
+                        log.segment_of(d.seq).path.clone(),
+                        log.offsets[(s - 1) as usize],
+                    ),
+                };
+                return Err(StorageError::corrupt(
+                    at.0,
+                    at.1,
+                    Some(d.seq),
+                    "the chain value differs from the durable head's: the log was replaced (a fork) or rewritten",
+                ));
+            }
+        }
         if !log.opts.read_only {
             super::snapshot::remove_temp_files(&log.io, &log.root.join(SNAP_DIR))?;
+            head::remove_temp(&log.io, &log.root)?;
             match log.segments.last() {
                 None => log.start_segment(1)?,
                 Some(last) => {
                     // What we verified may be only in the page cache (e.g. a
                     // previous handle's fsync failed): make it durable before
-                    // anything is appended after it.
+                    // anything is appended after it (and before the head
+                    // file says it was acknowledged).
                     let p = last.path.clone();
                     log.io.sync_file(&p).map_err(io_err("sync", &p))?;
                     log.io
@@ -184,8 +348,105 @@ impl<I: Io> Log<I> {
                         .map_err(io_err("sync dir", &log_dir))?;
                 }
             }
+            let now = log.position((log.head, log.chain));
+            match checked {
+                HeadCheck::Missing => {
+                    log.head_file = Some(head::create(&log.io, &log.root, &log.ledger, &now)?);
+                    log.head_created = true;
+                }
+                HeadCheck::Found(generation, d) => {
+                    log.head_file = Some(HeadFile {
+                        path: head_path,
+                        generation,
+                    });
+                    if d != now {
+                        log.write_head(now)?;
+                    }
+                }
+            }
         }
         Ok(log)
+    }
+
+    /// `(seq, chain)` placed at the end of the written part of the active
+    /// segment: what the head file says once everything written is synced.
+    fn position(&self, (seq, chain): (Seq, ChainHash)) -> DurableHead {
+        let (segment, end) = self
+            .segments
+            .last()
+            .map_or((1, segment::HEADER_LEN), |s| (s.number, s.end));
+        DurableHead {
+            seq,
+            chain,
+            segment,
+            end,
+        }
+    }
+
+    /// Writes `h` into the head file's next slot and fdatasyncs it (the
+    /// file never changes length). Any failure poisons the handle.
+    fn write_head(&mut self, h: DurableHead) -> Result<()> {
+        let Some(f) = &self.head_file else {
+            return Ok(());
+        };
+        let (offset, bytes) = f.next_slot(&self.ledger, &h);
+        let path = f.path.clone();
+        let r = self.io.write_at(&path, offset, &bytes);
+        self.step("write", &path, r)?;
+        let r = self.io.sync_data(&path);
+        self.step("sync", &path, r)?;
+        if let Some(f) = &mut self.head_file {
+            f.generation += 1;
+        }
+        Ok(())
+    }
+
+    /// Refuses (and poisons the handle) if the ledger directory is no
+    /// longer the one this handle locked, e.g. it was moved away and
+    /// another ledger created at its path: writes by path would go there.
+    pub(super) fn check_root(&mut self) -> Result<()> {
+        let Some(lock) = &self.dir_lock else {
+            return Ok(());
+        };
+        let r = self.io.lock_is_current(lock, &self.root);
+        if !self.step("stat", &self.root.clone(), r)? {
+            self.poisoned = true;
+            return Err(StorageError::Replaced {
+                path: self.root.clone(),
+                what: "the ledger directory was moved, removed or replaced under this writer"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses (and poisons the handle) unless `path` is still the file
+    /// this handle wrote, `expect_len` bytes long (when given): a segment
+    /// or head file replaced, or written by another process, is never
+    /// written over or acknowledged.
+    fn check_file(&mut self, path: &Path, expect_len: Option<u64>) -> Result<()> {
+        let r = self.io.is_current(path);
+        let same = self.step("stat", path, r)?;
+        let len_ok = match expect_len {
+            None => true,
+            Some(n) => {
+                let r = self.io.file_len(path);
+                self.step("stat", path, r)? == n
+            }
+        };
+        if !same || !len_ok {
+            self.poisoned = true;
+            return Err(StorageError::Replaced {
+                path: path.to_path_buf(),
+                what: if same {
+                    "the file changed length under this writer (another process wrote to the log)"
+                        .into()
+                } else {
+                    "the file was removed or replaced under this writer".into()
+                },
+            });
+        }
+        Ok(())
     }
 
     /// The last appended sequence number and the chain value after it
@@ -207,9 +468,27 @@ impl<I: Io> Log<I> {
         self.ledger
     }
 
+    /// The [`Io`] the log reads and writes through.
+    pub fn io(&self) -> &I {
+        &self.io
+    }
+
     /// The ledger directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// What the durable head file (`LEDGER/HEAD`) said when the log was
+    /// opened; `None` if there was none (a ledger written before it; a
+    /// read-write open creates it, see [`Log::head_created`]).
+    pub fn opened_head(&self) -> Option<DurableHead> {
+        self.opened_head
+    }
+
+    /// Whether this (read-write) open created the durable head file,
+    /// because the ledger was written by a build before it.
+    pub fn head_created(&self) -> bool {
+        self.head_created
     }
 
     /// The torn tail this open found (and, if read-write, quarantined and cut).
@@ -304,13 +583,14 @@ impl<I: Io> Log<I> {
         } else {
             self.buffer.extend_from_slice(&group);
         }
+        let last = Seq(first.0 + payloads.len() as u64 - 1);
+        self.buffer_head = (last, chain_v);
         if self.opts.durability == Durability::Fsync || self.buffer.len() >= self.opts.buffer_limit
         {
             self.flush()?;
         }
         // Acknowledge.
         self.offsets.extend(rel.into_iter().map(|r| base + r));
-        let last = Seq(first.0 + payloads.len() as u64 - 1);
         self.head = last;
         self.chain = chain_v;
         if self.buffer.is_empty() {
@@ -331,7 +611,10 @@ impl<I: Io> Log<I> {
         self.segments.last().map_or(0, |s| s.end)
     }
 
-    /// Writes the buffer to the active segment with one write and one fsync.
+    /// Writes the buffer to the active segment with one write and one
+    /// fsync, then the head file (one write, one fdatasync): only then is
+    /// anything in the buffer acknowledged. First checks that the directory,
+    /// the segment and the head file are still the ones this handle owns.
     fn flush(&mut self) -> Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -342,6 +625,11 @@ impl<I: Io> Log<I> {
             });
         };
         let (path, end) = (active.path.clone(), active.end);
+        self.check_root()?;
+        self.check_file(&path, Some(end))?;
+        if let Some(hp) = self.head_file.as_ref().map(|f| f.path.clone()) {
+            self.check_file(&hp, None)?;
+        }
         let r = self.io.write_at(&path, end, &self.buffer);
         self.step("write", &path, r)?;
         let r = self.io.sync_file(&path);
@@ -351,19 +639,24 @@ impl<I: Io> Log<I> {
             active.end += n;
         }
         self.buffer.clear();
-        Ok(())
+        let h = self.position(self.buffer_head);
+        self.write_head(h)?;
+        // Still ours after the writes: only then acknowledge them.
+        self.check_root()
     }
 
     /// Creates segment `number` (starting after `head`) durably: file,
     /// header, fsync, directory fsync. Only then may frames in it be
     /// acknowledged.
     fn start_segment(&mut self, number: u64) -> Result<()> {
+        self.check_root()?;
         let log_dir = self.root.join(LOG_DIR);
         let path = segment::path(&log_dir, number);
         if let Some(prev) = self.segments.last() {
             self.io.release(&prev.path);
         }
         let header = SegmentHeader {
+            version: segment::LOG_VERSION,
             ledger: self.ledger,
             number,
             first_seq: Seq(self.head.0 + 1),
@@ -379,6 +672,7 @@ impl<I: Io> Log<I> {
         self.step("sync dir", &log_dir, r)?;
         self.segments.push(SegmentMeta {
             number,
+            version: header.version,
             path,
             first_seq: header.first_seq,
             end: segment::HEADER_LEN,

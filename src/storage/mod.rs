@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! LEDGER/
-//!   LOCK                      writer lock (OS file lock)
+//!   LOCK                      lock file (for older builds; the directory itself is locked)
+//!   HEAD                      the durable head: the last acknowledged (seq, chain)
 //!   log/00000000000000000001.seg   segments: header + frames (see FORMAT.md)
 //!   snap/<seq>.snap           the newest two snapshots
 //!   quarantine/<seg>-<offset>.torn  torn tails cut off by recovery
@@ -26,11 +27,12 @@ mod chain;
 mod error;
 mod frame;
 mod fs;
+mod head;
 mod io;
 mod log;
 pub mod mem;
 mod options;
-mod quarantine;
+pub mod quarantine;
 mod read;
 mod recovery;
 mod segment;
@@ -43,6 +45,7 @@ pub use chain::{CHAIN_CONTEXT, SNAPSHOT_CONTEXT};
 pub use error::{Result, StorageError};
 pub use frame::MAX_PAYLOAD;
 pub use fs::FsIo;
+pub use head::{DurableHead, HEAD_FILE};
 pub use io::{Io, IoLock};
 pub use log::{Log, LOCK_FILE, LOG_DIR, QUARANTINE_DIR, SNAP_DIR};
 pub use mem::{CrashKind, Fault, MemIo};
@@ -50,5 +53,5 @@ pub use options::{Durability, LogOptions};
 pub use recovery::{Recovery, TailReason};
 pub use segment::LOG_VERSION;
 pub use snapshot::{RejectedSnapshot, Snapshot, SnapshotLoad, KEEP_SNAPSHOTS, SNAPSHOT_VERSION};
-pub use types::{ChainHash, LedgerId, Seq, SeqRange};
-pub use verify::{verify, Finding, FindingKind, VerifyReport};
+pub use types::{ChainHash, LedgerId, Seq, SeqRange, SnapshotKey};
+pub use verify::{verify, verify_keyed, Finding, FindingKind, VerifyReport};

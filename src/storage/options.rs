@@ -1,7 +1,7 @@
 //! How a log is opened and how appends are made durable.
 
 use super::frame::MAX_PAYLOAD;
-use super::types::LedgerId;
+use super::types::{LedgerId, SnapshotKey};
 
 /// When an appended group becomes durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +31,7 @@ pub struct LogOptions {
     pub(crate) buffer_limit: usize,
     pub(crate) max_payload: u32,
     pub(crate) ledger_id: Option<LedgerId>,
+    pub(crate) snapshot_key: Option<SnapshotKey>,
 }
 
 impl Default for LogOptions {
@@ -43,6 +44,7 @@ impl Default for LogOptions {
             buffer_limit: 4 << 20,
             max_payload: MAX_PAYLOAD,
             ledger_id: None,
+            snapshot_key: None,
         }
     }
 }
@@ -91,6 +93,15 @@ impl LogOptions {
     /// Refuse payloads longer than `bytes` (default and maximum: 64 MiB).
     pub fn max_payload(mut self, bytes: u32) -> Self {
         self.max_payload = bytes.min(MAX_PAYLOAD);
+        self
+    }
+
+    /// The key that authenticates snapshots: written snapshots carry a MAC
+    /// under it, and only snapshots whose MAC verifies are used. Without
+    /// one (the default) no snapshot is trusted (the log is replayed) and
+    /// none can be written.
+    pub fn snapshot_key(mut self, key: SnapshotKey) -> Self {
+        self.snapshot_key = Some(key);
         self
     }
 

@@ -4,7 +4,7 @@
 //! the segment is truncated, so a crash at any step loses no bytes, and
 //! running it again after a crash finishes the job (idempotent).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::{Result, StorageError};
 use super::io::Io;
@@ -12,19 +12,27 @@ use super::recovery::Recovery;
 use super::window::Window;
 
 /// Copies `[from, from + n)` of `src` into the new file `dst`, durably.
+/// On failure (a full disk, say) the partial copy is removed: the segment
+/// is not cut, and the next open starts the copy again.
 fn copy_out<I: Io + ?Sized>(io: &I, src: &Path, from: u64, n: u64, dst: &Path) -> Result<()> {
-    let mut w = Window::new(io, src, from + n);
     io.create_file(dst)
         .map_err(|e| StorageError::io("create", dst, e))?;
-    let mut done = 0;
-    while done < n {
-        let chunk = w.get_upto(from + done, 1 << 20)?.to_vec();
-        io.write_at(dst, done, &chunk)
-            .map_err(|e| StorageError::io("write", dst, e))?;
-        done += chunk.len() as u64;
+    let r = (|| {
+        let mut w = Window::new(io, src, from + n);
+        let mut done = 0;
+        while done < n {
+            let chunk = w.get_upto(from + done, 1 << 20)?.to_vec();
+            io.write_at(dst, done, &chunk)
+                .map_err(|e| StorageError::io("write", dst, e))?;
+            done += chunk.len() as u64;
+        }
+        io.sync_file(dst)
+            .map_err(|e| StorageError::io("sync", dst, e))
+    })();
+    if r.is_err() {
+        let _ = io.remove_file(dst);
     }
-    io.sync_file(dst)
-        .map_err(|e| StorageError::io("sync", dst, e))
+    r
 }
 
 /// Whether `dst` already holds exactly `[from, from + n)` of `src` (left by an
@@ -104,4 +112,56 @@ pub(crate) fn quarantine_tail<I: Io + ?Sized>(
     }
     tail.quarantine = Some(dst);
     Ok(())
+}
+
+/// A file in `LEDGER/quarantine/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantineFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its file name.
+    pub name: String,
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// blake3 of its bytes (read in windows, never whole).
+    pub blake3: [u8; 32],
+}
+
+/// The files in `root/quarantine/`, sorted by name, with their hashes.
+pub fn list<I: Io + ?Sized>(io: &I, root: &Path) -> Result<Vec<QuarantineFile>> {
+    let dir = root.join(super::QUARANTINE_DIR);
+    if !io
+        .exists(&dir)
+        .map_err(|e| StorageError::io("stat", &dir, e))?
+    {
+        return Ok(Vec::new());
+    }
+    super::io::refuse_symlink(io, &dir)?;
+    let mut names = io
+        .list_dir(&dir)
+        .map_err(|e| StorageError::io("list", &dir, e))?;
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(&name);
+        super::io::refuse_symlink(io, &path)?;
+        let bytes = io
+            .file_len(&path)
+            .map_err(|e| StorageError::io("stat", &path, e))?;
+        let mut w = Window::new(io, &path, bytes);
+        let mut h = blake3::Hasher::new();
+        let mut at = 0;
+        while at < bytes {
+            let c = w.get_upto(at, 1 << 20)?;
+            h.update(c);
+            at += c.len() as u64;
+        }
+        out.push(QuarantineFile {
+            path,
+            name,
+            bytes,
+            blake3: *h.finalize().as_bytes(),
+        });
+    }
+    Ok(out)
 }

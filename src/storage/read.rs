@@ -14,7 +14,7 @@ use super::window::Window;
 
 impl<I: Io> Log<I> {
     /// The segment holding `seq` (which must be `1..=head`).
-    fn segment_of(&self, seq: Seq) -> &SegmentMeta {
+    pub(super) fn segment_of(&self, seq: Seq) -> &SegmentMeta {
         let i = self.segments.partition_point(|s| s.first_seq <= seq);
         &self.segments[i.saturating_sub(1)]
     }

@@ -65,6 +65,8 @@ pub struct Recovery {
 #[derive(Clone, Debug)]
 pub(crate) struct SegmentMeta {
     pub(crate) number: u64,
+    /// The segment's format version (2: the ledger keeps a durable head).
+    pub(crate) version: u32,
     pub(crate) path: PathBuf,
     pub(crate) first_seq: Seq,
     /// Length of the verified part (after the last committed frame).
@@ -185,6 +187,7 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
     for number in numbers {
         let last = number == count as u64;
         let path = segment::path(log_dir, number);
+        super::io::refuse_symlink(io, &path)?;
         let len = io
             .file_len(&path)
             .map_err(|e| StorageError::io("stat", &path, e))?;
@@ -333,6 +336,7 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
         scan.chain = c_chain;
         scan.segments.push(SegmentMeta {
             number,
+            version: header.version,
             path,
             first_seq: header.first_seq,
             end,

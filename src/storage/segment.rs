@@ -5,7 +5,7 @@
 //! | offset | size | field                                                 |
 //! |--------|------|-------------------------------------------------------|
 //! | 0      | 8    | magic `b"OOUTSEG\0"`                                  |
-//! | 8      | 4    | format version (1)                                    |
+//! | 8      | 4    | format version (2; 1 is still read)                   |
 //! | 12     | 4    | reserved, 0                                           |
 //! | 16     | 16   | ledger id                                             |
 //! | 32     | 8    | segment number (1, 2, ...; equals the file name)      |
@@ -19,8 +19,13 @@ use super::types::{ChainHash, LedgerId, Seq};
 
 /// Segment header magic.
 pub(crate) const MAGIC: [u8; 8] = *b"OOUTSEG\0";
-/// Current log format version.
-pub const LOG_VERSION: u32 = 1;
+/// Current log format version. Version 2 has the same layout as 1; it
+/// says the ledger keeps a durable head file (`LEDGER/HEAD`), so a log
+/// holding a version 2 segment without that file has lost it (an old
+/// ledger's version 1 segments open, and get a head file, unchanged).
+pub const LOG_VERSION: u32 = 2;
+/// The oldest log format version this build reads.
+pub(crate) const LOG_VERSION_MIN: u32 = 1;
 /// Segment header length in bytes; frames start here.
 pub(crate) const HEADER_LEN: u64 = 84;
 /// File name suffix of segments.
@@ -29,6 +34,7 @@ const SUFFIX: &str = ".seg";
 /// A decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
+    pub(crate) version: u32,
     pub(crate) ledger: LedgerId,
     pub(crate) number: u64,
     pub(crate) first_seq: Seq,
@@ -48,7 +54,7 @@ impl SegmentHeader {
     pub(crate) fn encode(&self) -> [u8; HEADER_LEN as usize] {
         let mut b = [0u8; HEADER_LEN as usize];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&LOG_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
         b[16..32].copy_from_slice(self.ledger.as_bytes());
         b[32..40].copy_from_slice(&self.number.to_le_bytes());
         b[40..48].copy_from_slice(&self.first_seq.0.to_le_bytes());
@@ -75,7 +81,7 @@ impl SegmentHeader {
             return Err(HeaderError::Damaged("bad segment header checksum"));
         }
         let version = u32_at(8);
-        if version != LOG_VERSION {
+        if !(LOG_VERSION_MIN..=LOG_VERSION).contains(&version) {
             return Err(HeaderError::Version(version));
         }
         if u32_at(12) != 0 {
@@ -86,6 +92,7 @@ impl SegmentHeader {
         let mut chain = [0u8; 32];
         chain.copy_from_slice(&b[48..80]);
         Ok(SegmentHeader {
+            version,
             ledger: LedgerId(id),
             number: u64_at(32),
             first_seq: Seq(u64_at(40)),
@@ -131,6 +138,7 @@ mod tests {
     #[test]
     fn header_round_trip_and_flips() {
         let h = SegmentHeader {
+            version: LOG_VERSION,
             ledger: LedgerId([1; 16]),
             number: 3,
             first_seq: Seq(77),
@@ -146,6 +154,13 @@ mod tests {
         for n in 0..b.len() {
             assert!(SegmentHeader::decode(&b[..n]).is_err());
         }
+        let v1 = SegmentHeader { version: 1, ..h };
+        assert_eq!(SegmentHeader::decode(&v1.encode()), Ok(v1));
+        let v3 = SegmentHeader { version: 3, ..h };
+        assert_eq!(
+            SegmentHeader::decode(&v3.encode()),
+            Err(HeaderError::Version(3))
+        );
     }
 
     #[test]

@@ -1,36 +1,51 @@
 //! Snapshots: a payload pinned to a `(seq, chain head)` of the log, written
-//! atomically (temp file → fsync → rename → fsync dir) under `LEDGER/snap/`.
+//! atomically (temp file → fsync → rename → fsync dir) under `LEDGER/snap/`,
+//! and authenticated with a secret kept outside the ledger directory.
 //!
 //! Layout (little-endian, see docs/FORMAT.md, "Snapshots"):
 //!
 //! | offset | size | field                                                 |
 //! |--------|------|-------------------------------------------------------|
 //! | 0      | 8    | magic `b"OOUTSNP\0"`                                  |
-//! | 8      | 4    | format version (1)                                    |
+//! | 8      | 4    | format version (2)                                    |
 //! | 12     | 4    | reserved, 0                                           |
 //! | 16     | 16   | ledger id                                             |
 //! | 32     | 8    | seq the payload reflects                              |
 //! | 40     | 32   | chain value after `seq`                               |
 //! | 72     | 8    | payload length `n`                                    |
 //! | 80     | n    | payload                                               |
-//! | 80+n   | 32   | keyed blake3 of bytes `0..80+n` (snapshot key)        |
+//! | 80+n   | 32   | MAC: `keyed_hash(snapshot key, bytes 0..80 ‖ blake3(payload))` |
 //!
-//! A snapshot that fails its digest, or whose `(seq, chain)` is not the log's,
-//! is never used: [`Log::latest_valid_snapshot`] skips it (falling back to an
-//! older one, or to none: replay from the start) and reports it; `verify`
-//! reports it as damage. The log is the authority; snapshots are caches.
+//! The snapshot key ([`SnapshotKey`]) is derived from the subject key, which
+//! lives outside the ledger directory: someone who can write the directory
+//! but not read the key cannot make a snapshot an open trusts. A snapshot
+//! that fails its MAC, cannot be authenticated (no key given, or format 1,
+//! whose digest was keyed by the public ledger id), or whose `(seq, chain)`
+//! is not the log's, is never used: [`Log::latest_valid_snapshot`] skips it
+//! (falling back to an older one, or to none: replay from the start) and
+//! reports it. The log is the authority; snapshots are caches.
 
 use std::path::{Path, PathBuf};
 
-use super::chain;
 use super::error::{Result, StorageError};
 use super::io::Io;
 use super::log::{Log, SNAP_DIR};
-use super::types::{ChainHash, LedgerId, Seq};
+use super::types::{ChainHash, LedgerId, Seq, SnapshotKey};
+
+/// `keyed_hash(key, header ‖ blake3(payload))`. The payload enters through
+/// its hash, so a later format that splits the payload into sections can
+/// authenticate a table of per-section hashes the same way.
+fn mac(key: &SnapshotKey, header: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(key.as_bytes());
+    h.update(header);
+    h.update(blake3::hash(payload).as_bytes());
+    *h.finalize().as_bytes()
+}
 
 const MAGIC: [u8; 8] = *b"OOUTSNP\0";
-/// Current snapshot format version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Current snapshot format version (2: authenticated by a [`SnapshotKey`];
+/// version 1 files are never trusted, see the module docs).
+pub const SNAPSHOT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 80;
 const DIGEST_LEN: usize = 32;
 const SUFFIX: &str = ".snap";
@@ -49,6 +64,9 @@ pub struct Snapshot {
     pub chain_head: ChainHash,
     /// The opaque payload.
     pub payload: Vec<u8>,
+    /// Whether its MAC was checked with the snapshot key (only `verify`,
+    /// which compares it with a replay of the log, reads one that was not).
+    pub authenticated: bool,
 }
 
 /// A snapshot file that was skipped, and why.
@@ -127,16 +145,23 @@ fn encode_header(
     b
 }
 
-/// Reads and verifies one snapshot file (not yet against the log). The file
-/// is read with one allocation sized from its length; header fields are
-/// trusted only after they agree with that length and the digest verifies.
+/// Reads one snapshot file and checks it (not yet against the log). The
+/// file is read with one allocation sized from its length; header fields
+/// are trusted only after they agree with that length and, when `key` is
+/// given, the MAC verifies. Without a key the snapshot is returned
+/// unauthenticated (for `verify`, which compares it with a replay) only if
+/// `allow_unauthenticated`; otherwise it is
+/// [`StorageError::SnapshotUnauthenticated`], as is every format 1 file.
 pub(crate) fn read<I: Io + ?Sized>(
     io: &I,
     path: &Path,
     name_seq: Seq,
     ledger: &LedgerId,
+    key: Option<&SnapshotKey>,
+    allow_unauthenticated: bool,
 ) -> Result<Snapshot> {
     let corrupt = |off: usize, what: &str| StorageError::corrupt(path, off as u64, None, what);
+    super::io::refuse_symlink(io, path)?;
     let len = io
         .file_len(path)
         .map_err(|e| StorageError::io("stat", path, e))?;
@@ -165,16 +190,43 @@ pub(crate) fn read<I: Io + ?Sized>(
         return Err(corrupt(72, "payload length does not match the file length"));
     }
     let body = n - DIGEST_LEN;
-    let key = chain::snapshot_key(ledger);
-    if blake3::keyed_hash(&key, &b[..body]).as_bytes()[..] != b[body..] {
-        return Err(corrupt(body, "snapshot digest mismatch"));
-    }
     let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-    if version != SNAPSHOT_VERSION {
-        return Err(StorageError::UnsupportedVersion {
-            file: path.to_path_buf(),
-            version,
-        });
+    let unauthenticated = |what: &str| StorageError::SnapshotUnauthenticated {
+        file: path.to_path_buf(),
+        what: what.to_owned(),
+    };
+    match version {
+        1 => return Err(unauthenticated(
+            "format 1 (an older optout) is sealed with a key derived from the public ledger id, \
+                 which anyone who can write the directory can forge",
+        )),
+        SNAPSHOT_VERSION => {}
+        _ => {
+            return Err(StorageError::UnsupportedVersion {
+                file: path.to_path_buf(),
+                version,
+            })
+        }
+    }
+    let authenticated = match key {
+        Some(k) => {
+            if mac(k, &b[..HEADER_LEN], &b[HEADER_LEN..body])[..] != b[body..] {
+                return Err(corrupt(
+                    body,
+                    "snapshot MAC mismatch: damaged, or not written with this ledger's key",
+                ));
+            }
+            true
+        }
+        None if allow_unauthenticated => false,
+        None => {
+            return Err(unauthenticated(
+                "no subject key was given to authenticate it",
+            ))
+        }
+    };
+    if b[12..16] != [0; 4] {
+        return Err(corrupt(12, "reserved header bytes are not zero"));
     }
     if b[16..32] != ledger.as_bytes()[..] {
         return Err(corrupt(16, "snapshot belongs to another ledger"));
@@ -193,6 +245,7 @@ pub(crate) fn read<I: Io + ?Sized>(
         seq,
         chain_head: ChainHash(c),
         payload: b,
+        authenticated,
     })
 }
 
@@ -214,10 +267,12 @@ impl<I: Io> Log<I> {
     }
 
     /// Writes a snapshot of the state at `seq` (whose chain value must be
-    /// `chain_head`) atomically, then deletes all but the newest
-    /// [`KEEP_SNAPSHOTS`]. Syncs the log first, so a snapshot never refers to
-    /// frames that are not durable. Returns the snapshot's path. Any I/O
-    /// failure poisons the handle.
+    /// `chain_head`) atomically, authenticated with the snapshot key of the
+    /// log's options ([`LogOptions::snapshot_key`](super::LogOptions::snapshot_key);
+    /// [`StorageError::NoSnapshotKey`] without one), then deletes all but
+    /// the newest [`KEEP_SNAPSHOTS`]. Syncs the log first, so a snapshot
+    /// never refers to frames that are not durable. Returns the snapshot's
+    /// path. Any I/O failure poisons the handle; the temp file is removed.
     pub fn write_snapshot(
         &mut self,
         seq: Seq,
@@ -225,29 +280,23 @@ impl<I: Io> Log<I> {
         payload: &[u8],
     ) -> Result<PathBuf> {
         self.check_writable()?;
+        let Some(key) = self.opts.snapshot_key else {
+            return Err(StorageError::NoSnapshotKey);
+        };
         self.sync()?;
         let dir = self.root.join(SNAP_DIR);
         let fin = dir.join(format!("{:020}{SUFFIX}", seq.0));
         self.check_pin(&fin, seq, &chain_head)?;
         let tmp = dir.join(format!("{:020}{TEMP_SUFFIX}", seq.0));
         let header = encode_header(&self.ledger, seq, &chain_head, payload.len() as u64);
-        let mut h = blake3::Hasher::new_keyed(&chain::snapshot_key(&self.ledger));
-        h.update(&header);
-        h.update(payload);
-        let digest = h.finalize();
-
-        let r = self.io.create_file(&tmp);
-        self.step("create", &tmp, r)?;
-        let r = self.io.write_at(&tmp, 0, &header);
-        self.step("write", &tmp, r)?;
-        let r = self.io.write_at(&tmp, HEADER_LEN as u64, payload);
-        self.step("write", &tmp, r)?;
-        let r = self
-            .io
-            .write_at(&tmp, (HEADER_LEN + payload.len()) as u64, digest.as_bytes());
-        self.step("write", &tmp, r)?;
-        let r = self.io.sync_file(&tmp);
-        self.step("sync", &tmp, r)?;
+        let digest = mac(&key, &header, payload);
+        self.check_root()?;
+        let written = self.write_temp(&tmp, &header, payload, &digest);
+        if written.is_err() {
+            // Best effort: the next read-write open removes it otherwise.
+            let _ = self.io.remove_file(&tmp);
+        }
+        written?;
         let r = self.io.rename(&tmp, &fin);
         self.step("rename", &tmp, r)?;
         let r = self.io.sync_dir(&dir);
@@ -269,15 +318,56 @@ impl<I: Io> Log<I> {
         Ok(fin)
     }
 
-    /// The newest snapshot that verifies and matches this log's chain at its
-    /// seq; newer files that do not are skipped and listed in
+    fn write_temp(
+        &mut self,
+        tmp: &Path,
+        header: &[u8],
+        payload: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<()> {
+        let r = self.io.create_file(tmp);
+        self.step("create", tmp, r)?;
+        let r = self.io.write_at(tmp, 0, header);
+        self.step("write", tmp, r)?;
+        let r = self.io.write_at(tmp, HEADER_LEN as u64, payload);
+        self.step("write", tmp, r)?;
+        let r = self
+            .io
+            .write_at(tmp, (HEADER_LEN + payload.len()) as u64, digest);
+        self.step("write", tmp, r)?;
+        let r = self.io.sync_file(tmp);
+        self.step("sync", tmp, r)
+    }
+
+    /// The newest snapshot that is authenticated by the options' snapshot
+    /// key and matches this log's chain at its seq; newer files that do not
+    /// (without a key: every file) are skipped and listed in
     /// [`SnapshotLoad::rejected`]. `snapshot: None` means: replay the whole log.
     pub fn latest_valid_snapshot(&self) -> Result<SnapshotLoad> {
+        self.snapshot_search(false)
+    }
+
+    /// The newest snapshot that matches this log's chain at its seq, read
+    /// without authentication when the options carry no key. Never trust
+    /// its payload: it is for `verify`, which compares it with a replay.
+    pub fn latest_snapshot_to_compare(&self) -> Result<SnapshotLoad> {
+        self.snapshot_search(true)
+    }
+
+    fn snapshot_search(&self, allow_unauthenticated: bool) -> Result<SnapshotLoad> {
         self.check_readable()?;
         let mut load = SnapshotLoad::default();
+        let key = self.opts.snapshot_key.as_ref();
         for (name_seq, path) in list(&self.io, &self.root.join(SNAP_DIR))? {
-            match read(&self.io, &path, name_seq, &self.ledger)
-                .and_then(|s| self.check_pin(&path, s.seq, &s.chain_head).map(|()| s))
+            match read(
+                &self.io,
+                &path,
+                name_seq,
+                &self.ledger,
+                key,
+                allow_unauthenticated,
+            )
+            .and_then(|s| self.check_pin(&path, s.seq, &s.chain_head).map(|()| s))
             {
                 Ok(s) => {
                     load.snapshot = Some(s);

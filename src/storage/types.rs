@@ -108,6 +108,29 @@ impl fmt::Debug for LedgerId {
     }
 }
 
+/// The secret that authenticates snapshots (32 bytes), derived from the
+/// subject key (`SubjectKeyer::snapshot_key`), never stored in the ledger
+/// directory. Deliberately no `Debug` of its bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotKey([u8; 32]);
+
+impl SnapshotKey {
+    /// A key from 32 secret bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        SnapshotKey(bytes)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SnapshotKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotKey(..)")
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -284,3 +284,18 @@ pub fn query(seed: u64, len: usize) -> Query {
         },
     }
 }
+
+/// Copies the directory `from` to `to` recursively (a ledger's lock file
+/// left out: a copy is a ledger nobody holds).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub enum Mode {
 /// Small segments (a few frames each) so rotation happens often.
 pub fn opts(mode: Mode) -> LogOptions {
     LogOptions::new()
+        .snapshot_key(optout::storage::SnapshotKey::from_bytes([0x5a; 32]))
         .segment_size(350)
         .buffer_limit(200)
         .ledger_id(LedgerId::from_bytes(*b"crash-test-ledgr"))

@@ -167,3 +167,31 @@ def write_parquet_shards(directory: Path) -> list[Path]:
         pq.write_table(t, p, row_group_size=1000)
         paths.append(p)
     return paths
+
+
+def setup(directory: Path):
+    """The example data in ``directory``: Parquet shards, a ledger, and its
+    manifest at ``AT``. Returns ``(paths, manifest)``; used by the examples'
+    ``main()`` (the tests build theirs in conftest)."""
+    import optout
+
+    directory = Path(directory)
+    paths = write_parquet_shards(directory / "data")
+    with optout.Ledger.create(directory / "ledger") as led:
+        led.ingest(write_jsonl(directory / "records.jsonl", all_records()))
+        led.apply(events(include_late=False))
+        return paths, led.manifest("ai-training", at=AT)
+
+
+def run(example) -> None:
+    """Runs ``example(paths, manifest) -> kept row count`` on fresh example
+    data in a temporary directory and checks the count against the reference."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        paths, m = setup(Path(d))
+        kept = example(paths, m)
+        want = reference_kept_total()
+        print(f"kept {kept} of {sum(SHARDS.values())} rows (reference: {want})")
+        if kept != want:
+            raise SystemExit(1)

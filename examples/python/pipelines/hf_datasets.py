@@ -1,33 +1,30 @@
-"""Hugging Face ``datasets``: drop excluded rows with ``Dataset.filter``.
+"""Hugging Face ``datasets``: load Parquet shards without the excluded rows, or
+filter a data set that carries its own shard and row columns.
 
-The data set needs the shard name and the row number within that shard as
-columns (here ``shard`` and ``row``); a data set built by
-``load_dataset("parquet", data_files=...)`` can get them from the file name
-and a per-file row counter. The Manifest pickles, so ``num_proc`` works.
+    python -m pipelines.hf_datasets        (from examples/python)
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-import optout
+import optout.hf
 
 
-def keep_batch(manifest: optout.Manifest, dataset: str, shard_column: str = "shard", row_column: str = "row"):
-    """A batched predicate for ``Dataset.filter(..., batched=True)``."""
-
-    def predicate(batch: dict) -> list[bool]:
-        shards = np.asarray(batch[shard_column])
-        rows = np.asarray(batch[row_column], dtype=np.uint64)
-        keep = np.ones(len(rows), dtype=bool)
-        for shard in np.unique(shards):
-            sel = shards == shard
-            keep[sel] = manifest.keep_mask(dataset, str(shard), rows[sel])
-        return keep.tolist()
-
-    return predicate
+def load(paths, manifest, dataset: str, **kw):
+    """The kept rows of ``paths`` as a ``datasets.Dataset`` (positions from the files)."""
+    return optout.hf.load_parquet(paths, manifest, dataset, **kw)
 
 
-def filter_dataset(ds, manifest: optout.Manifest, dataset: str, *, num_proc: int | None = None, batch_size: int = 1000):
-    """``ds`` without the rows ``manifest`` excludes."""
-    return ds.filter(keep_batch(manifest, dataset), batched=True, batch_size=batch_size, num_proc=num_proc)
+def filter_dataset(ds, manifest, dataset: str, *, num_proc: int | None = None, batch_size: int = 1000):
+    """``ds`` (with ``shard`` and ``row`` columns) without the excluded rows; the
+    manifest pickles, so ``num_proc`` works."""
+    return optout.hf.filter(ds, manifest, dataset, num_proc=num_proc, batch_size=batch_size)
+
+
+def main() -> None:
+    from pipelines import gen
+
+    gen.run(lambda paths, m: len(load(paths, m, gen.DATASET, cache_dir=paths[0].parent / "hf")))
+
+
+if __name__ == "__main__":
+    main()

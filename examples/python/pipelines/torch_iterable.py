@@ -1,69 +1,32 @@
-"""A PyTorch-style ``IterableDataset`` over Parquet shards that skips excluded rows.
+"""PyTorch: a ``DataLoader`` over Parquet shards that never yields an excluded row.
 
-Duck-typed: it subclasses ``torch.utils.data.IterableDataset`` when torch is
-installed and plain ``object`` otherwise. Under a ``DataLoader`` with workers
-each worker gets a copy (the Manifest pickles) and reads every
-``num_workers``-th shard; without torch, pass ``worker=(id, count)``.
+    python -m pipelines.torch_iterable     (from examples/python; torch optional)
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pyarrow.parquet as pq
-
-import optout
-
-try:  # pragma: no cover - torch is optional
-    from torch.utils.data import IterableDataset as _Base
-    from torch.utils.data import get_worker_info as _worker_info
-except ImportError:  # pragma: no cover
-    _Base = object
-
-    def _worker_info():
-        return None
+from optout.torch import ParquetRows
 
 
-class ExcludingParquetRows(_Base):
-    """Yields the rows (as dicts) of ``paths`` that ``manifest`` lets through.
+def loader(paths, manifest, dataset: str, *, num_workers: int = 2, batch_size: int = 256):
+    """A DataLoader over the kept rows when torch is installed, else the dataset itself."""
+    ds = ParquetRows(paths, manifest, dataset, columns=["text", "n"])
+    try:
+        import torch
+    except ImportError:
+        return ds
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
 
-    The shard name is the file name; the row number is the position in the
-    file (or the ``row_column`` when given).
-    """
 
-    def __init__(
-        self,
-        paths: list[Path],
-        manifest: optout.Manifest,
-        dataset: str,
-        *,
-        row_column: str | None = "row",
-        batch_size: int = 1024,
-        worker: tuple[int, int] | None = None,
-    ) -> None:
-        self.paths = [Path(p) for p in paths]
-        self.manifest = manifest
-        self.dataset = dataset
-        self.row_column = row_column
-        self.batch_size = batch_size
-        self.worker = worker
+def main() -> None:
+    from pipelines import gen
 
-    def _my_paths(self) -> list[Path]:
-        info = _worker_info()
-        wid, n = (info.id, info.num_workers) if info is not None else (self.worker or (0, 1))
-        return self.paths[wid::n]
+    def count(paths, m) -> int:
+        dl = loader(paths, m, gen.DATASET)
+        return sum(len(b["n"]) for b in dl) if not isinstance(dl, ParquetRows) else sum(1 for _ in dl)
 
-    def __iter__(self):
-        import numpy as np
+    gen.run(count)
 
-        for path in self._my_paths():
-            f = pq.ParquetFile(path)
-            offset = 0
-            for batch in f.iter_batches(batch_size=self.batch_size):
-                if self.row_column is not None:
-                    rows = batch.column(self.row_column).to_numpy(zero_copy_only=False)
-                else:
-                    rows = np.arange(offset, offset + batch.num_rows, dtype=np.uint64)
-                offset += batch.num_rows
-                keep = self.manifest.keep_mask(self.dataset, path.name, rows)
-                yield from batch.filter(keep).to_pylist()
+
+if __name__ == "__main__":
+    main()

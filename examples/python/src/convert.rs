@@ -46,17 +46,11 @@ pub fn policy(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Policy> {
         if s.trim_start().starts_with('{') {
             (s.to_string(), "<policy>".to_string())
         } else {
-            let text = std::fs::read_to_string(s)
-                .map_err(|e| optout::Error::io(std::path::Path::new(s), "read policy", e))
-                .py(py)?;
-            (text, s.to_string())
+            return Policy::load(std::path::Path::new(s)).py(py);
         }
     } else if v.hasattr("__fspath__")? {
         let p: std::path::PathBuf = v.call_method0("__fspath__")?.extract()?;
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| optout::Error::io(&p, "read policy", e))
-            .py(py)?;
-        (text, p.display().to_string())
+        return Policy::load(&p).py(py);
     } else {
         return Err(bad_arg(
             py,

@@ -118,6 +118,18 @@ pub fn storage(py: Python<'_>, e: &StorageError) -> PyErr {
             ],
         ),
         StorageError::ReadOnly => raise(py, "ReadOnlyError", msg, &[]),
+        StorageError::Replaced { path, .. } => raise(
+            py,
+            "LedgerReplacedError",
+            msg,
+            &[
+                ("path", obj(py, path.display().to_string())),
+                ("op", obj(py, "write")),
+            ],
+        ),
+        StorageError::Symlink { .. } | StorageError::NoSnapshotKey => {
+            raise(py, "InvalidRequestError", msg, &[])
+        }
         _ => raise(py, "OptoutError", msg, &[]),
     }
 }
@@ -186,6 +198,17 @@ pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
             )
         }
         Error::Export(x) => export(py, x),
+        Error::ManifestMismatch(m) | Error::HeadMismatch(m) => {
+            raise(py, "ManifestMismatchError", m.clone(), &[])
+        }
+        Error::RecordConflict { .. } => input(
+            py,
+            &InputError::new("<records>", 0, Some("row"), e.to_string()),
+        ),
+        Error::TooLarge { path, .. } => input(
+            py,
+            &InputError::new(&path.display().to_string(), 0, None, e.to_string()),
+        ),
         Error::Invalid(m) if m.contains("read-only") => raise(py, "ReadOnlyError", m.clone(), &[]),
         Error::Invalid(m) => raise(py, "InvalidRequestError", m.clone(), &[]),
         other => raise(py, "OptoutError", other.to_string(), &[]),

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use optout::lineage::affected;
 use optout::report::subject_report;
-use optout::storage::{verify, FindingKind, FsIo, VerifyReport};
+use optout::storage::{FindingKind, FsIo, VerifyReport};
 use optout::{default_key_path, Ledger, Seq, SubjectKeyer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -66,9 +66,36 @@ impl PyLedger {
     }
 }
 
-fn verify_dict<'py>(py: Python<'py>, r: &VerifyReport) -> PyResult<Bound<'py, PyDict>> {
+fn findings<'py>(
+    py: Python<'py>,
+    list: &[optout::storage::Finding],
+) -> PyResult<Bound<'py, PyList>> {
+    let fs = PyList::empty(py);
+    for f in list {
+        let x = PyDict::new(py);
+        let kind = match f.kind {
+            FindingKind::Corrupt => "corrupt",
+            FindingKind::TornTail => "torn_tail",
+            FindingKind::Quarantined => "quarantined",
+            FindingKind::Snapshot => "snapshot",
+            FindingKind::Note => "note",
+            _ => "other",
+        };
+        x.set_item("kind", kind)?;
+        x.set_item("file", f.file.display().to_string())?;
+        x.set_item("offset", f.offset)?;
+        x.set_item("seq", f.seq.map(|s| s.0))?;
+        x.set_item("what", &f.what)?;
+        x.set_item("message", f.to_string())?;
+        fs.append(x)?;
+    }
+    Ok(fs)
+}
+
+fn verify_dict<'py>(py: Python<'py>, v: &optout::LedgerVerify) -> PyResult<Bound<'py, PyDict>> {
+    let r: &VerifyReport = &v.storage;
     let d = PyDict::new(py);
-    d.set_item("clean", r.is_clean())?;
+    d.set_item("clean", v.is_clean())?;
     match &r.head {
         Some((seq, chain)) => {
             d.set_item("head_seq", seq.0)?;
@@ -81,31 +108,25 @@ fn verify_dict<'py>(py: Python<'py>, r: &VerifyReport) -> PyResult<Bound<'py, Py
     }
     d.set_item("segments", r.segments)?;
     d.set_item("snapshots_ok", r.snapshots_ok)?;
-    let fs = PyList::empty(py);
-    for f in &r.findings {
-        let x = PyDict::new(py);
-        let kind = match f.kind {
-            FindingKind::Corrupt => "corrupt",
-            FindingKind::TornTail => "torn_tail",
-            FindingKind::Quarantined => "quarantined",
-            FindingKind::Snapshot => "snapshot",
-            _ => "other",
-        };
-        x.set_item("kind", kind)?;
-        x.set_item("file", f.file.display().to_string())?;
-        x.set_item("offset", f.offset)?;
-        x.set_item("seq", f.seq.map(|s| s.0))?;
-        x.set_item("what", &f.what)?;
-        x.set_item("message", f.to_string())?;
-        fs.append(x)?;
-    }
-    d.set_item("findings", fs)?;
+    d.set_item("findings", findings(py, &r.findings)?)?;
+    d.set_item("notes", findings(py, &r.notes)?)?;
+    d.set_item("entries", v.entries)?;
+    d.set_item("snapshot_checked", v.snapshot_checked.map(|s| s.0))?;
+    d.set_item("problems", v.problems.clone())?;
     Ok(d)
 }
 
-/// Verifies the ledger at `path` (no lock taken, nothing modified).
-pub fn verify_path<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyDict>> {
-    let r = py.detach(|| verify(&FsIo::new(), path)).py(py)?;
+/// Verifies the ledger at `path` (no lock taken, nothing modified): every
+/// frame and chain link, every entry replayed, the newest snapshot compared
+/// with the replay (and authenticated when the subject key is given).
+pub fn verify_path<'py>(
+    py: Python<'py>,
+    path: &Path,
+    keyer: Option<&SubjectKeyer>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let r = py
+        .detach(|| optout::verify_ledger_with(&FsIo::new(), path, keyer, None))
+        .py(py)?;
     verify_dict(py, &r)
 }
 
@@ -412,10 +433,13 @@ impl PyLedger {
     }
 
     /// Verifies the ledger on disk: every frame, the whole chain, every
-    /// snapshot. Returns ``{"clean", "head_seq", "head_chain", "segments",
-    /// "snapshots_ok", "findings": [{"kind", "file", "offset", "seq", "what", "message"}]}``.
+    /// entry replayed, the newest snapshot compared with the replay (and
+    /// authenticated with the subject key). Returns ``{"clean", "head_seq",
+    /// "head_chain", "segments", "snapshots_ok", "entries",
+    /// "snapshot_checked", "problems", "findings": [{"kind", "file",
+    /// "offset", "seq", "what", "message"}], "notes": [...]}``.
     fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        verify_path(py, &self.path)
+        verify_path(py, &self.path, self.keyer.as_ref())
     }
 
     /// Writes a snapshot of the index at the head; returns its path.

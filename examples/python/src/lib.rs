@@ -25,7 +25,7 @@ fn verify<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
 ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-    ledger::verify_path(py, &path)
+    ledger::verify_path(py, &path, None)
 }
 
 /// Reason names in code order (the order of manifest bitmaps).

@@ -249,8 +249,7 @@ impl PyManifest {
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let (m, bytes) = py
             .detach(|| -> Result<_, optout::Error> {
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| optout::Error::io(&path, "read manifest", e))?;
+                let bytes = optout::read_bounded(&path, optout::MAX_MANIFEST_FILE, "a manifest")?;
                 let m = Manifest::from_bytes(&bytes)
                     .map_err(|e| optout::Error::Manifest(e.in_file(&path)))?;
                 Ok((m, bytes))

@@ -55,7 +55,8 @@ def test_locked_ledger(ledger_copy):
     with optout.Ledger.open(ledger_copy) as writer:
         with pytest.raises(optout.LockedError) as e:
             optout.Ledger.open(ledger_copy)
-        assert e.value.path.endswith("LOCK") and "locked" in str(e.value)
+        # The directory itself is locked (a lock file can be deleted under its holder).
+        assert e.value.path == str(ledger_copy) and "locked" in str(e.value)
         # Readers and verify take no lock.
         with optout.Ledger.open(ledger_copy, read_only=True) as ro:
             assert ro.seq == writer.seq
@@ -82,6 +83,36 @@ def test_verify_finds_tampering(ledger_copy):
     with pytest.raises(optout.CorruptError) as e:
         optout.Ledger.open(ledger_copy)
     assert e.value.file == str(seg) and e.value.offset == f["offset"]
+
+
+def test_verify_manifest_refuses_a_resealed_manifest(ledger_copy, tmp_path):
+    """Issue 20, finding 4: the seal is a public hash; the ledger recomputes."""
+    with optout.Ledger.open(ledger_copy) as led:
+        m = led.manifest("ai-training", at=gen.AT)
+        led.verify_manifest(m)
+        led.apply({"type": "erasure", "subject": "user3@example.com", "at": "2024-01-01T00:00:00Z"})
+        now = led.manifest("ai-training", at=gen.AT)
+        # The old manifest's bytes with the new head written into its header,
+        # re-sealed: the header is JSON between byte 16 and 16 + its length.
+        b = m.to_bytes()
+        hlen = int.from_bytes(b[12:16], "little")
+        header = json.loads(b[16 : 16 + hlen])
+        header["seq"], header["chain_head"] = now.header["seq"], now.header["chain_head"]
+        h = json.dumps(header, separators=(",", ":")).encode()
+        body = b[:12] + len(h).to_bytes(4, "little") + h + b[16 + hlen : -32]
+        forged = optout.Manifest.from_bytes(reseal(body))
+        with pytest.raises(optout.ManifestMismatchError) as e:
+            led.verify_manifest(forged)
+        assert isinstance(e.value, optout.InvalidRequestError)
+        assert "differs from what this ledger computes" in str(e.value)
+        led.verify_manifest(now)
+
+
+def reseal(body: bytes) -> bytes:
+    """The manifest seal (FORMAT.md): keyed blake3 of everything before it."""
+    import blake3  # installed by run_tests.sh
+    key = blake3.blake3(b"", derive_key_context="optout 2026-11 manifest v1").digest()
+    return body + blake3.blake3(body, key=key).digest()
 
 
 def test_manifest_damage_names_the_offset(manifest):

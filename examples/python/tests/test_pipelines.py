@@ -1,15 +1,19 @@
-"""The pipeline examples, each with an exact kept-row count checked against
-the independent reference (pipelines/gen.py)."""
+"""The pipeline examples (pipelines/), each with an exact kept-row count and the
+kept (shard, row) pairs checked against the independent reference
+(pipelines/gen.py). The example files carry their own ``shard`` and ``row``
+columns: the readers ignore them, the tests compare them."""
 
 from __future__ import annotations
 
-import os
-import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines import gen
+
+HERE = Path(__file__).resolve().parent.parent
 
 
 def expected_kept(reference) -> int:
@@ -20,108 +24,68 @@ def kept_keys(reference) -> set[tuple[str, int]]:
     return {(s, r) for s, n in gen.SHARDS.items() for r in range(n) if r not in reference[s]}
 
 
-# --- (1) Hugging Face datasets -------------------------------------------------
+def test_hf_load(parquet_shards, manifest, reference, tmp_path):
+    from pipelines.hf_datasets import load
+
+    ds = load(parquet_shards, manifest, gen.DATASET, cache_dir=tmp_path)
+    assert len(ds) == expected_kept(reference)
+    assert set(zip(ds["shard"], ds["row"])) == kept_keys(reference)
 
 
-@pytest.fixture(scope="module")
-def hf_dataset(parquet_shards):
+def test_hf_filter_num_proc_2(parquet_shards, manifest, reference):
     datasets = pytest.importorskip("datasets")
-    return datasets.load_dataset(
-        "parquet", data_files=[str(p) for p in parquet_shards], split="train", cache_dir=str(parquet_shards[0].parent / "hf")
-    )
-
-
-def test_hf_datasets_filter_batched(hf_dataset, manifest, reference):
     from pipelines.hf_datasets import filter_dataset
 
-    assert len(hf_dataset) == sum(gen.SHARDS.values())
-    out = filter_dataset(hf_dataset, manifest, gen.DATASET)
+    ds = datasets.load_dataset("parquet", data_files=[str(p) for p in parquet_shards], split="train",
+                               cache_dir=str(parquet_shards[0].parent / "hf"))
+    out = filter_dataset(ds, manifest, gen.DATASET, num_proc=2, batch_size=500)
     assert len(out) == expected_kept(reference)
     assert set(zip(out["shard"], out["row"])) == kept_keys(reference)
 
 
-def test_hf_datasets_filter_num_proc_2(hf_dataset, manifest, reference):
-    from pipelines.hf_datasets import filter_dataset
+def test_torch_loader(parquet_shards, manifest, reference):
+    from pipelines.torch_iterable import loader
 
-    out = filter_dataset(hf_dataset, manifest, gen.DATASET, num_proc=2, batch_size=500)
-    assert len(out) == expected_kept(reference)
-    assert set(zip(out["shard"], out["row"])) == kept_keys(reference)
-
-
-# --- (2) PyTorch-style IterableDataset -----------------------------------------
+    dl = loader(parquet_shards, manifest, gen.DATASET)
+    n = sum(len(b["n"]) for b in dl) if hasattr(dl, "num_workers") else sum(1 for _ in dl)
+    assert n == expected_kept(reference)
 
 
-def test_torch_style_iterable(parquet_shards, manifest, reference):
-    from pipelines.torch_iterable import ExcludingParquetRows
+def test_polars(parquet_shards, manifest, reference):
+    from pipelines.polars_parquet import kept
 
-    ds = ExcludingParquetRows(parquet_shards, manifest, gen.DATASET)
-    rows = list(ds)
-    assert len(rows) == expected_kept(reference)
-    assert {(r["shard"], r["row"]) for r in rows} == kept_keys(reference)
-    # Positional rows (no row column) give the same answer.
-    assert sum(1 for _ in ExcludingParquetRows(parquet_shards, manifest, gen.DATASET, row_column=None)) == len(rows)
-    # Two "workers", each a pickled copy, split the shards between them.
-    per_worker = [
-        sum(1 for _ in pickle.loads(pickle.dumps(ExcludingParquetRows(parquet_shards, manifest, gen.DATASET, worker=(w, 2)))))
-        for w in range(2)
-    ]
-    assert sum(per_worker) == len(rows) and all(per_worker)
+    df = kept(parquet_shards, manifest, gen.DATASET).collect()
+    assert df.height == expected_kept(reference)
+    assert set(zip(df["shard"], df["row"])) == kept_keys(reference)
 
 
-def test_torch_dataloader_workers(parquet_shards, manifest, reference):
-    torch = pytest.importorskip("torch")
-    from pipelines.torch_iterable import ExcludingParquetRows
+def test_duckdb(parquet_shards, manifest, reference):
+    import duckdb
 
-    dl = torch.utils.data.DataLoader(
-        ExcludingParquetRows(parquet_shards, manifest, gen.DATASET), batch_size=None, num_workers=2
-    )
-    assert sum(1 for _ in dl) == expected_kept(reference)
+    from pipelines.duckdb_parquet import kept
 
-
-# --- (3) Polars over Parquet shards -------------------------------------------
+    rows = kept(duckdb.connect(), parquet_shards, manifest, gen.DATASET).select("shard, row").fetchall()
+    assert len(rows) == expected_kept(reference) and set(rows) == kept_keys(reference)
 
 
-def test_polars_eager_and_lazy(parquet_shards, manifest, reference):
-    pytest.importorskip("polars")
-    from pipelines.polars_parquet import kept_eager, kept_lazy
+def test_ray(ray_session, parquet_shards, manifest, reference):
+    from pipelines.ray_data import kept
 
-    eager = kept_eager(manifest, gen.DATASET, parquet_shards)
-    lazy = kept_lazy(manifest, gen.DATASET, parquet_shards).collect()
-    assert eager.height == lazy.height == expected_kept(reference)
-    assert set(zip(eager["shard"], eager["row"])) == kept_keys(reference)
-    assert eager.sort(["shard", "row"]).equals(lazy.sort(["shard", "row"]))
-
-
-# --- (4) Ray Data ---------------------------------------------------------------
-
-
-def test_map_batches_fallback_without_ray(parquet_shards, manifest, reference):
-    """FALLBACK path: the same map_batches function, driven by pyarrow instead of Ray."""
-    from pipelines.ray_data import filter_without_ray
-
-    assert filter_without_ray(manifest, gen.DATASET, parquet_shards) == expected_kept(reference)
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    here = str(Path(__file__).resolve().parent.parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])
-    os.environ.setdefault("RAY_ACCEPT_CLUSTER_IS_LOCAL", "1")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-def test_ray_data_map_batches(ray_local, parquet_shards, manifest, reference):
-    from pipelines.ray_data import filter_with_ray
-
-    ds = filter_with_ray(manifest, gen.DATASET, parquet_shards)
-    assert ds.count() == expected_kept(reference)
-    got = ds.select_columns(["shard", "row"]).to_pandas()
+    got = kept(parquet_shards, manifest, gen.DATASET).select_columns(["shard", "row"]).to_pandas()
+    assert len(got) == expected_kept(reference)
     assert set(zip(got["shard"], got["row"].astype(int))) == kept_keys(reference)
-    assert got.groupby("shard").size().to_dict() == {s: gen.SHARDS[s] - len(reference[s]) for s in gen.SHARDS}
+
+
+def test_spark(spark, parquet_shards, manifest, reference):
+    from pipelines.spark_parquet import kept
+
+    rows = kept(spark, parquet_shards, manifest, gen.DATASET).select("shard", "row").collect()
+    assert len(rows) == expected_kept(reference) and {(r.shard, r.row) for r in rows} == kept_keys(reference)
+
+
+@pytest.mark.parametrize("example", ["polars_parquet", "duckdb_parquet", "hf_datasets", "torch_iterable"])
+def test_examples_run_as_scripts(example):
+    """``python -m pipelines.X`` runs end to end and exits 0 (its count matches the reference)."""
+    r = subprocess.run([sys.executable, "-m", f"pipelines.{example}"], cwd=HERE, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"(reference: {gen.reference_kept_total()})" in r.stdout

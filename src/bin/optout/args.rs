@@ -33,7 +33,9 @@ pub enum Format {
     Json,
 }
 
-/// The subject key, for commands that take subject ids.
+/// The subject key: needed by commands that take subject ids or write
+/// snapshots; used when present by every command that opens a ledger (it
+/// authenticates snapshots: without it the log is replayed).
 #[derive(Args, Debug, Clone)]
 pub struct KeyArg {
     /// The subject key file [default: $OPTOUT_KEY_FILE, else LEDGER.key beside the ledger].
@@ -128,6 +130,10 @@ pub enum Command {
         /// usually a naming mismatch, and its rows have unknown provenance).
         #[arg(long)]
         allow_unknown_shards: bool,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        expect: ExpectHead,
     },
     /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]), or
     /// write them as deletion vectors into a Delta table (`--to delta --table PATH`) or an
@@ -146,6 +152,8 @@ pub enum Command {
         ledger: Option<PathBuf>,
         #[command(flatten)]
         table: TableArgs,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// Training runs: register one, list them.
     #[command(subcommand)]
@@ -181,12 +189,36 @@ pub enum Command {
     Verify {
         /// The ledger directory.
         ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        expect: ExpectHead,
     },
-    /// Write a snapshot of the index so later opens replay less.
-    Snapshot {
+    /// Print the ledger's head (seq, chain head, ledger id) as JSON: pin it,
+    /// and pass it to --expect-head later.
+    Head {
         /// The ledger directory.
         ledger: PathBuf,
     },
+    /// Torn tails that recoveries moved to LEDGER/quarantine/: list them, or
+    /// acknowledge them (recorded in the log) so `verify` stops reporting them.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// Write a snapshot of the index so later opens replay less (needs the
+    /// subject key: snapshots are authenticated with it).
+    Snapshot {
+        /// The ledger directory.
+        ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Serve the ledger over HTTP (scoped tokens, group commit); stops on SIGTERM.
+    #[cfg(feature = "server")]
+    Serve(ServeArgs),
+    /// Bearer tokens for `optout serve`.
+    #[cfg(feature = "server")]
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
     Demo {
         /// Directory to (re)create [default: ./optout-demo].
@@ -217,6 +249,40 @@ pub struct ManifestArgs {
     /// A policy file (JSON) [default: the documented default for the purpose].
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub expect: ExpectHead,
+}
+
+/// `--expect-head`: a head the ledger must extend.
+#[derive(Args, Debug, Clone)]
+pub struct ExpectHead {
+    /// Refuse a ledger (or manifest) that does not extend this head:
+    /// SEQ:HASH, or a file holding what `optout head` printed.
+    #[arg(long, value_name = "FILE|SEQ:HASH")]
+    pub expect_head: Option<String>,
+}
+
+/// `optout quarantine ...`.
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List the quarantined torn tails, and whether each was acknowledged.
+    List {
+        /// The ledger directory.
+        ledger: PathBuf,
+    },
+    /// Record in the log that the quarantined torn tails were looked at (a
+    /// crash cut them; nothing acknowledged is missing).
+    Ack {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// Why (e.g. a ticket); recorded with the acknowledgement.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
 }
 
 /// `optout runs ...`.
@@ -238,11 +304,15 @@ pub enum RunsCommand {
         /// When training started (RFC 3339) [default: now].
         #[arg(long, value_name = "RFC3339")]
         started_at: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// List the registered training runs.
     List {
         /// The ledger directory.
         ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
     },
 }
 
@@ -277,4 +347,67 @@ pub enum ExportFormat {
     Delta,
     /// An Iceberg v3 Puffin file of deletion-vector-v1 blobs, written to -o.
     Iceberg,
+}
+
+/// `optout serve`.
+#[cfg(feature = "server")]
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The ledger directory.
+    pub ledger: PathBuf,
+    /// Address to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The tokens file (`optout token add`).
+    #[arg(long, value_name = "TOKENS.json")]
+    pub tokens: PathBuf,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "F", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "F", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Request journal and computed manifests [default: LEDGER.serve beside the ledger].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
+    pub max_body: usize,
+    /// Seconds a request may take (503 `timeout` after).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Requests one token may have in flight (429 above).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_concurrent: usize,
+    /// Seconds an Idempotency-Key's answer is kept.
+    #[arg(long, value_name = "SECONDS", default_value_t = 7 * 24 * 3600)]
+    pub idempotency_ttl: u64,
+    /// Seconds shutdown waits for requests in flight.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    #[command(flatten)]
+    pub key: KeyArg,
+}
+
+/// `optout token ...`.
+#[cfg(feature = "server")]
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Add a token (creates the file, mode 0600, if needed) and print its secret once.
+    Add {
+        /// The tokens file.
+        tokens: PathBuf,
+        /// The token's name, recorded as the actor of what it writes.
+        #[arg(long)]
+        name: String,
+        /// A scope (repeatable): events:write, records:write, runs:write,
+        /// manifests:read, audit:read, admin.
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List the tokens (names and scopes; secrets are not stored).
+    List {
+        /// The tokens file.
+        tokens: PathBuf,
+    },
 }

@@ -10,9 +10,9 @@ use optout::storage::FindingKind;
 use optout::{Ledger, SubjectKeyer};
 use serde_json::json;
 
-use crate::args::KeyArg;
+use crate::args::{ExpectHead, KeyArg};
 use crate::out::{num, rate, secs, Out};
-use crate::{hex, input, key_path, load_key, Status};
+use crate::{expected_head, hex, input, key_path, load_key, open_ledger, optional_key, Status};
 
 /// Parser threads for `ingest`: `$OPTOUT_THREADS`, else the cores (at most 4).
 fn threads() -> usize {
@@ -33,6 +33,14 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
         bail!("{}: a ledger already exists here", ledger.display());
     }
     let (kp, named) = key_path(ledger, key);
+    if optout::key_inside_ledger(&kp, ledger) {
+        bail!(
+            "{}: the subject key must be kept outside the ledger directory {} (whoever can read the ledger \
+             could then match subject ids and forge snapshots)",
+            kp.display(),
+            ledger.display()
+        );
+    }
     let (keyer, created) = if kp.exists() {
         if !named {
             bail!(
@@ -41,7 +49,11 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
                 kp.display()
             );
         }
-        (SubjectKeyer::load_key_file(&kp)?, false)
+        let k = SubjectKeyer::load_key_file(&kp)?;
+        for w in optout::key_file_warnings(&kp, ledger) {
+            eprintln!("optout: warning: {w}");
+        }
+        (k, false)
     } else {
         (SubjectKeyer::create_key_file(&kp)?, true)
     };
@@ -81,7 +93,7 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     let t0 = Instant::now();
     let keyer = load_key(ledger, key)?;
     // Take the writer lock before the (long) parse, so a second writer fails fast.
-    let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
+    let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let pb = match input::total_len(files) {
         Some(n) => out.bytes_bar(n, "parsing"),
@@ -92,7 +104,12 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     let parse = t0.elapsed();
     let n = recs.batch.len() as u64;
     let sp = out.spinner(&format!("writing {} records", num(n)));
-    let s = l.ingest(recs.batch)?;
+    let s = match l.ingest(recs.batch) {
+        Err(e @ optout::Error::RecordConflict { .. }) => {
+            return Err(input::locate_conflict(files, e))
+        }
+        r => r?,
+    };
     sp.finish_and_clear();
     // The batch is durable (fsynced); freeing a large index costs ~0.15 s per
     // million records for nothing, and the OS drops the lock at exit.
@@ -133,7 +150,7 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
 pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Result<Status> {
     let t0 = Instant::now();
     let keyer = load_key(ledger, key)?;
-    let mut l = Ledger::open(ledger, Some(keyer.clone()))?;
+    let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let sp = out.spinner("reading events");
     let events = input::read_events(files, &keyer)?;
@@ -192,16 +209,25 @@ fn kind_name(k: FindingKind) -> &'static str {
         FindingKind::TornTail => "torn_tail",
         FindingKind::Quarantined => "quarantined",
         FindingKind::Snapshot => "snapshot",
+        FindingKind::Note => "note",
         _ => "other",
     }
 }
 
-pub fn verify(out: &mut Out, ledger: &Path) -> Result<Status> {
+pub fn verify(out: &mut Out, ledger: &Path, key: &KeyArg, expect: &ExpectHead) -> Result<Status> {
     let t0 = Instant::now();
-    // Frames, chain links and snapshots; then every entry decoded and folded
-    // from seq 1, and the newest snapshot compared with that replay.
-    let v = optout::verify_ledger(ledger)
-        .with_context(|| format!("{}: cannot verify", ledger.display()))?;
+    // Frames, chain links and snapshots (authenticated with the subject key
+    // when there is one); then every entry decoded and folded from seq 1,
+    // and the newest snapshot compared with that replay.
+    let keyer = optional_key(ledger, key)?;
+    let pin = expected_head(expect)?;
+    let v = optout::verify_ledger_with(
+        &optout::storage::FsIo::new(),
+        ledger,
+        keyer.as_ref(),
+        pin.as_ref(),
+    )
+    .with_context(|| format!("{}: cannot verify", ledger.display()))?;
     let report = &v.storage;
     let mut findings: Vec<serde_json::Value> = report
         .findings
@@ -224,6 +250,19 @@ pub fn verify(out: &mut Out, ledger: &Path) -> Result<Status> {
         );
     }
     let ok = v.is_clean();
+    for n in &report.notes {
+        out.note(&n.to_string());
+    }
+    if report
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::Quarantined)
+    {
+        out.note(
+            "quarantined torn tails are reported until acknowledged: look at them, then \
+             `optout quarantine ack LEDGER --note WHY` records that in the log",
+        );
+    }
     let head = report.head.map(|(s, c)| (s.0, c.to_hex()));
     if ok {
         let (seq, chain) = head.clone().unwrap_or_default();
@@ -265,9 +304,10 @@ pub fn verify(out: &mut Out, ledger: &Path) -> Result<Status> {
     Ok(if ok { Status::Ok } else { Status::Found })
 }
 
-pub fn snapshot(out: &mut Out, ledger: &Path) -> Result<Status> {
+pub fn snapshot(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
     let t0 = Instant::now();
-    let mut l = Ledger::open(ledger, None)?;
+    let keyer = load_key(ledger, key)?;
+    let mut l = open_ledger(out, ledger, Some(keyer), false)?;
     let path = l.snapshot()?;
     let seq = l.head().0;
     out.line(format!(
@@ -276,5 +316,85 @@ pub fn snapshot(out: &mut Out, ledger: &Path) -> Result<Status> {
         secs(t0.elapsed())
     ))?;
     out.json(json!({"command": "snapshot", "path": path, "seq": seq.0}))?;
+    Ok(Status::Ok)
+}
+
+pub fn head(out: &mut Out, ledger: &Path) -> Result<Status> {
+    let h = optout::PinnedHead::of_ledger(ledger)?;
+    let id = h.ledger_id.map(|b| hex(&b));
+    // Always JSON: this is the document `--expect-head FILE` reads back.
+    out.json_always(&mut json!({
+        "command": "head",
+        "ledger": ledger,
+        "ledger_id": id,
+        "seq": h.seq.0,
+        "chain_head": h.chain.to_hex(),
+    }))?;
+    Ok(Status::Ok)
+}
+
+fn quarantine_json(
+    files: &[(
+        optout::storage::quarantine::QuarantineFile,
+        Option<optout::Seq>,
+    )],
+) -> Vec<serde_json::Value> {
+    files
+        .iter()
+        .map(|(f, acked)| {
+            json!({
+                "file": f.path,
+                "bytes": f.bytes,
+                "blake3": hex(&f.blake3),
+                "acknowledged_at": acked.map(|s| s.0),
+            })
+        })
+        .collect()
+}
+
+pub fn quarantine_list(out: &mut Out, ledger: &Path) -> Result<Status> {
+    let l = open_ledger(out, ledger, None, true)?;
+    let files = l.quarantine()?;
+    if files.is_empty() {
+        out.line(format!("{}: nothing in quarantine/", ledger.display()))?;
+    }
+    for (f, acked) in &files {
+        out.line(format!(
+            "{}  {} bytes  blake3 {}  {}",
+            f.path.display(),
+            num(f.bytes),
+            &hex(&f.blake3)[..16],
+            match acked {
+                Some(s) => format!("acknowledged at seq {s}"),
+                None => "not acknowledged (verify reports it)".to_string(),
+            }
+        ))?;
+    }
+    out.json(json!({"command": "quarantine list", "files": quarantine_json(&files)}))?;
+    Ok(Status::Ok)
+}
+
+pub fn quarantine_ack(
+    out: &mut Out,
+    ledger: &Path,
+    note: Option<String>,
+    key: &KeyArg,
+) -> Result<Status> {
+    let keyer = optional_key(ledger, key)?;
+    let mut l = open_ledger(out, ledger, keyer, false)?;
+    let seq = l.acknowledge_quarantine(note)?;
+    let files = l.quarantine()?;
+    match seq {
+        Some(s) => out.line(format!(
+            "acknowledged {} quarantined file(s) at seq {s}; verify no longer reports them",
+            files.iter().filter(|(_, a)| *a == Some(s)).count()
+        ))?,
+        None => out.line("nothing to acknowledge")?,
+    }
+    out.json(json!({
+        "command": "quarantine ack",
+        "seq": seq.map(|s| s.0),
+        "files": quarantine_json(&files),
+    }))?;
     Ok(Status::Ok)
 }

@@ -1,29 +1,31 @@
 //! Commands about manifests: compute one, show, diff, check, export.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use optout::manifest::ManifestDiff;
-use optout::{InputError, Ledger, Manifest, Policy, Reason, Seq};
+use optout::{InputError, Manifest, Policy, Reason, Seq};
 use serde_json::{json, Map, Value};
 
-use crate::args::{ExportFormat, ManifestArgs};
+use crate::args::{ExpectHead, ExportFormat, KeyArg, ManifestArgs};
 use crate::out::{num, secs, Out};
-use crate::{input, keys, time_arg, Status};
+use crate::{expected_head, input, open_ledger, optional_key, time_arg, Status};
 
 pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
     let t0 = Instant::now();
     let sp = out.spinner("opening the ledger");
-    let l = Ledger::open_read_only(&a.ledger, None)?;
+    let keyer = optional_key(&a.ledger, &a.key)?;
+    let pin = expected_head(&a.expect)?;
+    let l = open_ledger(out, &a.ledger, keyer, true)?;
+    if let Some(p) = &pin {
+        l.check_extends(p)
+            .with_context(|| format!("{}: --expect-head", a.ledger.display()))?;
+    }
     let policy = match &a.policy {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("{}: cannot read the policy file", p.display()))?;
-            Some(Policy::from_json(&text, &p.display().to_string())?)
-        }
+        Some(p) => Some(Policy::load(p)?),
         None => None,
     };
     let purpose = match (&a.purpose, &policy) {
@@ -328,7 +330,7 @@ fn parse_used(file: &str, n: u64, text: &str) -> Result<Used, InputError> {
             .as_u64()
             .and_then(|r| u32::try_from(r).ok())
             .ok_or_else(|| {
-                InputError::new(file, n, Some("row"), format!("expected u32, got {r}"))
+                InputError::new(file, n, Some("row"), "expected an unsigned 32-bit integer")
             })?,
         None => return Err(InputError::new(file, n, Some("row"), "missing")),
     };
@@ -341,25 +343,37 @@ pub fn check(
     used: &str,
     ledger: Option<&Path>,
     allow_unknown_shards: bool,
+    key: &KeyArg,
+    expect: &ExpectHead,
 ) -> Result<Status> {
     let m = Manifest::load(path)?;
+    let pin = expected_head(expect)?;
     let mut lines = Vec::new();
     let input = BufReader::with_capacity(1 << 20, input::open(used)?);
-    for (i, line) in input.lines().enumerate() {
-        let n = i as u64 + 1;
-        let line = line.map_err(|e| InputError::new(used, n, None, format!("read error: {e}")))?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
+    optout::jsonl::for_lines(input, used, |n, text| {
         lines.push((n, parse_used(used, n, text)?));
-    }
-    let key_map: HashMap<String, keys::RowName> = match ledger {
-        Some(l) => keys::excluded_keys(l, &m)?
-            .into_iter()
-            .map(|(row, key)| (key, row))
-            .collect(),
+        Ok(())
+    })?;
+    // With the ledger, the manifest must be exactly what it computes at
+    // the seq, time, policy and scope the manifest claims (a re-sealed
+    // manifest is refused, exit 2).
+    let key_map: HashMap<String, (String, String, u32)> = match ledger {
+        Some(l) => {
+            let keyer = optional_key(l, key)?;
+            let led = open_ledger(out, l, keyer, true)?;
+            if let Some(p) = &pin {
+                led.check_pinned_manifest(p, &m).context("--expect-head")?;
+            }
+            led.excluded_keys(&m)?
+                .into_iter()
+                .map(|(row, key)| (key, row))
+                .collect()
+        }
         None => {
+            if let Some(p) = &pin {
+                p.check_manifest_header(&m, false)
+                    .context("--expect-head")?;
+            }
             if let Some((n, _)) = lines.iter().find(|(_, u)| matches!(u, Used::Key(_))) {
                 bail!(
                     "{used}:{n}: field `key`: key lines need --ledger LEDGER (the ledger the manifest came from) to resolve keys to records"
@@ -466,21 +480,29 @@ pub fn export(
     to: ExportFormat,
     dest: &str,
     ledger: Option<&Path>,
+    key: &KeyArg,
 ) -> Result<Status> {
     let m = Manifest::load(path)?;
     let keys = match ledger {
-        Some(l) => Some(keys::excluded_keys(l, &m)?),
+        Some(l) => {
+            let keyer = optional_key(l, key)?;
+            Some(open_ledger(out, l, keyer, true)?.excluded_keys(&m)?)
+        }
         None => None,
     };
-    let mut file;
-    let w: &mut dyn Write = if dest == "-" {
-        out.raw()
-    } else {
-        file = std::io::BufWriter::with_capacity(
+    // A file is replaced atomically on success (and left alone on error);
+    // see optout::Output for FIFOs, devices, symlinks and ledger dirs.
+    let mut file = match dest {
+        "-" => None,
+        _ => Some(std::io::BufWriter::with_capacity(
             1 << 20,
-            std::fs::File::create(dest).with_context(|| format!("{dest}: cannot create"))?,
-        );
-        &mut file
+            optout::Output::create(Path::new(dest))?,
+        )),
+    };
+    let mut stdout = out.raw();
+    let w: &mut dyn Write = match file.as_mut() {
+        Some(f) => f,
+        None => &mut stdout,
     };
     if to == ExportFormat::Csv {
         w.write_all(if keys.is_some() {
@@ -522,6 +544,9 @@ pub fn export(
         }
     }
     w.flush()?;
+    if let Some(f) = file {
+        f.into_inner().map_err(|e| e.into_error())?.commit()?;
+    }
     if dest != "-" {
         out.line(format!("exported {} excluded records to {dest}", num(n)))?;
         out.json(

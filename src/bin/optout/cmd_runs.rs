@@ -5,12 +5,12 @@ use std::path::Path;
 
 use anyhow::Result;
 use optout::lineage::{self, RunImpact, Use};
-use optout::{Ledger, Manifest};
+use optout::Manifest;
 use serde_json::json;
 
 use crate::args::KeyArg;
 use crate::out::{num, Out};
-use crate::{load_key, time_arg, Status};
+use crate::{load_key, open_ledger, optional_key, time_arg, Status};
 
 pub fn add(
     out: &mut Out,
@@ -19,10 +19,12 @@ pub fn add(
     manifest: &Path,
     name: Option<&str>,
     started_at: Option<&str>,
+    key: &KeyArg,
 ) -> Result<Status> {
     let m = Manifest::load(manifest)?;
     let started = time_arg("--started-at", started_at)?;
-    let mut l = Ledger::open(ledger, None)?;
+    let keyer = optional_key(ledger, key)?;
+    let mut l = open_ledger(out, ledger, keyer, false)?;
     let name = match name {
         Some(n) => n.to_string(),
         None => format!("{model}-run-{}", l.index().runs().len() + 1),
@@ -63,8 +65,9 @@ pub fn add(
     Ok(Status::Ok)
 }
 
-pub fn list(out: &mut Out, ledger: &Path) -> Result<Status> {
-    let l = Ledger::open_read_only(ledger, None)?;
+pub fn list(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
+    let keyer = optional_key(ledger, key)?;
+    let l = open_ledger(out, ledger, keyer, true)?;
     let runs = l.index().runs();
     if runs.is_empty() {
         out.line("no training runs registered")?;
@@ -146,15 +149,16 @@ pub fn affected(
     key: &KeyArg,
 ) -> Result<Status> {
     let keyer = load_key(ledger, key)?;
-    let l = Ledger::open_read_only(ledger, Some(keyer))?;
+    let l = open_ledger(out, ledger, Some(keyer), true)?;
     let at = time_arg("--at", at)?;
     let sk = l.pseudonym(subject)?;
     let ix = l.index();
     let records = ix.subject_records(&sk, ix.seq()).len();
     let runs = lineage::affected(ix, &sk, ix.seq(), at);
     let violations = runs.iter().filter(|r| r.status() == Use::Violation).count();
+    // The subject is named by pseudonym only: ids never appear in output.
     out.line(format!(
-        "subject {subject} (pseudonym {}): {} record(s); {} of {} training run(s) used them",
+        "subject {}: {} record(s); {} of {} training run(s) used them",
         sk.to_hex(),
         num(records as u64),
         runs.len(),
@@ -170,7 +174,6 @@ pub fn affected(
     }
     out.json(json!({
         "command": "affected",
-        "subject": subject,
         "pseudonym": sk.to_hex(),
         "at": at.to_rfc3339(),
         "seq": ix.seq().0,
@@ -193,7 +196,7 @@ pub fn report(
     key: &KeyArg,
 ) -> Result<Status> {
     let keyer = load_key(ledger, key)?;
-    let l = Ledger::open_read_only(ledger, Some(keyer))?;
+    let l = open_ledger(out, ledger, Some(keyer), true)?;
     let at = time_arg("--at", at)?;
     let r = optout::report::subject_report(&l, subject, at)?;
     out.json_always(&mut serde_json::to_value(&r)?)?;

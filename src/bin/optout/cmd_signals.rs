@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use optout::signals::{self, Config, Scope};
-use optout::{Ledger, Purposes};
+use optout::Purposes;
 use serde_json::json;
 
 use crate::args::SignalsArgs;
 use crate::out::{num, secs, Out};
-use crate::{input, load_key, Status};
+use crate::{input, load_key, open_ledger, Status};
 
 pub fn signals(out: &mut Out, a: &SignalsArgs) -> Result<Status> {
     let t0 = Instant::now();
@@ -31,11 +31,7 @@ pub fn signals(out: &mut Out, a: &SignalsArgs) -> Result<Status> {
         crawl.extend(signals::parse_crawl(r, f)?);
     }
     let keyer = load_key(&a.ledger, &a.key)?;
-    let mut l = if a.dry_run {
-        Ledger::open_read_only(&a.ledger, Some(keyer))?
-    } else {
-        Ledger::open(&a.ledger, Some(keyer))?
-    };
+    let mut l = open_ledger(out, &a.ledger, Some(keyer), a.dry_run)?;
     let before = l.head().0;
     let keys = l
         .record_keys()

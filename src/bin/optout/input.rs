@@ -314,6 +314,42 @@ pub fn merge(parts: Vec<RecordBatch>) -> RecordBatch {
     out
 }
 
+/// A record conflict found by the ledger, named by the file and line of the
+/// record (re-reading the named files; stdin cannot be re-read).
+pub fn locate_conflict(names: &[String], e: optout::Error) -> anyhow::Error {
+    let optout::Error::RecordConflict {
+        dataset,
+        shard,
+        row,
+        twice_in_batch,
+        ..
+    } = &e
+    else {
+        return e.into();
+    };
+    // The second occurrence in the batch, else the first.
+    let mut nth = 1 + u64::from(*twice_in_batch);
+    for name in names.iter().filter(|n| *n != "-") {
+        let Ok(f) = File::open(name) else { continue };
+        match jsonl::locate_record(BufReader::new(f), name, dataset, shard, *row, nth) {
+            Ok(Ok(line)) => {
+                return anyhow::anyhow!(
+                    "{}",
+                    InputError::new(name, line, Some("row"), e.to_string())
+                )
+            }
+            Ok(Err(seen)) => nth -= seen.min(nth - 1),
+            Err(_) => break,
+        }
+    }
+    let from = if names.iter().any(|n| n == "-") {
+        " (read from stdin: line not known)"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("{e}{from}")
+}
+
 /// Reads and parses event files in order, all or nothing.
 pub fn read_events(names: &[String], keyer: &SubjectKeyer) -> Result<Vec<Event>> {
     let mut out = Vec::new();

@@ -10,10 +10,11 @@ mod cmd_export;
 mod cmd_ledger;
 mod cmd_manifest;
 mod cmd_runs;
+#[cfg(feature = "server")]
+mod cmd_serve;
 mod cmd_signals;
 mod demo;
 mod input;
-mod keys;
 mod out;
 
 use std::io;
@@ -22,9 +23,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use optout::{SubjectKeyer, Timestamp};
+use optout::{Ledger, SubjectKeyer, Timestamp};
 
-use args::{Cli, Command, ExportFormat, KeyArg, RunsCommand};
+use args::{Cli, Command, ExpectHead, ExportFormat, KeyArg, QuarantineCommand, RunsCommand};
 use out::Out;
 
 /// How a command that ran to the end came out.
@@ -37,7 +38,10 @@ pub enum Status {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
     let mut out = Out::new(cli.format, cli.quiet);
     let r = run(cli.command, &mut out).and_then(|s| {
         out.flush()?;
@@ -50,10 +54,52 @@ fn main() -> ExitCode {
         Err(e) => {
             // Whatever was printed before the error still goes out.
             let _ = out.flush();
-            eprintln!("optout: error: {e:#}");
+            eprintln!("optout: error: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `--help` and `--version` print and exit 0; every other parse error is
+/// a usage error: `optout: error: ...` (clap's text, its usage lines kept)
+/// and exit code 2, like every other error.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    eprint!("optout: error: {text}");
+    ExitCode::from(2)
+}
+
+/// The error and its causes, `: `-separated, each cause once: a cause
+/// whose text the message already holds (an error that prints its source)
+/// is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut s = String::new();
+    for c in e.chain() {
+        let t = c.to_string();
+        if s.contains(&t) {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push_str(": ");
+        }
+        s.push_str(&t);
+    }
+    s
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -70,8 +116,19 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         Command::Init { ledger, key } => cmd_ledger::init(out, &ledger, &key),
         Command::Ingest { ledger, files, key } => cmd_ledger::ingest(out, &ledger, &files, &key),
         Command::Apply { ledger, files, key } => cmd_ledger::apply(out, &ledger, &files, &key),
-        Command::Verify { ledger } => cmd_ledger::verify(out, &ledger),
-        Command::Snapshot { ledger } => cmd_ledger::snapshot(out, &ledger),
+        Command::Verify {
+            ledger,
+            key,
+            expect,
+        } => cmd_ledger::verify(out, &ledger, &key, &expect),
+        Command::Head { ledger } => cmd_ledger::head(out, &ledger),
+        Command::Quarantine(QuarantineCommand::List { ledger }) => {
+            cmd_ledger::quarantine_list(out, &ledger)
+        }
+        Command::Quarantine(QuarantineCommand::Ack { ledger, note, key }) => {
+            cmd_ledger::quarantine_ack(out, &ledger, note, &key)
+        }
+        Command::Snapshot { ledger, key } => cmd_ledger::snapshot(out, &ledger, &key),
         Command::Signals(a) => cmd_signals::signals(out, &a),
         Command::Manifest(a) => cmd_manifest::manifest(out, &a),
         Command::Show { manifest } => cmd_manifest::show(out, &manifest),
@@ -81,12 +138,16 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             used,
             ledger,
             allow_unknown_shards,
+            key,
+            expect,
         } => cmd_manifest::check(
             out,
             &manifest,
             &used,
             ledger.as_deref(),
             allow_unknown_shards,
+            &key,
+            &expect,
         ),
         Command::Export {
             manifest,
@@ -94,13 +155,14 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             out: dest,
             ledger,
             table,
+            key,
         } => match to {
             ExportFormat::Delta => cmd_export::delta(out, &manifest, &table),
             ExportFormat::Iceberg => cmd_export::iceberg(out, &manifest, &dest, &table),
             _ if table.table.is_some() || table.dataset.is_some() || table.data_root.is_some() => {
                 anyhow::bail!("--table, --dataset and --data-root are for --to delta|iceberg")
             }
-            _ => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref()),
+            _ => cmd_manifest::export(out, &manifest, to, &dest, ledger.as_deref(), &key),
         },
         Command::Runs(RunsCommand::Add {
             ledger,
@@ -108,6 +170,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             manifest,
             name,
             started_at,
+            key,
         }) => cmd_runs::add(
             out,
             &ledger,
@@ -115,8 +178,9 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             &manifest,
             name.as_deref(),
             started_at.as_deref(),
+            &key,
         ),
-        Command::Runs(RunsCommand::List { ledger }) => cmd_runs::list(out, &ledger),
+        Command::Runs(RunsCommand::List { ledger, key }) => cmd_runs::list(out, &ledger, &key),
         Command::Affected {
             ledger,
             subject,
@@ -129,6 +193,10 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             at,
             key,
         } => cmd_runs::report(out, &ledger, &subject, at.as_deref(), &key),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => cmd_serve::serve(&a),
+        #[cfg(feature = "server")]
+        Command::Token(t) => cmd_serve::token(out, t),
         Command::Demo { dir } => {
             demo::run(out, &dir.unwrap_or_else(|| PathBuf::from("./optout-demo")))
         }
@@ -147,15 +215,59 @@ pub fn key_path(ledger: &Path, key: &KeyArg) -> (PathBuf, bool) {
     (optout::default_key_path(ledger), false)
 }
 
-/// Loads the subject key for `ledger`.
+/// Loads the subject key for `ledger`, warning (stderr) about a key kept
+/// inside the ledger directory or readable by group or others.
 pub fn load_key(ledger: &Path, key: &KeyArg) -> Result<SubjectKeyer> {
     let (path, _) = key_path(ledger, key);
-    SubjectKeyer::load_key_file(&path).with_context(|| {
+    let k = SubjectKeyer::load_key_file(&path).with_context(|| {
         format!(
             "this command needs the ledger's subject key (--key-file, $OPTOUT_KEY_FILE, default {})",
             optout::default_key_path(ledger).display()
         )
-    })
+    })?;
+    for w in optout::key_file_warnings(&path, ledger) {
+        eprintln!("optout: warning: {w}");
+    }
+    Ok(k)
+}
+
+/// The subject key if there is one: the named file (`--key-file` or
+/// `$OPTOUT_KEY_FILE`) must load; the default `LEDGER.key` is used when it
+/// exists. Commands that only read use it to authenticate snapshots.
+pub fn optional_key(ledger: &Path, key: &KeyArg) -> Result<Option<SubjectKeyer>> {
+    let (path, named) = key_path(ledger, key);
+    if named || path.exists() {
+        return load_key(ledger, key).map(Some);
+    }
+    Ok(None)
+}
+
+/// Opens `ledger` (read-only or for writing) and reports what the open
+/// did (a torn tail cut, a head file created, a snapshot not used) on
+/// stderr and in the JSON output.
+pub fn open_ledger(
+    out: &mut Out,
+    ledger: &Path,
+    keyer: Option<SubjectKeyer>,
+    read_only: bool,
+) -> Result<Ledger> {
+    let l = if read_only {
+        Ledger::open_read_only(ledger, keyer)?
+    } else {
+        Ledger::open(ledger, keyer)?
+    };
+    for n in l.notes() {
+        out.note(n);
+    }
+    Ok(l)
+}
+
+/// The pinned head of `--expect-head`, if given.
+pub fn expected_head(e: &ExpectHead) -> Result<Option<optout::PinnedHead>> {
+    match &e.expect_head {
+        None => Ok(None),
+        Some(a) => Ok(Some(optout::PinnedHead::parse(a).context("--expect-head")?)),
+    }
 }
 
 /// Parses an optional RFC 3339 flag value; `None` is now.

@@ -17,6 +17,8 @@ pub struct Out {
     pub format: Format,
     pub quiet: bool,
     stdout: io::BufWriter<io::Stdout>,
+    /// Notes printed on stderr so far, repeated in the JSON document.
+    notes: Vec<String>,
 }
 
 impl Out {
@@ -25,7 +27,18 @@ impl Out {
             format,
             quiet,
             stdout: io::BufWriter::with_capacity(64 << 10, io::stdout()),
+            notes: Vec::new(),
         }
+    }
+
+    /// Reports something the command did or decided that the user must
+    /// know (a recovery, a snapshot not used): on stderr (`optout: note:`,
+    /// not with `-q`) and in the JSON document's `"notes"`.
+    pub fn note(&mut self, s: &str) {
+        if !self.quiet {
+            eprintln!("optout: note: {s}");
+        }
+        self.notes.push(s.to_string());
     }
 
     /// Whether human-readable text should be printed.
@@ -58,6 +71,9 @@ impl Out {
     pub fn json_always(&mut self, v: &mut Value) -> io::Result<()> {
         if let Value::Object(m) = v {
             m.entry("schema_version").or_insert(SCHEMA_VERSION.into());
+            if !self.notes.is_empty() {
+                m.insert("notes".into(), self.notes.clone().into());
+            }
         }
         serde_json::to_writer_pretty(&mut self.stdout, v).map_err(io::Error::from)?;
         self.stdout.write_all(b"\n")

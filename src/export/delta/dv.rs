@@ -145,6 +145,76 @@ pub fn read_file_payload(file: &[u8], offset: u64, size: u64) -> Result<&[u8], S
     Ok(data)
 }
 
+/// Largest deletion vector read from a file (a vector of every row of a
+/// 4-billion-row file is about 512 MiB).
+pub const MAX_DV_BYTES: u64 = 1 << 30;
+
+/// `p` resolved, refusing a path outside the table directory (symbolic
+/// links resolved on both sides) without opening it: a table's log must
+/// not make the exporter read, or leak a byte of, any other local file.
+fn inside_table(table: &Path, p: PathBuf) -> Result<PathBuf, String> {
+    let root = table
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", table.display()))?;
+    let abs = if p.is_absolute() {
+        p.clone()
+    } else {
+        root.join(&p)
+    };
+    match abs.canonicalize() {
+        Ok(c) if c.starts_with(&root) => Ok(c),
+        Ok(_) => Err(format!(
+            "deletion vector file {} is outside the table directory {}: refused, not read",
+            p.display(),
+            table.display()
+        )),
+        // Missing: say so only if it would have been inside.
+        Err(e) => match abs.parent().and_then(|d| d.canonicalize().ok()) {
+            Some(d) if d.starts_with(&root) => Err(format!(
+                "{}: cannot read deletion-vector file: {e}",
+                p.display()
+            )),
+            _ => Err(format!(
+                "deletion vector file {} is outside the table directory {}: refused, not read",
+                p.display(),
+                table.display()
+            )),
+        },
+    }
+}
+
+/// The DV of `size` bytes at `offset` in the file `p`: the version byte
+/// and just that range are read, never the whole file.
+fn read_payload_at(p: &Path, offset: u64, size: u64) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    if size > MAX_DV_BYTES {
+        return Err(format!(
+            "the descriptor's sizeInBytes {size} is over the {MAX_DV_BYTES}-byte cap"
+        ));
+    }
+    let mut f =
+        std::fs::File::open(p).map_err(|e| format!("cannot read deletion-vector file: {e}"))?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let at = offset.max(1);
+    let end = at
+        .checked_add(size + 8)
+        .filter(|&e| e <= len)
+        .ok_or_else(|| {
+            format!(
+                "deletion-vector file of {len} bytes is too short for {size} bytes at byte {at}"
+            )
+        })?;
+    let mut head = vec![0u8; 1];
+    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let mut range = vec![0u8; (end - at) as usize];
+    f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut range).map_err(|e| e.to_string())?;
+    // The same checks as on a whole file: version, size field, checksum.
+    let mut view = head;
+    view.extend_from_slice(&range);
+    read_file_payload(&view, 1, size).map(<[u8]>::to_vec)
+}
+
 /// A deletion-vector descriptor, as it appears in `add.deletionVector`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -237,7 +307,17 @@ impl Descriptor {
                 uuid.copy_from_slice(&raw);
                 let mut p = table.to_path_buf();
                 if !prefix.is_empty() {
-                    p.push(prefix);
+                    // A random prefix is a directory name, never a way out.
+                    let sub = Path::new(prefix);
+                    if !sub
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)))
+                    {
+                        return Err(format!(
+                            "deletion vector prefix {prefix:?} leaves the table directory: refused, not read"
+                        ));
+                    }
+                    p.push(sub);
                 }
                 p.push(file_name(&uuid));
                 Ok(Some(p))
@@ -277,12 +357,10 @@ impl Descriptor {
                 decode_bitmap(&raw[..size])?
             }
             Some(p) => {
-                let file = std::fs::read(&p).map_err(|e| {
-                    format!("{}: cannot read deletion-vector file: {e}", p.display())
-                })?;
-                let data = read_file_payload(&file, self.offset.unwrap_or(0), self.size_in_bytes)
+                let p = inside_table(table, p)?;
+                let data = read_payload_at(&p, self.offset.unwrap_or(0), self.size_in_bytes)
                     .map_err(|e| format!("{}: {e}", p.display()))?;
-                decode_bitmap(data).map_err(|e| format!("{}: {e}", p.display()))?
+                decode_bitmap(&data).map_err(|e| format!("{}: {e}", p.display()))?
             }
         };
         if rows.len() != self.cardinality {
@@ -426,6 +504,44 @@ mod tests {
             ..p
         };
         assert!(s3.read(dir.path()).unwrap_err().contains("local"));
+    }
+
+    /// Issue 20, finding 7: a table's log names a file outside the table
+    /// (an absolute path, a `..` prefix, a symbolic link out): refused
+    /// without being read, and no byte of it appears in the error.
+    #[test]
+    fn descriptors_never_read_outside_the_table() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, b"\x01SECRET-BYTES").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let uuid = random_uuid().unwrap();
+        let u = Descriptor::in_file(&uuid, 1, 8, 1);
+        let p = Descriptor {
+            storage_type: "p".into(),
+            path_or_inline_dv: secret.display().to_string(),
+            ..u.clone()
+        };
+        let dotdot = Descriptor {
+            path_or_inline_dv: format!("../{}", u.path_or_inline_dv),
+            ..u.clone()
+        };
+        std::os::unix::fs::symlink(&secret, dir.path().join(file_name(&uuid))).unwrap();
+        for (what, d) in [
+            ("absolute path", &p),
+            ("`..` prefix", &dotdot),
+            ("symlink", &u),
+        ] {
+            let e = d.read(dir.path()).unwrap_err();
+            assert!(
+                e.contains("outside the table") || e.contains("leaves the table"),
+                "{what}: {e}"
+            );
+            assert!(
+                !e.contains("SECRET") && !e.contains("version 1"),
+                "{what}: {e}"
+            );
+        }
     }
 
     #[test]

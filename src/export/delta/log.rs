@@ -109,16 +109,21 @@ fn list_versions(table: &Path) -> Result<(Vec<u64>, bool), ExportError> {
     Ok((versions, checkpoint))
 }
 
+/// Largest Delta commit file read: a few hundred thousand actions; a
+/// larger commit is refused rather than read into memory.
+pub const MAX_COMMIT_FILE: u64 = 256 << 20;
+
 /// `(line number, action)` pairs of one commit.
 type Actions = Vec<(u64, Map<String, Value>)>;
 
 fn read_commit(table: &Path, version: u64) -> Result<Actions, ExportError> {
     let path = commit_path(table, version);
-    let text = std::fs::read_to_string(&path).map_err(|e| ExportError::Io {
-        path: path.clone(),
-        op: "read a Delta commit",
-        source: e,
-    })?;
+    let bytes = crate::fsutil::read_bounded(&path, MAX_COMMIT_FILE, "a Delta commit file")
+        .map_err(|e| match e {
+            crate::Error::Io { path, op, source } => ExportError::Io { path, op, source },
+            other => ExportError::Invalid(other.to_string()),
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| err(&path, 0, None, "not valid UTF-8"))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let ln = i as u64 + 1;

@@ -195,6 +195,8 @@ impl State {
 struct LockGuard {
     state: Arc<Mutex<State>>,
     path: PathBuf,
+    /// What `path` named when the lock was taken.
+    entry: Option<Entry>,
 }
 
 impl Drop for LockGuard {
@@ -400,10 +402,19 @@ impl Io for MemIo {
         if !s.locks.insert(path.to_path_buf()) {
             return Ok(None);
         }
+        let entry = s.lookup(path)?;
         Ok(Some(IoLock::new(LockGuard {
             state: self.state.clone(),
             path: path.to_path_buf(),
+            entry,
         })))
+    }
+
+    fn lock_is_current(&self, lock: &IoLock, path: &Path) -> io::Result<bool> {
+        let s = self.begin("lock_is_current")?;
+        Ok(lock
+            .guard::<LockGuard>()
+            .is_some_and(|g| g.path == path && s.lookup(path).ok().flatten() == g.entry))
     }
 }
 

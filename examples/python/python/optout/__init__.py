@@ -8,6 +8,13 @@
 >>> keep = m.keep_mask("forum", "part-00000.parquet", rows)     # doctest: +SKIP
 
 See ``Ledger`` and ``Manifest``. Every error derives from ``OptoutError``.
+
+Readers that apply a manifest by each row's true position in its file, one
+module per engine, imported on first use (each needs its engine installed):
+``optout.polars``, ``optout.duckdb``, ``optout.ray``, ``optout.hf``,
+``optout.torch`` (works without torch), ``optout.spark``, ``optout.webdataset``.
+
+``Client(url, token)`` talks to ``optout serve`` (stdlib only).
 """
 
 from ._errors import (
@@ -15,7 +22,9 @@ from ._errors import (
     CorruptError,
     InputError,
     InvalidRequestError,
+    LedgerReplacedError,
     LockedError,
+    ManifestMismatchError,
     NotFoundError,
     OptoutError,
     ReadOnlyError,
@@ -24,6 +33,7 @@ from ._errors import (
     UnknownShardError,
 )
 from ._optout import LIBRARY_VERSION, Ledger, Manifest, __version__, reason_names, verify
+from .client import Client, ServiceError
 
 REASONS: tuple[str, ...] = tuple(reason_names())
 """Reason names in code order: objection, consent_missing, ..., filtered."""
@@ -31,6 +41,8 @@ REASONS: tuple[str, ...] = tuple(reason_names())
 __all__ = [
     "Ledger",
     "Manifest",
+    "Client",
+    "ServiceError",
     "verify",
     "reason_names",
     "REASONS",
@@ -47,4 +59,17 @@ __all__ = [
     "UnknownShardError",
     "TableMismatchError",
     "CommitConflictError",
+    "ManifestMismatchError",
+    "LedgerReplacedError",
 ]
+
+READERS = ("polars", "duckdb", "ray", "hf", "torch", "spark", "webdataset")
+"""The reader submodules, imported on first attribute access (``optout.polars``)."""
+
+
+def __getattr__(name: str):
+    if name in READERS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

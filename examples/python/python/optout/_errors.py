@@ -20,6 +20,8 @@ __all__ = [
     "UnknownShardError",
     "TableMismatchError",
     "CommitConflictError",
+    "ManifestMismatchError",
+    "LedgerReplacedError",
 ]
 
 
@@ -120,3 +122,15 @@ class CommitConflictError(OptoutError):
 
     table: str
     version: int
+
+
+class ManifestMismatchError(InvalidRequestError):
+    """A manifest that is not what the ledger computes at the seq, time,
+    policy and scope it claims: from another ledger, a rewritten or rolled
+    back history, or altered and re-sealed (``Ledger.verify_manifest``)."""
+
+
+class LedgerReplacedError(StorageIOError):
+    """The ledger directory, or a file the writer writes, was moved, removed
+    or replaced under it (or another process wrote the log): nothing more is
+    written or acknowledged through this handle. Attributes ``path``, ``op``."""

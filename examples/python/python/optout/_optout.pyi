@@ -27,7 +27,7 @@ class IngestSummary(TypedDict):
     seq: int
 
 class Finding(TypedDict):
-    kind: Literal["corrupt", "torn_tail", "quarantined", "snapshot", "other"]
+    kind: Literal["corrupt", "torn_tail", "quarantined", "snapshot", "note", "other"]
     file: str
     offset: int
     seq: int | None
@@ -40,7 +40,11 @@ class VerifyReport(TypedDict):
     head_chain: str | None
     segments: int
     snapshots_ok: int
+    entries: int
+    snapshot_checked: int | None
+    problems: list[str]
     findings: list[Finding]
+    notes: list[Finding]
 
 class ShardCounts(TypedDict):
     registered: int
@@ -126,7 +130,9 @@ class Ledger:
     ) -> Manifest:
         """Computes the exclusion manifest (byte-reproducible for the same arguments)."""
     def verify_manifest(self, manifest: Manifest) -> None:
-        """Raises ``InvalidRequestError`` unless ``manifest`` comes from this ledger's history."""
+        """Raises ``ManifestMismatchError`` (an ``InvalidRequestError``) unless ``manifest`` is
+        exactly what this ledger computes at its seq, time, policy and scope (a manifest from
+        another ledger or history, or one altered and re-sealed, is refused)."""
     def add_run(self, name: str, model: str, manifest: Manifest, started_at: Time = None) -> int:
         """Registers a training run on ``manifest``; returns its seq."""
     def runs(self) -> list[Run]:

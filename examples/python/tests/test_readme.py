@@ -1,0 +1,27 @@
+"""The README's "From Parquet files to a filtered training run" works when pasted."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_block(heading: str) -> str:
+    text = README.read_text()
+    section = text[text.index(f"## {heading}\n") :]
+    section = section[: section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1, heading
+    return blocks[0]
+
+
+def test_parquet_to_training_run(tmp_path, monkeypatch, ray_session, spark):
+    import datasets
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    code = readme_block("From Parquet files to a filtered training run")
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    assert (tmp_path / "run-1.optm").exists() and (tmp_path / "forum" / "2025" / "part-0.parquet").exists()
