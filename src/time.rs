@@ -36,7 +36,7 @@ impl Timestamp {
         // the field, a subject id included.
         let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
             if parse_naive(s).is_some() {
-                "a date and time without a time zone: add one (e.g. `Z`)".to_string()
+                "a date and time without a time zone: add a time zone (e.g. `Z`)".to_string()
             } else {
                 format!("not an RFC 3339 time such as 2024-03-01T12:00:00Z ({e})")
             }

@@ -565,8 +565,8 @@ fn pyarrow_files_and_codecs() {
 #[test]
 fn through_the_arrow_c_stream_interface() {
     // What a Python binding receives from `__arrow_c_stream__`: the C
-    // stream ABI, read back with `ArrowArrayStreamReader`.
-    use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
+    // stream ABI, read back with `RecordBatchStreamReader`.
+    use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
     use arrow_array::{RecordBatchIterator, RecordBatchReader};
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("part-0.parquet");
@@ -582,7 +582,7 @@ fn through_the_arrow_c_stream_interface() {
     let schema = reader.schema();
     let batches: Vec<_> = reader.collect();
     let ffi = FFI_ArrowArrayStream::new(Box::new(RecordBatchIterator::new(batches, schema)));
-    let stream = ArrowArrayStreamReader::try_new(ffi).unwrap();
+    let stream = RecordBatchStreamReader::try_new(ffi).unwrap();
     let got = optout::table::arrow_records(
         stream,
         "posts",
