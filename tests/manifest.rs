@@ -83,7 +83,9 @@ fn check_finds_exactly_the_excluded_records() {
         }
     }
     used.push(("nope", "nope", 1));
-    let hits = check(&m, used.iter().copied());
+    used.push(("nope", "nope", 2));
+    let report = check(&m, used.iter().copied());
+    let hits = &report.hits;
     let want: usize = m
         .shards
         .iter()
@@ -91,10 +93,26 @@ fn check_finds_exactly_the_excluded_records() {
         .sum();
     assert_eq!(hits.len(), want);
     assert!(want > 0);
-    for h in &hits {
+    for h in hits {
         assert!(m.is_excluded(&h.dataset, &h.shard, h.row));
         assert!(!h.reasons.is_empty());
+        assert_eq!(used[h.index], (h.dataset.as_str(), h.shard.as_str(), h.row));
     }
+    // The shard the manifest does not cover fails closed: reported once,
+    // at its first use, every row of it counted, and the check has found
+    // something even if nothing is excluded (issue 18).
+    assert_eq!(report.unknown_rows, 2);
+    assert_eq!(report.unknown_shards.len(), 1);
+    let u = &report.unknown_shards[0];
+    assert_eq!(
+        (u.index, u.dataset.as_str(), u.shard.as_str()),
+        (used.len() - 2, "nope", "nope")
+    );
+    let unknown_only = check(&m, [("nope", "nope", 1)]);
+    assert!(unknown_only.hits.is_empty());
+    assert!(unknown_only.found(false));
+    assert!(!unknown_only.found(true));
+    assert!(!check(&m, []).found(false));
 }
 
 #[test]

@@ -109,6 +109,8 @@ impl ManifestDiff {
 /// A record a training job read although the manifest excludes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckHit {
+    /// Position of the used record in the input (0-based).
+    pub index: usize,
     /// Dataset name.
     pub dataset: String,
     /// Shard name.
@@ -119,23 +121,74 @@ pub struct CheckHit {
     pub reasons: Vec<Reason>,
 }
 
-/// Which of the `used` records the manifest excludes, in input order.
+/// A shard a training job read that the manifest does not cover (unknown to
+/// the ledger at the manifest's seq, or outside its datasets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownShard {
+    /// Position of the first used record of this shard in the input (0-based).
+    pub index: usize,
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard name.
+    pub shard: String,
+}
+
+/// What [`check`] found: the excluded records a job read and the shards the
+/// manifest does not cover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Used records the manifest excludes, in input order.
+    pub hits: Vec<CheckHit>,
+    /// Shards the manifest does not cover, each once, in order of first use.
+    pub unknown_shards: Vec<UnknownShard>,
+    /// Used records in those shards.
+    pub unknown_rows: u64,
+}
+
+impl CheckReport {
+    /// Whether the check found something: an excluded record, or (failing
+    /// closed, unless `allow_unknown_shards`) a record of a shard the
+    /// manifest does not cover. A shard the manifest does not cover is
+    /// usually a naming mismatch (a path prefix, another dataset) and proves
+    /// nothing.
+    pub fn found(&self, allow_unknown_shards: bool) -> bool {
+        !self.hits.is_empty() || (self.unknown_rows > 0 && !allow_unknown_shards)
+    }
+}
+
+/// Checks the `used` records (in input order) against the manifest: which
+/// it excludes, and which lie in shards it does not cover. The one copy of
+/// the rule; the CLI's `optout check` and Python's `Manifest.check` call it.
 pub fn check<'a>(
     m: &Manifest,
     used: impl IntoIterator<Item = (&'a str, &'a str, u32)>,
-) -> Vec<CheckHit> {
-    let mut hits = Vec::new();
-    for (d, s, row) in used {
-        if let Some(sh) = m.shard(d, s) {
-            if sh.excluded.contains(row) {
-                hits.push(CheckHit {
+) -> CheckReport {
+    let mut r = CheckReport::default();
+    for (index, (d, s, row)) in used.into_iter().enumerate() {
+        let Some(sh) = m.shard(d, s) else {
+            r.unknown_rows += 1;
+            if !r
+                .unknown_shards
+                .iter()
+                .any(|u| u.dataset == d && u.shard == s)
+            {
+                r.unknown_shards.push(UnknownShard {
+                    index,
                     dataset: d.to_string(),
                     shard: s.to_string(),
-                    row,
-                    reasons: sh.reasons_of(row),
                 });
             }
+            continue;
+        };
+        if sh.excluded.contains(row) {
+            r.hits.push(CheckHit {
+                index,
+                dataset: d.to_string(),
+                shard: s.to_string(),
+                row,
+                reasons: sh.reasons_of(row),
+            });
         }
     }
-    hits
+    r
 }

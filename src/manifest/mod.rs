@@ -17,7 +17,7 @@ use std::path::Path;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-pub use diff::{check, CheckHit, ManifestDiff, ShardDiff};
+pub use diff::{check, CheckHit, CheckReport, ManifestDiff, ShardDiff, UnknownShard};
 pub use format::ManifestError;
 
 use crate::engine::{Exclusions, Query, Reason};

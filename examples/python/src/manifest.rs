@@ -58,15 +58,7 @@ impl PyManifest {
     ) -> PyResult<Option<usize>> {
         match self.shard_index(dataset, shard) {
             Some(i) => Ok(Some(i)),
-            None if strict => Err(raise(
-                py,
-                "UnknownShardError",
-                format!("the manifest does not cover shard {dataset}/{shard}"),
-                &[
-                    ("dataset", dataset.into_pyobject(py)?.into_any().unbind()),
-                    ("shard", shard.into_pyobject(py)?.into_any().unbind()),
-                ],
-            )),
+            None if strict => Err(unknown_shard(py, dataset, shard)?),
             None => Ok(None),
         }
     }
@@ -517,10 +509,15 @@ impl PyManifest {
     /// Which of the records a job used are excluded. ``used``: an iterable
     /// of ``(dataset, shard, row)`` tuples or ``{"dataset", "shard", "row"}``
     /// dicts. Returns hits in input order: ``{"dataset", "shard", "row", "reasons"}``.
+    /// A used record of a shard the manifest does not cover raises
+    /// ``UnknownShardError`` (fail closed, like ``optout check``) unless
+    /// ``strict=False`` (then it counts as not excluded).
+    #[pyo3(signature = (used, *, strict = true))]
     fn check<'py>(
         &self,
         py: Python<'py>,
         used: &Bound<'py, PyAny>,
+        strict: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let mut items: Vec<(String, String, u32)> = Vec::new();
         for (i, it) in used.try_iter()?.enumerate() {
@@ -554,14 +551,17 @@ impl PyManifest {
             };
             items.push(t);
         }
-        let hits = py.detach(|| {
+        let report = py.detach(|| {
             check(
                 &self.m,
                 items.iter().map(|(d, s, r)| (d.as_str(), s.as_str(), *r)),
             )
         });
+        if let (true, Some(u)) = (strict, report.unknown_shards.first()) {
+            return Err(unknown_shard(py, &u.dataset, &u.shard)?);
+        }
         let out = PyList::empty(py);
-        for h in hits {
+        for h in report.hits {
             let d = PyDict::new(py);
             d.set_item("dataset", h.dataset)?;
             d.set_item("shard", h.shard)?;
@@ -607,6 +607,19 @@ impl PyManifest {
             &self.digest()[..16]
         )
     }
+}
+
+/// `UnknownShardError`: the manifest does not cover `dataset/shard`.
+fn unknown_shard(py: Python<'_>, dataset: &str, shard: &str) -> PyResult<PyErr> {
+    Ok(raise(
+        py,
+        "UnknownShardError",
+        format!("the manifest does not cover shard {dataset}/{shard}"),
+        &[
+            ("dataset", dataset.into_pyobject(py)?.into_any().unbind()),
+            ("shard", shard.into_pyobject(py)?.into_any().unbind()),
+        ],
+    ))
 }
 
 /// The bytes of a `bytes`, `bytearray`, `memoryview` or other buffer.

@@ -176,6 +176,15 @@ def test_check_runs_affected_report(ledger_copy, reference):
         kept_row = min(set(range(100)) - reference[SHARD0])
         hits = m.check([("forum", SHARD0, kept_row), {"dataset": "forum", "shard": SHARD0, "row": excluded_row}])
         assert [(h["row"], bool(h["reasons"])) for h in hits] == [(excluded_row, True)]
+        # Fail closed, like `optout check`: a shard the manifest does not
+        # cover proves nothing (issue 18: it used to pass silently).
+        unknown = [("forum", SHARD0, kept_row), ("forum", "no/such-shard.jsonl", excluded_row)]
+        with pytest.raises(optout.UnknownShardError) as ei:
+            m.check(unknown)
+        assert (ei.value.dataset, ei.value.shard) == ("forum", "no/such-shard.jsonl")
+        assert m.check(unknown, strict=False) == []
+        with pytest.raises(optout.UnknownShardError):
+            m.check([("elsewhere", SHARD0, excluded_row)])
         seq = led.add_run("run-1", "llm-small", m, started_at="2025-07-02T00:00:00Z")
         runs = led.runs()
         assert [(r["seq"], r["name"], r["model"], r["manifest_digest"]) for r in runs] == [

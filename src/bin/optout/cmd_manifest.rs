@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use optout::manifest::ManifestDiff;
+use optout::manifest::{CheckHit, ManifestDiff, UnknownShard};
 use optout::{InputError, Manifest, Policy, Reason, Seq};
 use serde_json::{json, Map, Value};
 
@@ -382,42 +382,57 @@ pub fn check(
             HashMap::new()
         }
     };
+    // Key lines resolve to records (a key the manifest does not exclude is
+    // not in the map: nothing to check); the rule itself is the library's.
+    let resolved: Vec<(u64, &str, &str, u32, Option<&str>)> = lines
+        .iter()
+        .filter_map(|(n, u)| match u {
+            Used::Row(d, s, row) => Some((*n, d.as_str(), s.as_str(), *row, None)),
+            Used::Key(k) => key_map
+                .get(k)
+                .map(|(d, s, row)| (*n, d.as_str(), s.as_str(), *row, Some(k.as_str()))),
+        })
+        .collect();
+    let report = optout::manifest::check(&m, resolved.iter().map(|r| (r.1, r.2, r.3)));
+    // Print findings in input order (a used record is a hit or of an
+    // unknown shard, never both).
+    let mut findings: Vec<(usize, Option<&CheckHit>, Option<&UnknownShard>)> = report
+        .hits
+        .iter()
+        .map(|h| (h.index, Some(h), None))
+        .chain(
+            report
+                .unknown_shards
+                .iter()
+                .map(|u| (u.index, None, Some(u))),
+        )
+        .collect();
+    findings.sort_by_key(|f| f.0);
     let mut hits = Vec::new();
-    let mut unknown: Vec<serde_json::Value> = Vec::new();
-    let mut unknown_rows = 0u64;
-    for (n, u) in &lines {
-        let (d, s, row, key) = match u {
-            Used::Row(d, s, row) => (d.as_str(), s.as_str(), *row, None),
-            Used::Key(k) => match key_map.get(k) {
-                Some((d, s, row)) => (d.as_str(), s.as_str(), *row, Some(k.as_str())),
-                None => continue,
-            },
-        };
-        let Some(sh) = m.shard(d, s) else {
-            // Fail closed: a shard the manifest does not cover is usually a
-            // naming mismatch (a path prefix, another dataset) and proves nothing.
-            unknown_rows += 1;
-            if !unknown.iter().any(|x| x["dataset"] == d && x["shard"] == s) {
-                if !allow_unknown_shards && unknown.len() < 20 {
-                    out.line(format!(
-                        "{used}:{n}: shard {d}/{s} is not covered by the manifest (unknown to the ledger at its seq, or outside its datasets)"
-                    ))?;
-                }
-                unknown.push(json!({"line": n, "dataset": d, "shard": s}));
+    let mut unknown: Vec<Value> = Vec::new();
+    for (i, hit, unk) in findings {
+        let (n, key) = (resolved[i].0, resolved[i].4);
+        if let Some(u) = unk {
+            let (d, s) = (&u.dataset, &u.shard);
+            if !allow_unknown_shards && unknown.len() < 20 {
+                out.line(format!(
+                    "{used}:{n}: shard {d}/{s} is not covered by the manifest (unknown to the ledger at its seq, or outside its datasets)"
+                ))?;
             }
-            continue;
-        };
-        if !sh.excluded.contains(row) {
-            continue;
+            unknown.push(json!({"line": n, "dataset": d, "shard": s}));
         }
-        let reasons: Vec<&str> = sh.reasons_of(row).iter().map(|r| r.name()).collect();
-        out.line(format!(
-            "{used}:{n}: {d}/{s}#{row}{} is excluded: {}",
-            key.map(|k| format!(" (key {k})")).unwrap_or_default(),
-            reasons.join(", ")
-        ))?;
-        hits.push(json!({"line": n, "dataset": d, "shard": s, "row": row, "key": key, "reasons": reasons}));
+        if let Some(h) = hit {
+            let (d, s, row) = (&h.dataset, &h.shard, h.row);
+            let reasons: Vec<&str> = h.reasons.iter().map(|r| r.name()).collect();
+            out.line(format!(
+                "{used}:{n}: {d}/{s}#{row}{} is excluded: {}",
+                key.map(|k| format!(" (key {k})")).unwrap_or_default(),
+                reasons.join(", ")
+            ))?;
+            hits.push(json!({"line": n, "dataset": d, "shard": s, "row": row, "key": key, "reasons": reasons}));
+        }
     }
+    let unknown_rows = report.unknown_rows;
     out.line(format!(
         "checked {} used records against {} (digest {}): {} excluded",
         num(lines.len() as u64),
@@ -441,7 +456,7 @@ pub fn check(
             }
         ))?;
     }
-    let found = !hits.is_empty() || (unknown_rows > 0 && !allow_unknown_shards);
+    let found = report.found(allow_unknown_shards);
     out.json(json!({
         "command": "check",
         "checked": lines.len(),

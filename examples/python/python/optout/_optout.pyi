@@ -192,8 +192,13 @@ class Manifest:
     def reasons(self, dataset: str, shard: str, row: int) -> list[str]: ...
     def diff(self, new: Manifest) -> Diff:
         """What changed from this (older) manifest to ``new``."""
-    def check(self, used: Iterable[tuple[str, str, int] | Mapping[str, Any]]) -> list[CheckHit]:
-        """The used records that this manifest excludes, in input order."""
+    def check(
+        self, used: Iterable[tuple[str, str, int] | Mapping[str, Any]], *, strict: bool = True
+    ) -> list[CheckHit]:
+        """The used records that this manifest excludes, in input order.
+
+        A record of a shard the manifest does not cover raises ``UnknownShardError``
+        unless ``strict=False``."""
     def export_delta(
         self,
         table: PathLike,

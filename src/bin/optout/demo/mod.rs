@@ -242,7 +242,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
         let _ = writeln!(by_key, r#"{{"key":"{k}"}}"#);
     }
     let keys_path = write(dir, "used-keys.jsonl", &by_key)?;
-    let hits = check(&m2, rows.iter().copied());
+    let hits = check(&m2, rows.iter().copied()).hits;
     out.line(format!(
         "7. Checking what the hotfix run read ({} rows, {}) against manifest 2:\n   {} rows it should not have used.",
         num(rows.len() as u64),
