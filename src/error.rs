@@ -41,6 +41,76 @@ impl InputError {
     }
 }
 
+/// A request the ledger refuses, by kind: match on the variant (the Python
+/// binding and the HTTP service do), never on the message. Messages name
+/// no CLI flags; the CLI adds them when it reports an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// `create` where a ledger already exists.
+    #[error("{}: a ledger already exists here", path.display())]
+    Exists {
+        /// The ledger's directory.
+        path: PathBuf,
+    },
+    /// A write (append, snapshot) to a ledger opened read-only.
+    #[error("the ledger is open read-only")]
+    ReadOnly,
+    /// The call needs the subject key (pseudonymising subjects) and the
+    /// ledger was opened without one.
+    #[error("this needs the subject key (its default file is {})", default_key.display())]
+    NeedsKey {
+        /// Where the key is looked for by default.
+        default_key: PathBuf,
+    },
+    /// The subject key given is not the one the ledger was created with.
+    #[error("{}: the subject key given is not the key this ledger was created with", path.display())]
+    KeyMismatch {
+        /// The ledger's directory.
+        path: PathBuf,
+    },
+    /// One entry encodes to more than one log entry may hold; nothing was
+    /// written.
+    #[error("{what} encodes to {size} bytes, over the {limit}-byte limit of one log entry; nothing was written")]
+    EntryTooLarge {
+        /// What the entry is, e.g. `a record batch of 3 shards`.
+        what: String,
+        /// Its encoded size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A seq past the ledger's head was asked for.
+    #[error("seq {seq} is past the ledger's head {head}")]
+    SeqPastHead {
+        /// The seq asked for.
+        seq: crate::Seq,
+        /// The ledger's head.
+        head: crate::Seq,
+    },
+    /// A dataset the ledger has no record of.
+    #[error("unknown dataset {0:?}")]
+    UnknownDataset(String),
+    /// A purpose that is not a valid purpose name.
+    #[error("{0}")]
+    BadPurpose(String),
+    /// A policy given for another purpose than the one asked.
+    #[error("the policy is for purpose {policy}, not {asked}")]
+    PolicyPurpose {
+        /// The policy's purpose.
+        policy: String,
+        /// The purpose asked for.
+        asked: String,
+    },
+    /// A training run without a name or a model.
+    #[error("a run needs a non-empty name and model")]
+    EmptyRun,
+    /// A log entry the ledger wrote does not read back as what its index
+    /// says it is (a damaged or inconsistent log).
+    #[error("{0}")]
+    Damaged(String),
+}
+
 /// Everything that can go wrong in optout.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -106,7 +176,11 @@ pub enum Error {
     /// back, forked or rewritten.
     #[error("{0}")]
     HeadMismatch(String),
-    /// A request the ledger cannot honour (unknown run, wrong key, ...).
+    /// A request the ledger refuses, by kind.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A request that cannot be honoured, described (the index's replay
+    /// checks, the service's configuration).
     #[error("{0}")]
     Invalid(String),
     /// Anything else, described.

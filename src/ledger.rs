@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::codec;
 use crate::engine::{evaluate, Query};
-use crate::error::{Error, Result};
+use crate::error::{Error, LedgerError, Result};
 use crate::event::{
     Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
 };
@@ -149,10 +149,10 @@ impl<I: Io> Ledger<I> {
     ) -> Result<Self> {
         let log = Log::open(io, path, Self::log_options(&opts, true, Some(&keyer)))?;
         if log.head().0 != Seq(0) {
-            return Err(Error::Invalid(format!(
-                "{}: a ledger already exists here",
-                path.display()
-            )));
+            return Err(LedgerError::Exists {
+                path: path.to_path_buf(),
+            }
+            .into());
         }
         let mut l = Ledger {
             log,
@@ -219,7 +219,7 @@ impl<I: Io> Ledger<I> {
         let mut replayed = 0u64;
         log.replay(from, |seq, payload| -> Result<()> {
             let entry: Entry = codec::decode(payload).map_err(|e| {
-                Error::Other(format!(
+                LedgerError::Damaged(format!(
                     "{}: log entry at seq {seq} does not decode: {e}",
                     path.display()
                 ))
@@ -231,10 +231,10 @@ impl<I: Io> Ledger<I> {
         index.freeze();
         if let (Some(k), Some(fp)) = (&keyer, index.key_fingerprint()) {
             if k.fingerprint() != fp {
-                return Err(Error::Invalid(format!(
-                    "{}: the subject key given is not the key this ledger was created with",
-                    path.display()
-                )));
+                return Err(LedgerError::KeyMismatch {
+                    path: path.to_path_buf(),
+                }
+                .into());
             }
         }
         let mut l = Ledger {
@@ -299,10 +299,10 @@ impl<I: Io> Ledger<I> {
 
     fn keyer(&self) -> Result<&SubjectKeyer> {
         self.keyer.as_ref().ok_or_else(|| {
-            Error::Invalid(format!(
-                "this needs the subject key: pass --key-file (default {})",
-                default_key_path(&self.path).display()
-            ))
+            LedgerError::NeedsKey {
+                default_key: default_key_path(&self.path),
+            }
+            .into()
         })
     }
 
@@ -320,7 +320,7 @@ impl<I: Io> Ledger<I> {
     /// against the current index, so folding them need not check again.
     fn append_checked(&mut self, entries: Vec<Entry>, prechecked: bool) -> Result<Seq> {
         if self.read_only {
-            return Err(Error::Invalid("the ledger is open read-only".into()));
+            return Err(LedgerError::ReadOnly.into());
         }
         let payloads: Vec<Vec<u8>> = entries
             .iter()
@@ -345,10 +345,12 @@ impl<I: Io> Ledger<I> {
                 Entry::Run(r) => format!("training run {:?}", r.name),
                 _ => "an entry".to_string(),
             };
-            return Err(Error::Invalid(format!(
-                "{what} encodes to {} bytes, over the {limit}-byte limit of one log entry; nothing was written",
-                p.len()
-            )));
+            return Err(LedgerError::EntryTooLarge {
+                what,
+                size: p.len() as u64,
+                limit,
+            }
+            .into());
         }
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
@@ -450,16 +452,17 @@ impl<I: Io> Ledger<I> {
         let recs = &self.index.records;
         let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
         let seq = recs.checkpoints.get(i).map(|c| c.0).ok_or_else(|| {
-            Error::Other(format!("record ordinal {ord} has no registering entry"))
+            LedgerError::Damaged(format!("record ordinal {ord} has no registering entry"))
         })?;
         if !cache.contains_key(&seq) {
             let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
-                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+                LedgerError::Damaged(format!("log entry at seq {seq} does not decode: {e}"))
             })?;
             let Entry::Records(b) = entry else {
-                return Err(Error::Other(format!(
+                return Err(LedgerError::Damaged(format!(
                     "log entry at seq {seq} is not a record batch"
-                )));
+                ))
+                .into());
             };
             cache.clear();
             cache.insert(seq, b);
@@ -473,9 +476,10 @@ impl<I: Io> Ledger<I> {
             .rfind(|r| r.row == row)
             .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
             .ok_or_else(|| {
-                Error::Other(format!(
+                LedgerError::Damaged(format!(
                     "record {dataset}/{shard}#{row} not found at seq {seq}"
                 ))
+                .into()
             })
     }
 
@@ -510,7 +514,7 @@ impl<I: Io> Ledger<I> {
             }
             last = Some(seq);
             let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
-                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+                LedgerError::Damaged(format!("log entry at seq {seq} does not decode: {e}"))
             })?;
             if let Entry::Records(b) = entry {
                 out.extend(
@@ -544,16 +548,14 @@ impl<I: Io> Ledger<I> {
     ) -> Result<Seq> {
         self.verify_manifest(manifest)?;
         if name.trim().is_empty() || model.trim().is_empty() {
-            return Err(Error::Invalid(
-                "a run needs a non-empty name and model".into(),
-            ));
+            return Err(LedgerError::EmptyRun.into());
         }
         let h = &manifest.header;
         let run = TrainingRun {
             name: name.to_string(),
             model: model.to_string(),
             started_at,
-            purpose: Purpose::new(&h.purpose).map_err(Error::Invalid)?,
+            purpose: Purpose::new(&h.purpose).map_err(LedgerError::BadPurpose)?,
             manifest_digest: manifest.digest_hex(),
             manifest_seq: Seq(h.seq),
             manifest_at: Timestamp(h.at_ns),
@@ -567,13 +569,14 @@ impl<I: Io> Ledger<I> {
     /// A query for `purpose` at the head and the given valid time, with the
     /// default policy unless one is given.
     pub fn query(&self, policy: Option<Policy>, purpose: &str, at: Timestamp) -> Result<Query> {
-        let purpose = Purpose::new(purpose).map_err(Error::Invalid)?;
+        let purpose = Purpose::new(purpose).map_err(LedgerError::BadPurpose)?;
         let policy = match policy {
             Some(p) if p.purpose != purpose => {
-                return Err(Error::Invalid(format!(
-                    "the policy is for purpose {}, not {purpose}",
-                    p.purpose
-                )))
+                return Err(LedgerError::PolicyPurpose {
+                    policy: p.purpose.to_string(),
+                    asked: purpose.to_string(),
+                }
+                .into())
             }
             Some(p) => p,
             None => Policy::default_for(purpose),
@@ -589,15 +592,15 @@ impl<I: Io> Ledger<I> {
     /// Computes the exclusion manifest for `q`.
     pub fn manifest(&self, q: &Query) -> Result<Manifest> {
         if q.seq > self.index.seq() {
-            return Err(Error::Invalid(format!(
-                "--at-seq {} is past the ledger's head {}",
-                q.seq,
-                self.index.seq()
-            )));
+            return Err(LedgerError::SeqPastHead {
+                seq: q.seq,
+                head: self.index.seq(),
+            }
+            .into());
         }
         for d in &q.datasets {
             if !self.index.records.dataset_ids.contains_key(d) {
-                return Err(Error::Invalid(format!("unknown dataset {d:?}")));
+                return Err(LedgerError::UnknownDataset(d.to_string()).into());
             }
         }
         let chain = self.log.chain_at(q.seq)?;
@@ -693,7 +696,7 @@ impl<I: Io> Ledger<I> {
             }
             last = Some(seq);
             let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
-                Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
+                LedgerError::Damaged(format!("log entry at seq {seq} does not decode: {e}"))
             })?;
             let Entry::Records(b) = entry else { continue };
             for g in b.shards {
@@ -773,7 +776,7 @@ impl<I: Io> Ledger<I> {
     /// replays only what comes after it.
     pub fn snapshot(&mut self) -> Result<PathBuf> {
         if self.read_only {
-            return Err(Error::Invalid("the ledger is open read-only".into()));
+            return Err(LedgerError::ReadOnly.into());
         }
         let (seq, chain) = self.log.head();
         let bytes = self

@@ -66,7 +66,7 @@ mod verify;
 pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
-pub use error::{Error, InputError, Result};
+pub use error::{Error, InputError, LedgerError, Result};
 pub use event::{Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun};
 pub use fsutil::{read_bounded, Output};
 pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};

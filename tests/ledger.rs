@@ -668,3 +668,68 @@ fn large_distinct_profiles_split_into_frames_under_the_limit() {
     assert_eq!(l.index().stats().records, 70);
     assert_eq!(l.index().stats().profiles, 70);
 }
+
+/// The ledger's refusals are variants of `LedgerError` (what the Python
+/// binding and the service match on) and name no CLI flag (issue 18).
+#[test]
+fn refusals_are_structured_and_name_no_cli_flags() {
+    use optout::{Error, LedgerError};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut l = Ledger::create(&path, keyer()).unwrap();
+    ingest(&mut l, &records(3, "s0"));
+    let head = l.head().0;
+    let mut q = l
+        .query(None, "ai-training", t("2025-01-01T00:00:00Z"))
+        .unwrap();
+    q.seq = Seq(head.0 + 5);
+    let past = l.manifest(&q).unwrap_err();
+    assert!(
+        matches!(&past, Error::Ledger(LedgerError::SeqPastHead { seq, head: h }) if *seq == q.seq && *h == head),
+        "{past:?}"
+    );
+    q.seq = head;
+    q.datasets = vec!["nope".into()];
+    let unknown = l.manifest(&q).unwrap_err();
+    assert!(
+        matches!(&unknown, Error::Ledger(LedgerError::UnknownDataset(d)) if d == "nope"),
+        "{unknown:?}"
+    );
+    let other_purpose = l.query(
+        Some(optout::Policy::default_for(
+            optout::Purpose::new("analytics").unwrap(),
+        )),
+        "ai-training",
+        t("2025-01-01T00:00:00Z"),
+    );
+    assert!(
+        matches!(
+            other_purpose,
+            Err(Error::Ledger(LedgerError::PolicyPurpose { .. }))
+        ),
+        "{other_purpose:?}"
+    );
+    drop(l);
+    let mut ro = Ledger::open_read_only(&path, None).unwrap();
+    let read_only = ro.snapshot().unwrap_err();
+    assert!(
+        matches!(read_only, Error::Ledger(LedgerError::ReadOnly)),
+        "{read_only:?}"
+    );
+    drop(ro);
+    let nokey = Ledger::open(&path, None).unwrap();
+    let needs_key = nokey.pseudonym("u1@x.org").unwrap_err();
+    assert!(
+        matches!(&needs_key, Error::Ledger(LedgerError::NeedsKey { default_key }) if *default_key == optout::default_key_path(&path)),
+        "{needs_key:?}"
+    );
+    drop(nokey);
+    let exists = Ledger::create(&path, keyer()).map(|_| ()).unwrap_err();
+    assert!(
+        matches!(exists, Error::Ledger(LedgerError::Exists { .. })),
+        "{exists:?}"
+    );
+    for e in [&past, &unknown, &read_only, &needs_key, &exists] {
+        assert!(!e.to_string().contains("--"), "names a CLI flag: {e}");
+    }
+}

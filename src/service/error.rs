@@ -13,7 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, LedgerError};
 
 /// An error answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,11 +104,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// How a library error answers. Today the ledger reports most refusals as
-/// `Error::Invalid(String)`, so they all become 422 `rejected`; once
-/// `LedgerError` has structured variants (issue 18), `Locked` / `ReadOnly`
-/// map to 503, `NotFound` to 404, `KeyMismatch` to 500 and `Conflict` to
-/// 409 here, in this one function.
+/// How a library error answers, in this one function, matched by variant:
+/// the ledger's refusals ([`LedgerError`]) are 422 `rejected`, except a
+/// read-only ledger (503, retry) and a subject key that is not the ledger's
+/// or a damaged log (500: the server is misconfigured or broken, not the
+/// request).
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
@@ -125,6 +125,13 @@ impl From<Error> for ApiError {
                 "invalid_manifest",
                 m.to_string(),
             ),
+            Error::Ledger(LedgerError::ReadOnly) => ApiError::unavailable(e.to_string()),
+            Error::Ledger(LedgerError::KeyMismatch { .. } | LedgerError::Damaged(_)) => {
+                ApiError::internal(e.to_string())
+            }
+            Error::Ledger(l) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", l.to_string())
+            }
             Error::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", m),
             Error::Storage(s) => {
                 let mut e =

@@ -5,7 +5,7 @@
 
 use optout::export::ExportError;
 use optout::storage::StorageError;
-use optout::{Error, InputError, ManifestError};
+use optout::{Error, InputError, LedgerError, ManifestError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::BoundObject;
@@ -175,6 +175,25 @@ pub fn export(py: Python<'_>, e: &ExportError) -> PyErr {
     }
 }
 
+/// A request the ledger refuses, by variant (never by message text).
+pub fn ledger(py: Python<'_>, e: &LedgerError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        LedgerError::ReadOnly => raise(py, "ReadOnlyError", msg, &[]),
+        LedgerError::Damaged(_) => raise(py, "OptoutError", msg, &[]),
+        LedgerError::Exists { .. }
+        | LedgerError::NeedsKey { .. }
+        | LedgerError::KeyMismatch { .. }
+        | LedgerError::EntryTooLarge { .. }
+        | LedgerError::SeqPastHead { .. }
+        | LedgerError::UnknownDataset(_)
+        | LedgerError::BadPurpose(_)
+        | LedgerError::PolicyPurpose { .. }
+        | LedgerError::EmptyRun => raise(py, "InvalidRequestError", msg, &[]),
+        _ => raise(py, "OptoutError", msg, &[]),
+    }
+}
+
 /// Any library error.
 pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
     match e {
@@ -209,7 +228,7 @@ pub fn lib(py: Python<'_>, e: &Error) -> PyErr {
             py,
             &InputError::new(&path.display().to_string(), 0, None, e.to_string()),
         ),
-        Error::Invalid(m) if m.contains("read-only") => raise(py, "ReadOnlyError", m.clone(), &[]),
+        Error::Ledger(le) => ledger(py, le),
         Error::Invalid(m) => raise(py, "InvalidRequestError", m.clone(), &[]),
         other => raise(py, "OptoutError", other.to_string(), &[]),
     }

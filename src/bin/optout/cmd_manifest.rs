@@ -40,7 +40,12 @@ pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
     }
     q.datasets = a.datasets.clone();
     sp.set_message("computing the manifest");
-    let m = l.manifest(&q)?;
+    let m = l.manifest(&q).map_err(|e| match e {
+        optout::Error::Ledger(optout::LedgerError::SeqPastHead { .. }) => {
+            anyhow::Error::new(e).context("--at-seq")
+        }
+        e => e.into(),
+    })?;
     m.save(&a.out)?;
     sp.finish_and_clear();
     let h = &m.header;

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Whatever was printed before the error still goes out.
             let _ = out.flush();
-            eprintln!("optout: error: {}", message(&e));
+            eprintln!("optout: error: {}", with_flags(&e, message(&e)));
             ExitCode::from(2)
         }
     }
@@ -100,6 +100,22 @@ fn message(e: &anyhow::Error) -> String {
         s.push_str(&t);
     }
     s
+}
+
+/// The library's errors name no CLI flags; here the CLI adds the flag that
+/// answers them, matched by variant.
+fn with_flags(e: &anyhow::Error, mut text: String) -> String {
+    use optout::{Error, LedgerError};
+    let needs_key = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<Error>(),
+            Some(Error::Ledger(LedgerError::NeedsKey { .. }))
+        )
+    });
+    if needs_key {
+        text.push_str(" (pass --key-file FILE or set OPTOUT_KEY_FILE)");
+    }
+    text
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
