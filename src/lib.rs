@@ -42,7 +42,7 @@ pub mod export;
 mod fsutil;
 mod ids;
 mod index;
-pub mod jsonl;
+pub mod ingest;
 mod ledger;
 pub mod lineage;
 pub mod manifest;
@@ -71,6 +71,8 @@ pub use event::{Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingR
 pub use fsutil::{read_bounded, Output};
 pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
 pub use index::{Index, IndexStats};
+/// The JSONL grammar, at its old path ([`ingest::jsonl`]).
+pub use ingest::jsonl;
 pub use ledger::{default_key_path, IngestSummary, Ledger, LedgerOptions};
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};

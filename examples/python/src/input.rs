@@ -2,9 +2,9 @@
 //! (serialised with `json.dumps` and parsed by the library's own line
 //! parsers, so errors name the same fields as the CLI's).
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
+use optout::ingest::lines::{self, ParallelRecords};
 use optout::jsonl::{self, BatchBuilder, MAX_LINE};
 use optout::{Event, InputError, SubjectKeyer};
 use pyo3::prelude::*;
@@ -73,7 +73,8 @@ pub fn collect(py: Python<'_>, sources: &Bound<'_, pyo3::types::PyTuple>) -> PyR
     Ok(out)
 }
 
-/// Calls `f(name, line_no, line)` for every non-blank line, like the CLI.
+/// Calls `f(name, line_no, line)` for every non-blank line of the event
+/// sources, through the library's line reader (the CLI's).
 fn each_line(
     sources: &[Source],
     mut f: impl FnMut(&str, u64, &str) -> Result<(), InputError>,
@@ -82,76 +83,67 @@ fn each_line(
         match s {
             Source::File(p) => {
                 let name = p.display().to_string();
-                let file =
-                    std::fs::File::open(p).map_err(|e| optout::Error::io(p, "open input", e))?;
-                read_lines(std::io::BufReader::new(file), &name, &mut f)?;
+                let file = open(p)?;
+                lines::for_lines(std::io::BufReader::new(file), &name, |n, t| f(&name, n, t))?;
             }
-            Source::Text { name, bytes } => read_lines(bytes.as_slice(), name, &mut f)?,
-            Source::Lines { name, lines } => {
-                for (i, l) in lines.iter().enumerate() {
-                    let t = l.trim();
-                    if t.len() > MAX_LINE {
-                        return Err(InputError::new(
-                            name,
-                            i as u64 + 1,
-                            None,
-                            format!("line longer than {MAX_LINE} bytes"),
-                        )
-                        .into());
-                    }
-                    if !t.is_empty() {
-                        f(name, i as u64 + 1, t)?;
-                    }
-                }
+            Source::Text { name, bytes } => {
+                lines::for_lines(bytes.as_slice(), name, |n, t| f(name, n, t))?
             }
+            Source::Lines { name, lines } => each_item(name, lines, &mut f)?,
         }
     }
     Ok(())
 }
 
-fn read_lines(
-    mut input: impl BufRead,
+/// Items of an iterable of dicts, each one line (item `i` is line `i + 1`).
+fn each_item(
     name: &str,
+    lines: &[String],
     f: &mut impl FnMut(&str, u64, &str) -> Result<(), InputError>,
 ) -> Result<(), InputError> {
-    let mut buf = Vec::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let got = std::io::Read::take(&mut input, MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| InputError::new(name, n + 1, None, format!("read error: {e}")))?;
-        if got == 0 {
-            return Ok(());
-        }
-        n += 1;
-        if buf.len() > MAX_LINE {
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if t.len() > MAX_LINE {
             return Err(InputError::new(
                 name,
-                n,
+                i as u64 + 1,
                 None,
                 format!("line longer than {MAX_LINE} bytes"),
             ));
         }
-        let text = std::str::from_utf8(&buf)
-            .map_err(|_| InputError::new(name, n, None, "not valid UTF-8"))?
-            .trim();
-        if !text.is_empty() {
-            f(name, n, text)?;
+        if !t.is_empty() {
+            f(name, i as u64 + 1, t)?;
         }
     }
+    Ok(())
 }
 
-/// Parses every source as records into one batch (all or nothing).
+fn open(p: &std::path::Path) -> Result<std::fs::File, optout::Error> {
+    std::fs::File::open(p).map_err(|e| optout::Error::io(p, "open input", e))
+}
+
+/// Parses every source as records into one batch (all or nothing): files
+/// and bytes through the library's parallel block reader, the CLI's.
 pub fn records(
     sources: &[Source],
     keyer: &SubjectKeyer,
 ) -> Result<optout::event::RecordBatch, optout::Error> {
-    let mut b = BatchBuilder::default();
-    each_line(sources, |name, n, line| {
-        jsonl::parse_record_line(&mut b, keyer, name, n, line)
-    })?;
-    Ok(b.finish())
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut r = ParallelRecords::new(keyer, threads);
+    for s in sources {
+        match s {
+            Source::File(p) => r.read(&p.display().to_string(), open(p)?, &|_| ())?,
+            Source::Text { name, bytes } => r.read(name, bytes.as_slice(), &|_| ())?,
+            Source::Lines { name, lines } => {
+                let mut b = BatchBuilder::default();
+                each_item(name, lines, &mut |name, n, line| {
+                    jsonl::parse_record_line(&mut b, keyer, name, n, line)
+                })?;
+                r.push(b.finish());
+            }
+        }
+    }
+    Ok(r.finish())
 }
 
 /// Parses every source as events (all or nothing).

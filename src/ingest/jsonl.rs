@@ -20,8 +20,7 @@ use crate::provenance::{Profile, Visibility};
 use crate::pseudonym::SubjectKeyer;
 use crate::time::Timestamp;
 
-/// Longest line accepted, in bytes.
-pub const MAX_LINE: usize = 1 << 20;
+pub use super::lines::{for_lines, MAX_LINE};
 
 /// Pulls the field name out of a serde message such as "missing field `at`".
 /// For an unknown variant (a value outside a closed vocabulary) the field is
@@ -248,43 +247,6 @@ fn time(file: &str, line: u64, field: &str, v: &str) -> Result<Timestamp, InputE
 /// they are stored trimmed and lowercased, in records and events alike.
 pub(crate) fn norm(s: &str) -> String {
     s.trim().to_lowercase()
-}
-
-/// Reads lines of at most [`MAX_LINE`] bytes (a longer one is an error
-/// naming its line, read no further), skipping blank ones, calling
-/// `f(line_no, trimmed line)`. Memory is bounded by one line.
-pub fn for_lines(
-    input: impl BufRead,
-    file: &str,
-    mut f: impl FnMut(u64, &str) -> Result<(), InputError>,
-) -> Result<(), InputError> {
-    let mut buf = Vec::new();
-    let mut input = input;
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let got = std::io::Read::take(&mut input, MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| InputError::new(file, n + 1, None, format!("read error: {e}")))?;
-        if got == 0 {
-            return Ok(());
-        }
-        n += 1;
-        if buf.len() > MAX_LINE {
-            return Err(InputError::new(
-                file,
-                n,
-                None,
-                format!("line longer than {MAX_LINE} bytes"),
-            ));
-        }
-        let text = std::str::from_utf8(&buf)
-            .map_err(|_| InputError::new(file, n, None, "not valid UTF-8"))?
-            .trim();
-        if !text.is_empty() {
-            f(n, text)?;
-        }
-    }
 }
 
 /// Builds a [`RecordBatch`] (profiles stored once, rows grouped by shard).
