@@ -623,18 +623,6 @@ fn count_registered(
     }
 }
 
-/// Hints the CPU to start loading `p` into cache (no effect elsewhere).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch(p as *const i8, core::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// Adds `rows` (any order) to `b`, sorting only when needed.
 fn add_rows(b: &mut RoaringBitmap, rows: &mut Vec<u32>) {
     // Strictly ascending, or sort: never let from_sorted_iter fail.

@@ -88,16 +88,8 @@ impl Policy {
 
     /// Parses a policy file's text. `name` is used in errors.
     pub fn from_json(text: &str, name: &str) -> Result<Self, InputError> {
-        let mut p: Policy = serde_json::from_str(text).map_err(|e| {
-            let msg = e.to_string();
-            let field = crate::jsonl::field_of(&msg, Some(text));
-            InputError::new(
-                name,
-                e.line() as u64,
-                field.as_deref(),
-                crate::jsonl::redact(&msg),
-            )
-        })?;
+        let mut p: Policy = serde_json::from_str(text)
+            .map_err(|e| InputError::from_serde(name, e.line() as u64, &e, Some(text)))?;
         p.normalise();
         Ok(p)
     }

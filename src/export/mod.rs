@@ -14,73 +14,13 @@ pub mod iceberg;
 pub mod z85;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use roaring::RoaringBitmap;
 
-use crate::error::{Error, InputError};
+use crate::error::Error;
 use crate::manifest::Manifest;
 
-/// What can go wrong exporting into a table.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExportError {
-    /// The table's log or a file it references is malformed, or uses
-    /// something optout cannot write to. Names the file, line and field.
-    #[error(transparent)]
-    Table(InputError),
-    /// The table's files and the manifest's shards do not match; nothing
-    /// was written.
-    #[error("{table}: the table's files do not match dataset {dataset:?} of the manifest; nothing was written:{}", list(problems))]
-    Mismatch {
-        /// The table.
-        table: String,
-        /// The manifest dataset.
-        dataset: String,
-        /// One line per problem.
-        problems: Vec<String>,
-    },
-    /// Another writer committed first and touched the same files (or the
-    /// retries ran out); nothing was committed.
-    #[error("{table}: commit conflict at version {version}: {message}")]
-    Conflict {
-        /// The table.
-        table: String,
-        /// The version that was taken.
-        version: u64,
-        /// What happened.
-        message: String,
-    },
-    /// A request that cannot be honoured (e.g. which dataset is meant).
-    #[error("{0}")]
-    Invalid(String),
-    /// An operating-system I/O error on a named file.
-    #[error("{}: {op}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Anything else, described.
-    #[error("{0}")]
-    Other(String),
-}
-
-fn list(problems: &[String]) -> String {
-    const SHOWN: usize = 20;
-    let mut s: String = problems
-        .iter()
-        .take(SHOWN)
-        .map(|p| format!("\n  - {p}"))
-        .collect();
-    if problems.len() > SHOWN {
-        s.push_str(&format!("\n  ... and {} more", problems.len() - SHOWN));
-    }
-    s
-}
+pub use crate::error::ExportError;
 
 impl ExportError {
     fn from_crate(e: Error) -> ExportError {

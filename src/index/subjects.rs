@@ -278,7 +278,7 @@ impl Links {
     #[inline(always)]
     pub(crate) fn prefetch_offsets(&self, s: u32) {
         if let Some(o) = self.base.offsets.get(s as usize) {
-            crate::engine::prefetch(o);
+            prefetch(o);
         }
     }
 
@@ -288,7 +288,7 @@ impl Links {
     pub(crate) fn prefetch_targets(&self, s: u32) {
         if let Some(&o) = self.base.offsets.get(s as usize) {
             if let Some(t) = self.base.targets.get(o as usize) {
-                crate::engine::prefetch(t);
+                prefetch(t);
             }
         }
     }
@@ -308,6 +308,18 @@ impl Links {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.base.heap_bytes() + self.recent.capacity() * 8 + self.pending.capacity() * 8
     }
+}
+
+/// Hints the CPU to start loading `p` into cache (no effect elsewhere).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch(p as *const i8, core::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@
 //! ```
 //! All integers little-endian. Bitmaps: the excluded set, then one per reason.
 
-use std::path::Path;
-
 use roaring::RoaringBitmap;
 
 use super::{reasons_in, Manifest, ManifestHeader, ManifestShard};
@@ -19,32 +17,7 @@ const MAGIC: &[u8; 8] = b"OPTOUTMF";
 const CONTEXT: &str = "optout 2026-11 manifest v1";
 const DIGEST_LEN: usize = 32;
 
-/// A manifest that did not decode or verify. Names the byte offset.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}manifest damaged at byte {offset}: {what}", file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
-pub struct ManifestError {
-    /// The file, when known.
-    pub file: Option<String>,
-    /// Byte offset of the damage (the digest's offset for a digest mismatch).
-    pub offset: u64,
-    /// What is wrong.
-    pub what: String,
-}
-
-impl ManifestError {
-    fn at(offset: usize, what: impl Into<String>) -> Self {
-        ManifestError {
-            file: None,
-            offset: offset as u64,
-            what: what.into(),
-        }
-    }
-    /// The same error, naming the file.
-    pub fn in_file(mut self, path: &Path) -> Self {
-        self.file = Some(path.display().to_string());
-        self
-    }
-}
+pub use crate::error::ManifestError;
 
 pub(super) fn digest_of(bytes: &[u8]) -> [u8; 32] {
     let body = &bytes[..bytes.len().saturating_sub(DIGEST_LEN)];

@@ -105,7 +105,7 @@ pub struct FidesPlan {
 pub fn map(body: &[u8]) -> Result<FidesPlan, InputError> {
     let p: Payload = serde_json::from_slice(body).map_err(|e| {
         let msg = e.to_string();
-        let field = crate::jsonl::field_of(&msg, std::str::from_utf8(body).ok());
+        let field = crate::error::serde::field_of(&msg, std::str::from_utf8(body).ok());
         InputError::new(
             BODY,
             0,

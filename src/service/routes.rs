@@ -438,7 +438,7 @@ async fn signals(app: Arc<App>, caller: Caller, req: Request) -> Result<Response
 fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         let msg = e.to_string();
-        let field = jsonl::field_of(&msg, std::str::from_utf8(bytes).ok());
+        let field = crate::error::serde::field_of(&msg, std::str::from_utf8(bytes).ok());
         crate::InputError::new(
             BODY,
             0,

@@ -227,11 +227,8 @@ pub struct Crawl {
 pub fn parse_crawl(input: impl BufRead, file: &str) -> Result<Vec<Crawl>, InputError> {
     let mut out = Vec::new();
     crate::jsonl::for_lines(input, file, |n, text| {
-        let line: CrawlLine = serde_json::from_str(text).map_err(|e| {
-            let msg = e.to_string();
-            let field = crate::jsonl::field_of(&msg, Some(text));
-            InputError::new(file, n, field.as_deref(), crate::jsonl::redact(&msg))
-        })?;
+        let line: CrawlLine = serde_json::from_str(text)
+            .map_err(|e| InputError::from_serde(file, n, &e, Some(text)))?;
         let (host, path) = split_url(&line.url).ok_or_else(|| {
             InputError::new(
                 file,

@@ -333,7 +333,7 @@ impl Descriptor {
                         "deletion vector at {s:?} is not on the local file system"
                     ));
                 }
-                Ok(Some(PathBuf::from(super::log::percent_decode(local)?)))
+                Ok(Some(PathBuf::from(percent_decode(local)?)))
             }
             t => Err(format!("unknown deletion-vector storageType {t:?}")),
         }
@@ -374,9 +374,42 @@ impl Descriptor {
     }
 }
 
+/// Decodes `%XX` escapes (Delta's `add.path` is a URI-encoded path).
+pub fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad %-escape at byte {i} of {s:?}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} decodes to invalid UTF-8"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            percent_decode("a%20b%3Dc.parquet").unwrap(),
+            "a b=c.parquet"
+        );
+        assert_eq!(percent_decode("plain").unwrap(), "plain");
+        assert!(percent_decode("bad%2").is_err());
+        assert!(percent_decode("bad%zz").is_err());
+    }
 
     fn rows(v: &[u64]) -> RoaringTreemap {
         v.iter().copied().collect()

@@ -47,28 +47,6 @@ pub fn commit_path(table: &Path, version: u64) -> PathBuf {
     table.join("_delta_log").join(format!("{version:020}.json"))
 }
 
-/// Decodes `%XX` escapes (Delta's `add.path` is a URI-encoded path).
-pub fn percent_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad %-escape at byte {i} of {s:?}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{s:?} decodes to invalid UTF-8"))
-}
-
 fn err(file: &Path, line: u64, field: Option<&str>, msg: impl Into<String>) -> ExportError {
     ExportError::Table(InputError::new(
         &file.display().to_string(),
@@ -259,17 +237,6 @@ pub fn changes_after(table: &Path, version: u64) -> Result<Changes, ExportError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(
-            percent_decode("a%20b%3Dc.parquet").unwrap(),
-            "a b=c.parquet"
-        );
-        assert_eq!(percent_decode("plain").unwrap(), "plain");
-        assert!(percent_decode("bad%2").is_err());
-        assert!(percent_decode("bad%zz").is_err());
-    }
 
     fn write(table: &Path, v: u64, lines: &[Value]) {
         std::fs::create_dir_all(table.join("_delta_log")).unwrap();

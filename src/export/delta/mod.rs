@@ -154,7 +154,7 @@ fn plan_on(
     // Decoded path → raw path as in the log.
     let mut by_name: BTreeMap<String, &str> = BTreeMap::new();
     for p in snapshot.files.keys() {
-        let name = log::percent_decode(p).map_err(|m| table_err(&logdir, Some("add.path"), m))?;
+        let name = dv::percent_decode(p).map_err(|m| table_err(&logdir, Some("add.path"), m))?;
         by_name.insert(name, p);
     }
     let mut problems = Vec::new();
@@ -368,7 +368,7 @@ pub fn deleted_rows(table: &Path) -> Result<BTreeMap<String, RoaringTreemap>, Ex
     let logdir = table.join("_delta_log");
     let mut out = BTreeMap::new();
     for (p, add) in &s.files {
-        let name = log::percent_decode(p).map_err(|m| table_err(&logdir, Some("add.path"), m))?;
+        let name = dv::percent_decode(p).map_err(|m| table_err(&logdir, Some("add.path"), m))?;
         let rows = match add.get("deletionVector") {
             None | Some(Value::Null) => RoaringTreemap::new(),
             Some(v) => {

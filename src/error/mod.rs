@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub(crate) mod serde;
+
 /// Bad input: a JSONL line, a policy file, an argument. Names where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.describe())]
@@ -111,6 +113,94 @@ pub enum LedgerError {
     Damaged(String),
 }
 
+/// A manifest that did not decode or verify. Names the byte offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}manifest damaged at byte {offset}: {what}", file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct ManifestError {
+    /// The file, when known.
+    pub file: Option<String>,
+    /// Byte offset of the damage (the digest's offset for a digest mismatch).
+    pub offset: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl ManifestError {
+    pub(crate) fn at(offset: usize, what: impl Into<String>) -> Self {
+        ManifestError {
+            file: None,
+            offset: offset as u64,
+            what: what.into(),
+        }
+    }
+    /// The same error, naming the file.
+    pub fn in_file(mut self, path: &Path) -> Self {
+        self.file = Some(path.display().to_string());
+        self
+    }
+}
+
+/// What can go wrong exporting into a table.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The table's log or a file it references is malformed, or uses
+    /// something optout cannot write to. Names the file, line and field.
+    #[error(transparent)]
+    Table(InputError),
+    /// The table's files and the manifest's shards do not match; nothing
+    /// was written.
+    #[error("{table}: the table's files do not match dataset {dataset:?} of the manifest; nothing was written:{}", list(problems))]
+    Mismatch {
+        /// The table.
+        table: String,
+        /// The manifest dataset.
+        dataset: String,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// Another writer committed first and touched the same files (or the
+    /// retries ran out); nothing was committed.
+    #[error("{table}: commit conflict at version {version}: {message}")]
+    Conflict {
+        /// The table.
+        table: String,
+        /// The version that was taken.
+        version: u64,
+        /// What happened.
+        message: String,
+    },
+    /// A request that cannot be honoured (e.g. which dataset is meant).
+    #[error("{0}")]
+    Invalid(String),
+    /// An operating-system I/O error on a named file.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn list(problems: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut s: String = problems
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("\n  - {p}"))
+        .collect();
+    if problems.len() > SHOWN {
+        s.push_str(&format!("\n  ... and {} more", problems.len() - SHOWN));
+    }
+    s
+}
+
 /// Everything that can go wrong in optout.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -160,10 +250,10 @@ pub enum Error {
     },
     /// A manifest failed to decode or verify.
     #[error(transparent)]
-    Manifest(#[from] crate::manifest::ManifestError),
+    Manifest(#[from] ManifestError),
     /// Exporting a manifest into a Delta table or an Iceberg Puffin file failed.
     #[error(transparent)]
-    Export(#[from] crate::export::ExportError),
+    Export(#[from] ExportError),
     /// The ledger's log, snapshot or lock: damaged, locked, poisoned, or an I/O failure.
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
