@@ -216,3 +216,14 @@ mod tests {
         assert!(Purposes::parse(&["a".into(), "Not Valid".into()]).is_err());
     }
 }
+
+/// Lowercase hex of bytes: the one hex encoder of the crate.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}

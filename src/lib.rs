@@ -69,7 +69,7 @@ pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
 pub use error::{Error, InputError, LedgerError, Result};
 pub use event::{Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun};
 pub use fsutil::{read_bounded, Output};
-pub use ids::{DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
+pub use ids::{hex, DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
 pub use index::{Index, IndexStats};
 /// The JSONL grammar, at its old path ([`ingest::jsonl`]).
 pub use ingest::jsonl;

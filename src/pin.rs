@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::error::{Error, InputError, Result};
+use crate::ids::hex;
 use crate::ids::Seq;
 use crate::manifest::Manifest;
 use crate::storage::{ChainHash, FsIo, Io, Log, LogOptions};
@@ -183,8 +184,4 @@ impl PinnedHead {
             Err(e) => Err(format!("the chain at the pinned seq {}: {e}", self.seq)),
         }
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

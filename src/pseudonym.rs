@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::ids::hex;
 use crate::ids::SubjectKey;
 
 const PSEUDONYM_CONTEXT: &str = "optout 2026-11 subject pseudonym v1";
@@ -34,10 +35,6 @@ impl std::fmt::Debug for SubjectKeyer {
             hex(&self.fingerprint[..8])
         )
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl SubjectKeyer {

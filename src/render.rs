@@ -3,8 +3,25 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::event::{Event, EventKind, SignalTarget, TakedownTarget};
+use crate::event::{Event, EventKind, SignalTarget, TakedownTarget, TrainingRun};
 use crate::ids::Seq;
+
+/// A training run as JSON, with the sequence number that recorded it (the
+/// fields of `optout runs list --format json` and `GET /v1/runs`).
+pub fn run_json(seq: Seq, r: &TrainingRun) -> Value {
+    json!({
+        "name": r.name,
+        "model": r.model,
+        "purpose": r.purpose.to_string(),
+        "started_at": r.started_at.to_rfc3339(),
+        "seq": seq.0,
+        "manifest_digest": r.manifest_digest,
+        "manifest_seq": r.manifest_seq.0,
+        "manifest_at": r.manifest_at.to_rfc3339(),
+        "datasets": r.datasets,
+        "policy_digest": crate::ids::hex(&r.policy.digest()),
+    })
+}
 
 /// An event as JSON, with the sequence number that recorded it.
 pub fn event_json(seq: Seq, e: &Event) -> Value {

@@ -22,6 +22,7 @@ pub use format::ManifestError;
 
 use crate::engine::{Exclusions, Query, Reason};
 use crate::error::{Error, Result};
+use crate::ids::hex;
 use crate::index::Index;
 use crate::policy::Policy;
 
@@ -169,10 +170,6 @@ pub struct Manifest {
 /// The tool string written into manifests.
 pub fn tool_version() -> String {
     format!("optout {}", env!("CARGO_PKG_VERSION"))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Manifest {

@@ -29,6 +29,7 @@ use super::journal::{self, Holds, Journal, OpenReport};
 use super::metrics::Metrics;
 use super::writer::{self, Answer, WriteMeta, WriteOp, WriteRequest, Writer};
 use crate::engine::Query;
+use crate::ids::hex;
 use crate::ids::Seq;
 use crate::ledger::Ledger;
 use crate::lineage::{self, Use};
@@ -226,20 +227,7 @@ impl LedgerService {
                 .index()
                 .runs()
                 .iter()
-                .map(|(seq, r)| {
-                    json!({
-                        "name": r.name,
-                        "model": r.model,
-                        "purpose": r.purpose.to_string(),
-                        "started_at": r.started_at.to_rfc3339(),
-                        "seq": seq.0,
-                        "manifest_digest": r.manifest_digest,
-                        "manifest_seq": r.manifest_seq.0,
-                        "manifest_at": r.manifest_at.to_rfc3339(),
-                        "datasets": r.datasets,
-                        "policy_digest": hex(&r.policy.digest()),
-                    })
-                })
+                .map(|(seq, r)| crate::render::run_json(*seq, r))
                 .collect();
             Ok(json!({"runs": runs}))
         })
@@ -369,10 +357,6 @@ fn seal(m: &Manifest) -> Sealed {
         digest,
         seq: m.header.seq,
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Whether the ledger holds exactly what an intent promised at its seqs.

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::ids::hex;
+
 /// A ledger sequence number.
 ///
 /// Every frame appended to the log gets the next sequence number, starting at
@@ -129,14 +131,4 @@ impl std::fmt::Debug for SnapshotKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SnapshotKey(..)")
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
 }

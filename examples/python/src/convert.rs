@@ -68,7 +68,4 @@ pub fn to_py<'py, T: Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, P
     py.import("json")?.call_method1("loads", (s,))
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use optout::hex;

@@ -89,18 +89,7 @@ pub fn list(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
                 format!(" datasets {}", r.datasets.join(","))
             }
         ))?;
-        js.push(json!({
-            "name": r.name,
-            "model": r.model,
-            "purpose": r.purpose.to_string(),
-            "started_at": r.started_at.to_rfc3339(),
-            "seq": seq.0,
-            "manifest_digest": r.manifest_digest,
-            "manifest_seq": r.manifest_seq.0,
-            "manifest_at": r.manifest_at.to_rfc3339(),
-            "datasets": r.datasets,
-            "policy_digest": crate::hex(&r.policy.digest()),
-        }));
+        js.push(optout::render::run_json(*seq, r));
     }
     out.json(json!({"command": "runs list", "runs": js}))?;
     Ok(Status::Ok)

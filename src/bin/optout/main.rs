@@ -294,7 +294,4 @@ pub fn time_arg(flag: &str, v: Option<&str>) -> Result<Timestamp> {
     }
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use optout::hex;
