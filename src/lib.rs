@@ -50,6 +50,8 @@ mod pin;
 mod policy;
 pub mod provenance;
 mod pseudonym;
+mod reason;
+#[cfg(any(test, feature = "testing"))]
 pub mod reference;
 pub mod render;
 pub mod report;
@@ -63,6 +65,7 @@ pub mod table;
 mod time;
 pub mod tlog;
 mod verify;
+#[cfg(any(test, feature = "testing"))]
 pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};

@@ -1,0 +1,167 @@
+//! Ingest: a record batch made all-or-nothing entries (unchanged rows
+//! dropped, large batches split into frames of bounded size).
+
+use super::*;
+
+impl<I: Io> Ledger<I> {
+    /// Registers records. Rows already registered with identical content
+    /// are skipped (so re-running an ingest is harmless); a row registered
+    /// with different content is an error unless it has `replace` set.
+    /// Nothing is written unless the whole batch is valid.
+    pub fn ingest(&mut self, batch: RecordBatch) -> Result<IngestSummary> {
+        self.keyer()?;
+        // Duplicates inside the batch first: dropping "unchanged" rows must
+        // not hide a second, conflicting registration of the same row.
+        Index::new().check_records(&batch)?;
+        let (batch, unchanged) = self.drop_unchanged(batch)?;
+        let mut summary = IngestSummary {
+            unchanged,
+            seq: self.index.seq(),
+            ..Default::default()
+        };
+        if batch.is_empty() {
+            return Ok(summary);
+        }
+        self.index.check_records(&batch)?;
+        summary.registered = batch.len() as u64;
+        summary.links = batch
+            .shards
+            .iter()
+            .flat_map(|g| &g.rows)
+            .map(|r| r.subjects.len() as u64)
+            .sum();
+        let mut frames: Vec<Entry> = split(batch).into_iter().map(Entry::Records).collect();
+        while !frames.is_empty() {
+            let rest = frames.split_off(frames.len().min(FRAMES_PER_GROUP));
+            summary.seq = self.append_checked(std::mem::replace(&mut frames, rest), true)?;
+        }
+        Ok(summary)
+    }
+    /// Splits off rows that are already registered with identical content;
+    /// errors on rows registered with different content and no `replace`.
+    pub(super) fn drop_unchanged(&self, mut batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+        let mut cache: HashMap<Seq, RecordBatch> = HashMap::new();
+        let mut unchanged = 0u64;
+        let profiles = batch.profiles.clone();
+        for g in &mut batch.shards {
+            let Some(shard) = self.index.records.find_shard(&g.dataset, &g.shard) else {
+                continue;
+            };
+            let mut keep = Vec::with_capacity(g.rows.len());
+            for r in std::mem::take(&mut g.rows) {
+                let existing = self.index.records.shards[shard.0 as usize].current(r.row);
+                match existing {
+                    Some(ord) if !r.replace => {
+                        let (old, old_profile) =
+                            self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
+                        let same = old.subjects == r.subjects
+                            && old_profile == profiles[r.profile as usize]
+                            && old.collected_at == r.collected_at
+                            && old.key == r.key
+                            && old.content_hash == r.content_hash;
+                        if same {
+                            unchanged += 1;
+                        } else {
+                            return Err(Error::RecordConflict {
+                                dataset: g.dataset.clone(),
+                                shard: g.shard.clone(),
+                                row: r.row,
+                                twice_in_batch: false,
+                                what: "is already registered with different content; set \"replace\": true to replace it",
+                            });
+                        }
+                    }
+                    _ => keep.push(r),
+                }
+            }
+            g.rows = keep;
+        }
+        batch.shards.retain(|g| !g.rows.is_empty());
+        Ok((batch, unchanged))
+    }
+}
+
+/// Estimated encoded bytes of a row (its profile not included).
+pub(super) fn row_bytes(r: &RowEntry) -> usize {
+    64 + 16 * r.subjects.len() + r.key.as_ref().map_or(0, |k| k.len())
+}
+
+/// Estimated encoded bytes of a profile.
+pub(super) fn profile_bytes(p: &Profile) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 8);
+    64 + p.source.len()
+        + p.basis.len()
+        + p.categories.iter().map(|c| c.len() + 8).sum::<usize>()
+        + opt(&p.jurisdiction)
+        + opt(&p.license)
+        + opt(&p.obtained_from)
+}
+
+/// Splits a batch into frames of at most [`ROWS_PER_FRAME`] rows and about
+/// [`BYTES_PER_FRAME`] estimated bytes, profiles counted: each frame
+/// carries only the profiles its own rows use (renumbered), so a batch of
+/// many large, distinct profiles cannot make a frame past the 64 MiB limit.
+pub(super) fn split(batch: RecordBatch) -> Vec<RecordBatch> {
+    let total: usize = batch
+        .shards
+        .iter()
+        .flat_map(|g| &g.rows)
+        .map(row_bytes)
+        .sum::<usize>()
+        + batch.profiles.iter().map(profile_bytes).sum::<usize>();
+    if batch.len() <= ROWS_PER_FRAME && total <= BYTES_PER_FRAME {
+        return vec![batch];
+    }
+    let sizes: Vec<usize> = batch.profiles.iter().map(profile_bytes).collect();
+    let mut out = Vec::new();
+    let mut cur = RecordBatch::default();
+    let mut remap: HashMap<u32, u32> = HashMap::new();
+    let (mut n, mut bytes) = (0usize, 0usize);
+    for g in batch.shards {
+        let mut rows = Vec::new();
+        for mut r in g.rows {
+            let cost = |remap: &HashMap<u32, u32>, r: &RowEntry| {
+                row_bytes(r)
+                    + if remap.contains_key(&r.profile) {
+                        0
+                    } else {
+                        sizes[r.profile as usize]
+                    }
+            };
+            if n > 0 && (n == ROWS_PER_FRAME || bytes + cost(&remap, &r) > BYTES_PER_FRAME) {
+                // Close the frame; this row starts the next one.
+                if !rows.is_empty() {
+                    cur.shards.push(crate::event::ShardRecords {
+                        dataset: g.dataset.clone(),
+                        shard: g.shard.clone(),
+                        rows: std::mem::take(&mut rows),
+                    });
+                }
+                out.push(std::mem::take(&mut cur));
+                remap.clear();
+                (n, bytes) = (0, 0);
+            }
+            bytes += cost(&remap, &r);
+            let next = cur.profiles.len() as u32;
+            let id = *remap.entry(r.profile).or_insert_with(|| {
+                cur.profiles
+                    .push(batch.profiles[r.profile as usize].clone());
+                next
+            });
+            r.profile = id;
+            rows.push(r);
+            n += 1;
+        }
+        if !rows.is_empty() {
+            cur.shards.push(crate::event::ShardRecords {
+                dataset: g.dataset,
+                shard: g.shard,
+                rows,
+            });
+        }
+    }
+    if n > 0 {
+        out.push(cur);
+    }
+    out
+}

@@ -1,0 +1,481 @@
+//! The ledger: a directory holding the hash-chained log of everything
+//! recorded, and snapshots of the index folded from it.
+//!
+//! Writes are all-or-nothing per call: input is validated against the
+//! current state first, then written as one atomic group (one fsync with
+//! the default [`Durability::Fsync`]), then folded into the index. A call
+//! returns only once its entries are durable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::codec;
+use crate::engine::{evaluate, Query};
+use crate::error::{Error, LedgerError, Result};
+use crate::event::{
+    Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
+};
+use crate::ids::{Purpose, RecordId, Seq, SubjectKey};
+use crate::index::Index;
+use crate::manifest::Manifest;
+use crate::pin::PinnedHead;
+use crate::policy::Policy;
+use crate::provenance::Profile;
+use crate::pseudonym::SubjectKeyer;
+use crate::storage::quarantine::QuarantineFile;
+use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
+use crate::time::Timestamp;
+
+mod ingest;
+mod readback;
+mod seal;
+
+/// Entry format version written by this build.
+pub const ENTRY_FORMAT: u32 = 1;
+
+/// Rows per log frame when a record batch is split for writing.
+const ROWS_PER_FRAME: usize = 50_000;
+/// Estimated encoded bytes per log frame (well below the 64 MiB frame limit).
+const BYTES_PER_FRAME: usize = 16 << 20;
+/// Frames per atomic group (bounds the memory of one write).
+const FRAMES_PER_GROUP: usize = 64;
+/// Take a snapshot when opening replayed more entries than this.
+const SNAPSHOT_AFTER_REPLAY: u64 = 20_000;
+
+/// How to open a ledger.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    /// When appended entries become durable (default: before each call returns).
+    pub durability: Durability,
+    /// Open without the writer lock and never write (default false).
+    pub read_only: bool,
+    /// Log segment size in bytes (default 64 MiB).
+    pub segment_size: u64,
+    /// The id a new ledger gets (default: random). For reproducible tests.
+    pub ledger_id: Option<[u8; 16]>,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            durability: Durability::Fsync,
+            read_only: false,
+            segment_size: 64 << 20,
+            ledger_id: None,
+        }
+    }
+}
+
+/// What an ingest did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestSummary {
+    /// Records registered (new or replacing).
+    pub registered: u64,
+    /// Records skipped because they were already registered identically.
+    pub unchanged: u64,
+    /// Record → subject links added.
+    pub links: u64,
+    /// The last sequence number written (the ledger's head).
+    pub seq: Seq,
+}
+
+/// A ledger directory, open.
+pub struct Ledger<I: Io = FsIo> {
+    log: Log<I>,
+    index: Index,
+    keyer: Option<SubjectKeyer>,
+    path: PathBuf,
+    read_only: bool,
+    snapshot_note: Option<String>,
+    notes: Vec<String>,
+}
+
+impl<I: Io> std::fmt::Debug for Ledger<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.path)
+            .field("seq", &self.index.seq())
+            .finish()
+    }
+}
+
+/// The default place of a ledger's subject key: `LEDGER.key` beside the directory.
+pub fn default_key_path(ledger: &Path) -> PathBuf {
+    let mut s = ledger.as_os_str().to_owned();
+    s.push(".key");
+    PathBuf::from(s)
+}
+
+impl Ledger<FsIo> {
+    /// Creates a ledger directory at `path`, pseudonymising with `keyer`.
+    pub fn create(path: &Path, keyer: SubjectKeyer) -> Result<Self> {
+        Self::create_with(FsIo::new(), path, keyer, LedgerOptions::default())
+    }
+
+    /// Opens an existing ledger for writing. `keyer` is needed to ingest,
+    /// apply events, or look subjects up by their external id.
+    pub fn open(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {
+        Self::open_with(FsIo::new(), path, keyer, LedgerOptions::default())
+    }
+
+    /// Opens an existing ledger read-only (no lock, no writes).
+    pub fn open_read_only(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {
+        let opts = LedgerOptions {
+            read_only: true,
+            ..Default::default()
+        };
+        Self::open_with(FsIo::new(), path, keyer, opts)
+    }
+}
+
+impl<I: Io> Ledger<I> {
+    fn log_options(opts: &LedgerOptions, create: bool, keyer: Option<&SubjectKeyer>) -> LogOptions {
+        let mut o = LogOptions::new()
+            .create(create)
+            .read_only(opts.read_only)
+            .durability(opts.durability)
+            .segment_size(opts.segment_size);
+        if let Some(k) = keyer {
+            o = o.snapshot_key(k.snapshot_key());
+        }
+        match opts.ledger_id {
+            Some(id) => o.ledger_id(crate::storage::LedgerId::from_bytes(id)),
+            None => o,
+        }
+    }
+
+    /// Creates a ledger on any [`Io`] (the in-memory one in tests).
+    pub fn create_with(
+        io: I,
+        path: &Path,
+        keyer: SubjectKeyer,
+        opts: LedgerOptions,
+    ) -> Result<Self> {
+        let log = Log::open(io, path, Self::log_options(&opts, true, Some(&keyer)))?;
+        if log.head().0 != Seq(0) {
+            return Err(LedgerError::Exists {
+                path: path.to_path_buf(),
+            }
+            .into());
+        }
+        let mut l = Ledger {
+            log,
+            index: Index::new(),
+            keyer: Some(keyer.clone()),
+            path: path.to_path_buf(),
+            read_only: false,
+            snapshot_note: None,
+            notes: Vec::new(),
+        };
+        l.append(vec![Entry::Init(LedgerInit {
+            format: ENTRY_FORMAT,
+            key_fingerprint: keyer.fingerprint(),
+        })])?;
+        l.log.sync()?;
+        Ok(l)
+    }
+
+    /// Opens a ledger on any [`Io`]: loads the newest valid snapshot and
+    /// replays the log after it, verifying every frame and the chain.
+    pub fn open_with(
+        io: I,
+        path: &Path,
+        keyer: Option<SubjectKeyer>,
+        opts: LedgerOptions,
+    ) -> Result<Self> {
+        let log = Log::open(io, path, Self::log_options(&opts, false, keyer.as_ref()))?;
+        let mut notes = open_notes(&log);
+        let load = log.latest_valid_snapshot()?;
+        for r in &load.rejected {
+            notes.push(format!(
+                "{}: snapshot not used ({}); replayed the log instead",
+                r.path.display(),
+                r.error
+            ));
+        }
+        // A snapshot is a cache: one that does not decode (written by another
+        // version, say) is skipped and the log replayed from the start.
+        let mut snapshot_note = None;
+        let mut index = match load.snapshot {
+            // Decoding from the owned payload hands it back to the
+            // allocator section by section (a lower peak on large indexes).
+            Some(s) => match Index::from_snapshot_vec(s.payload) {
+                Ok(ix) if ix.seq() == s.seq => ix,
+                Ok(_) => {
+                    snapshot_note = Some(format!(
+                        "{}: snapshot state is not at its seq; replayed the log",
+                        s.path.display()
+                    ));
+                    Index::new()
+                }
+                Err(e) => {
+                    snapshot_note = Some(format!(
+                        "{}: snapshot does not decode ({e}); replayed the log",
+                        s.path.display()
+                    ));
+                    Index::new()
+                }
+            },
+            None => Index::new(),
+        };
+        notes.extend(snapshot_note.clone());
+        let from = Seq(index.seq().0 + 1);
+        let mut replayed = 0u64;
+        log.replay(from, |seq, payload| -> Result<()> {
+            let entry: Entry = codec::decode(payload).map_err(|e| {
+                LedgerError::Damaged(format!(
+                    "{}: log entry at seq {seq} does not decode: {e}",
+                    path.display()
+                ))
+            })?;
+            index.apply_unfrozen(seq, &entry)?;
+            replayed += 1;
+            Ok(())
+        })?;
+        index.freeze();
+        if let (Some(k), Some(fp)) = (&keyer, index.key_fingerprint()) {
+            if k.fingerprint() != fp {
+                return Err(LedgerError::KeyMismatch {
+                    path: path.to_path_buf(),
+                }
+                .into());
+            }
+        }
+        let mut l = Ledger {
+            log,
+            index,
+            keyer,
+            path: path.to_path_buf(),
+            read_only: opts.read_only,
+            snapshot_note,
+            notes,
+        };
+        if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
+            l.snapshot()?;
+        }
+        Ok(l)
+    }
+
+    /// The ledger directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The index (read access to everything the ledger knows).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The sequence number and chain hash of the last entry.
+    pub fn head(&self) -> (Seq, ChainHash) {
+        self.log.head()
+    }
+
+    /// The ledger's random 16-byte id.
+    pub fn ledger_id(&self) -> [u8; 16] {
+        *self.log.ledger_id().as_bytes()
+    }
+
+    /// What recovery did when the ledger was opened (a torn tail cut off), if anything.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.log.recovery()
+    }
+
+    /// Why the newest snapshot was not used at open, if it was not.
+    pub fn snapshot_note(&self) -> Option<&str> {
+        self.snapshot_note.as_deref()
+    }
+
+    /// Everything opening the ledger did or decided that its user should
+    /// know, one sentence each: a torn tail quarantined and cut (bytes,
+    /// offset, where it went), a durable head file created for a ledger
+    /// written by an older build, snapshots not used (cannot be
+    /// authenticated, damaged, ...) and the log replayed instead. Nothing
+    /// is done silently: the CLI prints these on stderr and in its JSON.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The chain hash after the entry at `seq` (pin it to detect rewrites).
+    pub fn chain_at(&self, seq: Seq) -> Result<ChainHash> {
+        Ok(self.log.chain_at(seq)?)
+    }
+
+    fn keyer(&self) -> Result<&SubjectKeyer> {
+        self.keyer.as_ref().ok_or_else(|| {
+            LedgerError::NeedsKey {
+                default_key: default_key_path(&self.path),
+            }
+            .into()
+        })
+    }
+
+    /// The pseudonym of an external subject id (needs the key).
+    pub fn pseudonym(&self, subject: &str) -> Result<SubjectKey> {
+        Ok(self.keyer()?.pseudonym(subject))
+    }
+
+    /// Appends entries as one atomic group and folds them into the index.
+    fn append(&mut self, entries: Vec<Entry>) -> Result<Seq> {
+        self.append_checked(entries, false)
+    }
+
+    /// [`Ledger::append`]; `prechecked` says the entries were just validated
+    /// against the current index, so folding them need not check again.
+    fn append_checked(&mut self, entries: Vec<Entry>, prechecked: bool) -> Result<Seq> {
+        if self.read_only {
+            return Err(LedgerError::ReadOnly.into());
+        }
+        let payloads: Vec<Vec<u8>> = entries
+            .iter()
+            .map(codec::encode)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        // Name what is too large (the storage layer sees only bytes).
+        let limit = u64::from(crate::storage::MAX_PAYLOAD);
+        if let Some((i, p)) = payloads
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() as u64 > limit)
+        {
+            let what = match &entries[i] {
+                Entry::Records(b) => format!(
+                    "a frame of {} records (from {}/{})",
+                    b.len(),
+                    b.shards.first().map_or("?", |g| g.dataset.as_str()),
+                    b.shards.first().map_or("?", |g| g.shard.as_str())
+                ),
+                Entry::Event(_) => format!("event {} of this batch", i + 1),
+                Entry::Run(r) => format!("training run {:?}", r.name),
+                _ => "an entry".to_string(),
+            };
+            return Err(LedgerError::EntryTooLarge {
+                what,
+                size: p.len() as u64,
+                limit,
+            }
+            .into());
+        }
+        let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
+        let range = self.log.append_group(&refs)?;
+        let seqs = (range.first.0..).map(Seq);
+        if prechecked {
+            self.index.apply_all_prechecked(seqs.zip(entries.iter()))?;
+        } else {
+            self.index.apply_all(seqs.zip(entries.iter()))?;
+        }
+        Ok(range.last)
+    }
+
+    /// Records events, all or nothing. Returns the head after them.
+    pub fn apply(&mut self, events: Vec<Event>) -> Result<Seq> {
+        self.keyer()?;
+        if events.is_empty() {
+            return Ok(self.index.seq());
+        }
+        self.append(events.into_iter().map(Entry::Event).collect())
+    }
+
+    /// The files in `quarantine/` (torn tails cut by recoveries), each
+    /// with the seq of the entry that acknowledged it, if one did.
+    pub fn quarantine(&self) -> Result<Vec<(QuarantineFile, Option<Seq>)>> {
+        let files = crate::storage::quarantine::list(self.log.io(), &self.path)?;
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let acked = acknowledged_at(self.index.quarantine_acks(), &f);
+                (f, acked)
+            })
+            .collect())
+    }
+
+    /// Records in the log that the quarantined torn tails not yet
+    /// acknowledged were looked at (`note`: why, e.g. a ticket), so
+    /// `verify` stops reporting exactly these files. Returns the seq of
+    /// the entry, or `None` when there was nothing to acknowledge.
+    pub fn acknowledge_quarantine(&mut self, note: Option<String>) -> Result<Option<Seq>> {
+        let files: Vec<QuarantinedTail> = self
+            .quarantine()?
+            .into_iter()
+            .filter(|(_, acked)| acked.is_none())
+            .map(|(f, _)| QuarantinedTail {
+                name: f.name,
+                bytes: f.bytes,
+                blake3: f.blake3,
+            })
+            .collect();
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let seq = self.append(vec![Entry::QuarantineAck(QuarantineAck { files, note })])?;
+        Ok(Some(seq))
+    }
+
+    /// Writes a snapshot of the index at the head, so the next open
+    /// replays only what comes after it.
+    pub fn snapshot(&mut self) -> Result<PathBuf> {
+        if self.read_only {
+            return Err(LedgerError::ReadOnly.into());
+        }
+        let (seq, chain) = self.log.head();
+        let bytes = self
+            .index
+            .to_snapshot_bytes()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        Ok(self.log.write_snapshot(seq, chain, &bytes)?)
+    }
+
+    /// Makes everything appended so far durable (only needed with [`Durability::Buffered`]).
+    pub fn sync(&mut self) -> Result<()> {
+        Ok(self.log.sync()?)
+    }
+}
+
+/// The seq of the acknowledgement that names exactly `f` (name, length, hash).
+pub(crate) fn acknowledged_at(acks: &[(Seq, QuarantineAck)], f: &QuarantineFile) -> Option<Seq> {
+    acks.iter()
+        .find(|(_, a)| {
+            a.files
+                .iter()
+                .any(|t| t.name == f.name && t.bytes == f.bytes && t.blake3 == f.blake3)
+        })
+        .map(|(s, _)| *s)
+}
+
+/// What opening `log` did that must be reported (see [`Ledger::notes`]).
+fn open_notes<I: Io>(log: &Log<I>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(t) = log.recovery() {
+        let what = match (&t.quarantine, t.segment_removed) {
+            (Some(q), true) => format!(
+                "removed the segment (its header was torn) after copying its {} bytes to {}",
+                t.bytes,
+                q.display()
+            ),
+            (Some(q), false) => format!(
+                "cut {} bytes at byte {} after moving them to {}",
+                t.bytes,
+                t.truncated_at,
+                q.display()
+            ),
+            (None, _) => format!(
+                "{} bytes at byte {} are ignored (read-only: nothing was changed)",
+                t.bytes, t.truncated_at
+            ),
+        };
+        notes.push(format!(
+            "{}: torn tail after the last acknowledged commit ({:?}, {} uncommitted frame(s)): {what}",
+            t.segment.display(),
+            t.reason,
+            t.frames_dropped
+        ));
+    }
+    if log.head_created() {
+        let (seq, chain) = log.head();
+        notes.push(format!(
+            "{}: created the durable head file (a ledger written by an older optout) at seq {seq}, chain {chain}",
+            log.root().join(crate::storage::HEAD_FILE).display()
+        ));
+    }
+    notes
+}
