@@ -195,6 +195,17 @@ impl Purposes {
     }
 }
 
+/// Lowercase hex of bytes: the one hex encoder of the crate.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,15 +226,4 @@ mod tests {
         assert!(!some.applies_to(&Purpose::new("c").unwrap()));
         assert!(Purposes::parse(&["a".into(), "Not Valid".into()]).is_err());
     }
-}
-
-/// Lowercase hex of bytes: the one hex encoder of the crate.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
 }
