@@ -28,6 +28,7 @@ mod records;
 
 pub use events::{parse_event_line, parse_events};
 pub use records::{locate_record, parse_record_line, parse_records, BatchBuilder};
+#[cfg(feature = "parquet")]
 pub(crate) use records::{record_profile, subject_keys};
 
 /// Names the first field whose JSON type is wrong (for error messages only).
