@@ -485,3 +485,79 @@ fn a_dsr_csv_export_is_applied_by_its_mapping() {
     let e = fails(&["apply", &l, "--key-file", &key, "--csv", &bad]);
     assert!(e.contains("--mapping"), "{e}");
 }
+
+#[test]
+fn webdataset_tars_are_registered_by_sample_index() {
+    let f = setup("wds");
+    let (l, key) = (f.p("L"), f.key());
+    let tar_path = f.root.join("wds/train/shard-000000.tar");
+    std::fs::create_dir_all(tar_path.parent().unwrap()).unwrap();
+    let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
+    let members: [(&str, &[u8]); 4] = [
+        ("img/000000.jpg", b"\xff\xd8jpeg"),
+        (
+            "img/000000.json",
+            br#"{"author":"alice@example.com","created":"2024-03-01T12:00:00Z"}"#,
+        ),
+        ("img/000001.jpg", b"\xff\xd8jpeg"),
+        (
+            "img/000001.json",
+            br#"{"author":"bob@example.com","created":"2024-03-02T12:00:00Z"}"#,
+        ),
+    ];
+    for (name, data) in members {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    b.finish().unwrap();
+    drop(b);
+    let map = f.p("wds.json");
+    std::fs::write(
+        &map,
+        r#"{"dataset":"images","subjects":["author"],"source":"photos.example.com","basis":"legitimate_interest","collected_at":{"column":"created"},"categories":["image"]}"#,
+    )
+    .unwrap();
+    let (root, tar) = (f.p("wds"), tar_path.to_str().unwrap().to_string());
+    let out = ok(&[
+        "ingest",
+        &l,
+        "--key-file",
+        &key,
+        "--webdataset",
+        "--mapping",
+        &map,
+        "--root",
+        &root,
+        &tar,
+    ]);
+    assert!(out.contains("2 registered"), "{out}");
+    let ev = f.p("ev.jsonl");
+    std::fs::write(
+        &ev,
+        r#"{"type":"erasure","subject":"bob@example.com","at":"2025-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    ok(&["apply", &l, "--key-file", &key, &ev]);
+    let m = f.p("m.optm");
+    ok(&[
+        "manifest",
+        &l,
+        "--key-file",
+        &key,
+        "--purpose",
+        "ai-training",
+        "-o",
+        &m,
+    ]);
+    assert_eq!(
+        excluded(Path::new(&m)),
+        vec![(
+            "train/shard-000000.tar".to_string(),
+            1,
+            vec!["erasure".to_string()]
+        )]
+    );
+}
