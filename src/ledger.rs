@@ -62,6 +62,16 @@ impl Default for LedgerOptions {
     }
 }
 
+/// The record frame last read back from the log, and where its rows are
+/// (per `(dataset, shard)`: row -> (group, index)), for comparing a
+/// re-registration with what is stored.
+#[derive(Default)]
+struct FrameCache {
+    seq: Option<Seq>,
+    batch: RecordBatch,
+    rows: HashMap<(String, String), HashMap<u32, (usize, usize)>>,
+}
+
 /// What an ingest did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IngestSummary {
@@ -398,7 +408,7 @@ impl<I: Io> Ledger<I> {
     /// Splits off rows that are already registered with identical content;
     /// errors on rows registered with different content and no `replace`.
     fn drop_unchanged(&self, mut batch: RecordBatch) -> Result<(RecordBatch, u64)> {
-        let mut cache: HashMap<Seq, RecordBatch> = HashMap::new();
+        let mut cache = FrameCache::default();
         let mut unchanged = 0u64;
         let profiles = batch.profiles.clone();
         for g in &mut batch.shards {
@@ -413,7 +423,7 @@ impl<I: Io> Ledger<I> {
                         let (old, old_profile) =
                             self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
                         let same = old.subjects == r.subjects
-                            && old_profile == profiles[r.profile as usize]
+                            && *old_profile == profiles[r.profile as usize]
                             && old.collected_at == r.collected_at
                             && old.key == r.key
                             && old.content_hash == r.content_hash;
@@ -439,20 +449,20 @@ impl<I: Io> Ledger<I> {
     }
 
     /// The stored registration of ordinal `ord` (read back from the log).
-    fn stored_row(
+    fn stored_row<'c>(
         &self,
-        cache: &mut HashMap<Seq, RecordBatch>,
+        cache: &'c mut FrameCache,
         ord: u32,
         dataset: &str,
         shard: &str,
         row: u32,
-    ) -> Result<(RowEntry, Profile)> {
+    ) -> Result<(&'c RowEntry, &'c Profile)> {
         let recs = &self.index.records;
         let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
         let seq = recs.checkpoints.get(i).map(|c| c.0).ok_or_else(|| {
             Error::Other(format!("record ordinal {ord} has no registering entry"))
         })?;
-        if !cache.contains_key(&seq) {
+        if cache.seq != Some(seq) {
             let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
                 Error::Other(format!("log entry at seq {seq} does not decode: {e}"))
             })?;
@@ -461,22 +471,41 @@ impl<I: Io> Ledger<I> {
                     "log entry at seq {seq} is not a record batch"
                 )));
             };
-            cache.clear();
-            cache.insert(seq, b);
+            *cache = FrameCache {
+                seq: Some(seq),
+                batch: b,
+                rows: HashMap::new(),
+            };
         }
-        let b = &cache[&seq];
-        // The last registration of the row in that batch is the live one.
-        b.shards
-            .iter()
-            .filter(|g| g.dataset == dataset && g.shard == shard)
-            .flat_map(|g| &g.rows)
-            .rfind(|r| r.row == row)
-            .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "record {dataset}/{shard}#{row} not found at seq {seq}"
-                ))
+        let FrameCache { batch: b, rows, .. } = cache;
+        // Where each row of (dataset, shard) is in the frame, built once per
+        // shard and frame (a frame holds up to 50,000 rows: a search per row
+        // made a re-ingest quadratic). The last registration of the row in
+        // that batch is the live one.
+        let at = rows
+            .entry((dataset.to_string(), shard.to_string()))
+            .or_insert_with(|| {
+                let mut m = HashMap::new();
+                for (gi, g) in b.shards.iter().enumerate() {
+                    if g.dataset == dataset && g.shard == shard {
+                        for (ri, r) in g.rows.iter().enumerate() {
+                            m.insert(r.row, (gi, ri));
+                        }
+                    }
+                }
+                m
             })
+            .get(&row)
+            .copied();
+        at.map(|(gi, ri)| {
+            let r = &b.shards[gi].rows[ri];
+            (r, &b.profiles[r.profile as usize])
+        })
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "record {dataset}/{shard}#{row} not found at seq {seq}"
+            ))
+        })
     }
 
     /// The registration of a record as the ledger knew it at `seq`:
@@ -493,9 +522,9 @@ impl<I: Io> Ledger<I> {
         let (d, s) = self.index.names_of(id).unwrap_or(("?", "?"));
         let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
         let reg = recs.checkpoints.get(i).map(|c| c.0).unwrap_or_default();
-        let mut cache = HashMap::new();
+        let mut cache = FrameCache::default();
         let (row, profile) = self.stored_row(&mut cache, ord, d, s, id.row())?;
-        Ok(Some((row, profile, reg)))
+        Ok(Some((row.clone(), profile.clone(), reg)))
     }
 
     /// Every external record key (URL, `__key__`) registered so far, read
