@@ -40,7 +40,7 @@ impl<I: Io> Ledger<I> {
     /// Splits off rows that are already registered with identical content;
     /// errors on rows registered with different content and no `replace`.
     pub(super) fn drop_unchanged(&self, mut batch: RecordBatch) -> Result<(RecordBatch, u64)> {
-        let mut cache: HashMap<Seq, RecordBatch> = HashMap::new();
+        let mut cache = super::readback::FrameCache::default();
         let mut unchanged = 0u64;
         let profiles = batch.profiles.clone();
         for g in &mut batch.shards {
@@ -55,7 +55,7 @@ impl<I: Io> Ledger<I> {
                         let (old, old_profile) =
                             self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
                         let same = old.subjects == r.subjects
-                            && old_profile == profiles[r.profile as usize]
+                            && *old_profile == profiles[r.profile as usize]
                             && old.collected_at == r.collected_at
                             && old.key == r.key
                             && old.content_hash == r.content_hash;

@@ -3,22 +3,32 @@
 
 use super::*;
 
+/// The record frame last read back from the log, and where its rows are
+/// (per `(dataset, shard)`: row -> (group, index)), for comparing a
+/// re-registration with what is stored.
+#[derive(Default)]
+pub(super) struct FrameCache {
+    seq: Option<Seq>,
+    batch: RecordBatch,
+    rows: HashMap<(String, String), HashMap<u32, (usize, usize)>>,
+}
+
 impl<I: Io> Ledger<I> {
     /// The stored registration of ordinal `ord` (read back from the log).
-    pub(super) fn stored_row(
+    pub(super) fn stored_row<'c>(
         &self,
-        cache: &mut HashMap<Seq, RecordBatch>,
+        cache: &'c mut FrameCache,
         ord: u32,
         dataset: &str,
         shard: &str,
         row: u32,
-    ) -> Result<(RowEntry, Profile)> {
+    ) -> Result<(&'c RowEntry, &'c Profile)> {
         let recs = &self.index.records;
         let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
         let seq = recs.checkpoints.get(i).map(|c| c.0).ok_or_else(|| {
             LedgerError::Damaged(format!("record ordinal {ord} has no registering entry"))
         })?;
-        if !cache.contains_key(&seq) {
+        if cache.seq != Some(seq) {
             let entry: Entry = codec::decode(&self.log.read(seq)?).map_err(|e| {
                 LedgerError::Damaged(format!("log entry at seq {seq} does not decode: {e}"))
             })?;
@@ -28,24 +38,44 @@ impl<I: Io> Ledger<I> {
                 ))
                 .into());
             };
-            cache.clear();
-            cache.insert(seq, b);
+            *cache = FrameCache {
+                seq: Some(seq),
+                batch: b,
+                rows: HashMap::new(),
+            };
         }
-        let b = &cache[&seq];
-        // The last registration of the row in that batch is the live one.
-        b.shards
-            .iter()
-            .filter(|g| g.dataset == dataset && g.shard == shard)
-            .flat_map(|g| &g.rows)
-            .rfind(|r| r.row == row)
-            .map(|r| (r.clone(), b.profiles[r.profile as usize].clone()))
-            .ok_or_else(|| {
-                LedgerError::Damaged(format!(
-                    "record {dataset}/{shard}#{row} not found at seq {seq}"
-                ))
-                .into()
+        let FrameCache { batch: b, rows, .. } = cache;
+        // Where each row of (dataset, shard) is in the frame, built once per
+        // shard and frame (a frame holds up to 50,000 rows: a search per row
+        // made a re-ingest quadratic). The last registration of the row in
+        // that batch is the live one.
+        let at = rows
+            .entry((dataset.to_string(), shard.to_string()))
+            .or_insert_with(|| {
+                let mut m = HashMap::new();
+                for (gi, g) in b.shards.iter().enumerate() {
+                    if g.dataset == dataset && g.shard == shard {
+                        for (ri, r) in g.rows.iter().enumerate() {
+                            m.insert(r.row, (gi, ri));
+                        }
+                    }
+                }
+                m
             })
+            .get(&row)
+            .copied();
+        at.map(|(gi, ri)| {
+            let r = &b.shards[gi].rows[ri];
+            (r, &b.profiles[r.profile as usize])
+        })
+        .ok_or_else(|| {
+            LedgerError::Damaged(format!(
+                "record {dataset}/{shard}#{row} not found at seq {seq}"
+            ))
+            .into()
+        })
     }
+
     /// The registration of a record as the ledger knew it at `seq`:
     /// the row, its profile and the sequence number that registered it.
     pub fn record_details(
@@ -60,9 +90,9 @@ impl<I: Io> Ledger<I> {
         let (d, s) = self.index.names_of(id).unwrap_or(("?", "?"));
         let i = recs.checkpoints.partition_point(|(_, end)| *end <= ord);
         let reg = recs.checkpoints.get(i).map(|c| c.0).unwrap_or_default();
-        let mut cache = HashMap::new();
+        let mut cache = FrameCache::default();
         let (row, profile) = self.stored_row(&mut cache, ord, d, s, id.row())?;
-        Ok(Some((row, profile, reg)))
+        Ok(Some((row.clone(), profile.clone(), reg)))
     }
     /// Every external record key (URL, `__key__`) registered so far, read
     /// back from the log (the index keeps only their hashes). Keys of

@@ -13,6 +13,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use crate::convert::{policy, timestamp, to_py};
 use crate::errors::{invalid, raise, IntoPyResult};
 use crate::input;
+use crate::table;
 use crate::manifest::PyManifest;
 
 /// A ledger of records and privacy events, open for writing (holding its
@@ -64,6 +65,16 @@ impl PyLedger {
             )
         })
     }
+}
+
+/// The summary of an ingest as a dict.
+fn summary<'py>(py: Python<'py>, s: &optout::IngestSummary) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("registered", s.registered)?;
+    d.set_item("unchanged", s.unchanged)?;
+    d.set_item("links", s.links)?;
+    d.set_item("seq", s.seq.0)?;
+    Ok(d)
 }
 
 fn findings<'py>(
@@ -295,12 +306,87 @@ impl PyLedger {
             let batch = input::records(&srcs, &keyer)?;
             l.ingest(batch)
         })?;
-        let d = PyDict::new(py);
-        d.set_item("registered", s.registered)?;
-        d.set_item("unchanged", s.unchanged)?;
-        d.set_item("links", s.links)?;
-        d.set_item("seq", s.seq.0)?;
-        Ok(d)
+        summary(py, &s)
+    }
+
+    /// Registers the rows of Parquet files by a record ``mapping`` (a dict,
+    /// JSON text or a path; docs/TABLES.md), all or nothing. ``paths``: one
+    /// path or a list. The shard of a file is its path relative to ``root``
+    /// (default: its name), ``/``-separated; the row is its position in the
+    /// file. A bad value raises ``InputError`` naming the file, ``row``,
+    /// ``column`` and ``field``; nothing is written. A re-run is a no-op; a
+    /// file whose rows changed needs ``replace=True``. Returns the
+    /// ``ingest`` summary.
+    #[pyo3(signature = (paths, mapping, root = None, *, replace = false))]
+    fn ingest_parquet<'py>(
+        &self,
+        py: Python<'py>,
+        paths: &Bound<'py, PyAny>,
+        mapping: &Bound<'py, PyAny>,
+        root: Option<PathBuf>,
+        replace: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let keyer = self.keyer(py)?.clone();
+        let m = table::record_mapping(py, mapping)?;
+        let files = table::paths(py, paths)?;
+        let opts = optout::table::FileOptions {
+            root,
+            replace,
+            ..Default::default()
+        };
+        let read = py
+            .detach(|| optout::table::parquet_records(&files, &m, &keyer, &opts))
+            .map_err(|e| table::error(py, &e))?;
+        let s = self.with(py, move |l| l.ingest(read.batch))?;
+        summary(py, &s)
+    }
+
+    /// Registers Arrow ``data`` (anything with ``__arrow_c_stream__``: a
+    /// pyarrow Table or RecordBatchReader, a Polars DataFrame) as shard
+    /// ``shard`` by a record ``mapping``; a row's position in the stream is
+    /// its row. All or nothing; returns the ``ingest`` summary.
+    #[pyo3(signature = (data, mapping, shard, *, replace = false))]
+    fn ingest_arrow<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        mapping: &Bound<'py, PyAny>,
+        shard: &str,
+        replace: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let keyer = self.keyer(py)?.clone();
+        let m = table::record_mapping(py, mapping)?;
+        let reader = table::arrow_reader(py, data)?;
+        let batch = optout::table::arrow_records(reader, shard, &m, &keyer, "<arrow>", replace)
+            .map_err(|e| table::error(py, &e))?;
+        let s = self.with(py, move |l| l.ingest(batch))?;
+        summary(py, &s)
+    }
+
+    /// Records the events of a DSR tool's export by an event ``mapping``
+    /// (a dict, JSON text or a path; docs/TABLES.md), all or nothing.
+    /// ``data``: Arrow data (``__arrow_c_stream__``), or a path or list of
+    /// ``.csv`` or ``.parquet`` files. A bad value raises ``InputError``
+    /// naming the file, ``line`` (CSV) or ``row``, ``column`` and
+    /// ``field``. Returns the head seq after them.
+    fn apply_table(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        mapping: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let keyer = self.keyer(py)?.clone();
+        let m = table::event_mapping(py, mapping)?;
+        let events = if table::is_arrow(data)? {
+            let reader = table::arrow_reader(py, data)?;
+            optout::table::arrow_events(reader, &m, &keyer, "<arrow>")
+                .map_err(|e| table::error(py, &e))?
+                .events
+        } else {
+            let files = table::paths(py, data)?;
+            table::events_of_files(py, &files, &m, &keyer)?
+        };
+        self.with(py, move |l| Ok(l.apply(events)?.0))
     }
 
     /// Records events (objections, consents, erasures, takedowns, ...), all

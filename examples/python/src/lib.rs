@@ -7,7 +7,9 @@
 //!   contains_many, diff, check, bytes, pickling);
 //! * [`keep`]: the keep-mask kernels;
 //! * [`errors`]: library errors as `optout.OptoutError` subclasses;
-//! * [`input`], [`convert`]: arguments in, values out.
+//! * [`input`], [`convert`]: arguments in, values out;
+//! * [`table`]: Parquet, CSV and Arrow data in (`ingest_parquet`,
+//!   `ingest_arrow`, `apply_table`).
 
 use pyo3::prelude::*;
 
@@ -17,6 +19,7 @@ mod input;
 mod keep;
 mod ledger;
 mod manifest;
+mod table;
 
 /// Verifies the ledger directory at ``path`` without opening it for
 /// writing (no lock, nothing modified). See ``Ledger.verify``.

@@ -66,6 +66,26 @@ pub struct SignalsArgs {
     pub key: KeyArg,
 }
 
+/// How `ingest` reads files that are not JSONL records.
+#[derive(Args, Debug, Default)]
+pub struct IngestFormat {
+    /// The files are Parquet: the shard is the path relative to --root, the row the position in the file.
+    #[arg(long, conflicts_with = "webdataset", requires = "mapping")]
+    pub parquet: bool,
+    /// The files are WebDataset tars: the row is the sample index, the key `__key__`.
+    #[arg(long, requires = "mapping")]
+    pub webdataset: bool,
+    /// The record mapping (JSON): where each record field comes from (docs/TABLES.md).
+    #[arg(long, value_name = "MAP.json")]
+    pub mapping: Option<PathBuf>,
+    /// Shards are paths relative to DIR ('/' separators; default: each file's name).
+    #[arg(long, value_name = "DIR", requires = "mapping")]
+    pub root: Option<PathBuf>,
+    /// Register every row again with `replace` set (a file that changed on purpose).
+    #[arg(long, requires = "mapping")]
+    pub replace: bool,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -76,23 +96,36 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArg,
     },
-    /// Register records from JSONL files ('-' = stdin); all files are one all-or-nothing batch.
+    /// Register records from JSONL files ('-' = stdin), or from Parquet files
+    /// or WebDataset tars by a mapping; all files are one all-or-nothing batch.
     Ingest {
         /// The ledger directory.
         ledger: PathBuf,
-        /// JSONL files of records ('-' = stdin).
+        /// JSONL files of records ('-' = stdin); with --parquet / --webdataset, the data files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
         #[command(flatten)]
+        format: IngestFormat,
+        #[command(flatten)]
         key: KeyArg,
     },
-    /// Append events from JSONL files ('-' = stdin); all files are one all-or-nothing batch.
+    /// Append events from JSONL files ('-' = stdin), or from a DSR tool's CSV
+    /// or Parquet export by a mapping; all files are one all-or-nothing batch.
     Apply {
         /// The ledger directory.
         ledger: PathBuf,
-        /// JSONL files of events ('-' = stdin).
+        /// JSONL files of events ('-' = stdin); with --csv / --parquet, the export files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
+        /// The files are CSV (a header line, then one request per line).
+        #[arg(long, conflicts_with = "parquet", requires = "mapping")]
+        csv: bool,
+        /// The files are Parquet.
+        #[arg(long, requires = "mapping")]
+        parquet: bool,
+        /// The event mapping (JSON): where each event field comes from (docs/TABLES.md).
+        #[arg(long, value_name = "MAP.json")]
+        mapping: Option<PathBuf>,
         #[command(flatten)]
         key: KeyArg,
     },

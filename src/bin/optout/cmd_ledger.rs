@@ -10,9 +10,21 @@ use optout::storage::FindingKind;
 use optout::{Ledger, SubjectKeyer};
 use serde_json::json;
 
-use crate::args::{ExpectHead, KeyArg};
+use crate::args::{ExpectHead, IngestFormat, KeyArg};
 use crate::out::{num, rate, secs, Out};
-use crate::{expected_head, hex, input, key_path, load_key, open_ledger, optional_key, Status};
+use crate::{
+    expected_head, hex, input, key_path, load_key, open_ledger, optional_key, tables, Status,
+};
+
+/// Where `apply` reads events from: JSONL, or an export by a mapping.
+pub struct EventSource<'a> {
+    /// The files are CSV.
+    pub csv: bool,
+    /// The files are Parquet.
+    pub parquet: bool,
+    /// The event mapping.
+    pub mapping: Option<&'a Path>,
+}
 
 /// Parser threads for `ingest`: `$OPTOUT_THREADS`, else the cores (at most 4).
 fn threads() -> usize {
@@ -89,24 +101,42 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
     Ok(Status::Ok)
 }
 
-pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Result<Status> {
+pub fn ingest(
+    out: &mut Out,
+    ledger: &Path,
+    files: &[String],
+    table: &IngestFormat,
+    key: &KeyArg,
+) -> Result<Status> {
     let t0 = Instant::now();
+    let is_table = tables::wants_table(table)?;
     let keyer = load_key(ledger, key)?;
     // Take the writer lock before the (long) parse, so a second writer fails fast.
     let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
-    let pb = match input::total_len(files) {
-        Some(n) => out.bytes_bar(n, "parsing"),
-        None => out.spinner("parsing"),
+    let (recs, shards) = if is_table {
+        let sp = out.spinner("reading files");
+        let r = tables::read_records(files, table, &keyer, threads())?;
+        sp.finish_and_clear();
+        (r.0, Some(r.1))
+    } else {
+        let pb = match input::total_len(files) {
+            Some(n) => out.bytes_bar(n, "parsing"),
+            None => out.spinner("parsing"),
+        };
+        let r = input::read_records(files, &keyer, threads(), &pb)?;
+        pb.finish_and_clear();
+        (r, None)
     };
-    let recs = input::read_records(files, &keyer, threads(), &pb)?;
-    pb.finish_and_clear();
     let parse = t0.elapsed();
     let n = recs.batch.len() as u64;
     let sp = out.spinner(&format!("writing {} records", num(n)));
     let s = match l.ingest(recs.batch) {
         Err(e @ optout::Error::RecordConflict { .. }) => {
-            return Err(input::locate_conflict(files, e))
+            return Err(match &shards {
+                Some(shards) => tables::locate_conflict(shards, e),
+                None => input::locate_conflict(files, e),
+            })
         }
         r => r?,
     };
@@ -147,13 +177,26 @@ pub fn ingest(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> R
     Ok(Status::Ok)
 }
 
-pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Result<Status> {
+pub fn apply(
+    out: &mut Out,
+    ledger: &Path,
+    files: &[String],
+    src: &EventSource,
+    key: &KeyArg,
+) -> Result<Status> {
     let t0 = Instant::now();
+    if src.mapping.is_none() && (src.csv || src.parquet) {
+        bail!("--csv and --parquet read an export by a mapping: add --mapping MAP.json");
+    }
     let keyer = load_key(ledger, key)?;
     let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let sp = out.spinner("reading events");
-    let events = input::read_events(files, &keyer)?;
+    let (events, skipped) =
+        match tables::read_events(files, src.csv, src.parquet, src.mapping, &keyer)? {
+            Some((events, skipped)) => (events, Some(skipped)),
+            None => (input::read_events(files, &keyer)?, None),
+        };
     let mut by_type: BTreeMap<&'static str, u64> = BTreeMap::new();
     for e in &events {
         *by_type.entry(e.type_name()).or_default() += 1;
@@ -172,12 +215,16 @@ pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Re
     let el = t0.elapsed();
     let kinds: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}")).collect();
     out.line(format!(
-        "applied {} events{}; seq {} -> {} ({})",
+        "applied {} events{}{}; seq {} -> {} ({})",
         num(n),
         if kinds.is_empty() {
             String::new()
         } else {
             format!(" ({})", kinds.join(", "))
+        },
+        match skipped {
+            Some(k) if k > 0 => format!(", {} rows skipped by the mapping", num(k)),
+            _ => String::new(),
         },
         before,
         seq,
@@ -190,6 +237,7 @@ pub fn apply(out: &mut Out, ledger: &Path, files: &[String], key: &KeyArg) -> Re
         "seq_before": before.0,
         "seq": seq.0,
         "future_events": future_n,
+        "skipped_rows": skipped,
         "seconds": el.as_secs_f64(),
     }))?;
     if let Some(latest) = latest {

@@ -16,6 +16,7 @@ mod cmd_signals;
 mod demo;
 mod input;
 mod out;
+mod tables;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -130,8 +131,27 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cmd: Command, out: &mut Out) -> Result<Status> {
     match cmd {
         Command::Init { ledger, key } => cmd_ledger::init(out, &ledger, &key),
-        Command::Ingest { ledger, files, key } => cmd_ledger::ingest(out, &ledger, &files, &key),
-        Command::Apply { ledger, files, key } => cmd_ledger::apply(out, &ledger, &files, &key),
+        Command::Ingest {
+            ledger,
+            files,
+            format,
+            key,
+        } => cmd_ledger::ingest(out, &ledger, &files, &format, &key),
+        Command::Apply {
+            ledger,
+            files,
+            csv,
+            parquet,
+            mapping,
+            key,
+        } => {
+            let src = cmd_ledger::EventSource {
+                csv,
+                parquet,
+                mapping: mapping.as_deref(),
+            };
+            cmd_ledger::apply(out, &ledger, &files, &src, &key)
+        }
         Command::Verify {
             ledger,
             key,

@@ -44,6 +44,14 @@ class InputError(OptoutError, ValueError):
     Attributes: ``file`` (path, ``<bytes>`` or ``<records>``), ``line``
     (1-based; 0 = the whole input), ``field`` (the offending field or None),
     ``reason`` (what is wrong, without the location).
+
+    From tabular intake (``ingest_parquet``, ``ingest_arrow``,
+    ``apply_table``) also ``row`` (the 0-based position in a Parquet file or
+    Arrow stream, the row the ledger registers; None for a CSV, whose
+    ``line`` is set instead), ``column`` (the data column to blame) and
+    ``kind`` (``mapping``, ``missing_column``, ``wrong_type``, ``null``,
+    ``bad_value``, ``corrupt``, ``unsupported``, ``io``, ``path``,
+    ``too_large``).
     """
 
     file: str

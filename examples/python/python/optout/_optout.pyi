@@ -119,6 +119,30 @@ class Ledger:
         """Registers records, all or nothing; ``InputError`` names file/line/field."""
     def apply(self, *sources: Source) -> int:
         """Records events, all or nothing; returns the head seq."""
+    def ingest_parquet(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        mapping: Mapping[str, Any] | str | os.PathLike[str],
+        root: str | os.PathLike[str] | None = None,
+        *,
+        replace: bool = False,
+    ) -> IngestSummary:
+        """Registers Parquet rows by a record mapping; row = position in the file, shard = path under ``root``."""
+    def ingest_arrow(
+        self,
+        data: Any,
+        mapping: Mapping[str, Any] | str | os.PathLike[str],
+        shard: str,
+        *,
+        replace: bool = False,
+    ) -> IngestSummary:
+        """Registers Arrow data (``__arrow_c_stream__``) as one shard; row = position in the stream."""
+    def apply_table(
+        self,
+        data: Any,
+        mapping: Mapping[str, Any] | str | os.PathLike[str],
+    ) -> int:
+        """Records a DSR export's events (Arrow data, or .csv / .parquet paths) by an event mapping."""
     def manifest(
         self,
         purpose: str,

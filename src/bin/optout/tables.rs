@@ -1,0 +1,132 @@
+//! `ingest --parquet|--webdataset` and `apply --csv|--parquet`: data files
+//! read by a mapping through the library's `table` module (the rules are
+//! there: shard names, positions, profile normalisation, pseudonyms, the
+//! JSONL event rule). This file only reads the mapping and names places.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use optout::table::{self, EventMapping, FileOptions, RecordMapping};
+use optout::{Event, SubjectKeyer};
+
+use crate::args::IngestFormat;
+use crate::input::Records;
+
+/// Longest mapping file read.
+const MAX_MAPPING: u64 = 1 << 20;
+
+fn mapping_text(path: &Path) -> Result<String> {
+    let bytes = optout::read_bounded(path, MAX_MAPPING, "mapping file")?;
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(_) => bail!("{}: the mapping is not UTF-8 text", path.display()),
+    }
+}
+
+/// Whether `ingest` reads tables, and the mapping it needs.
+pub fn wants_table(t: &IngestFormat) -> Result<bool> {
+    if t.parquet || t.webdataset {
+        return Ok(true);
+    }
+    if t.mapping.is_some() {
+        bail!("--mapping reads Parquet files or WebDataset tars: add --parquet or --webdataset");
+    }
+    Ok(false)
+}
+
+/// The data files of a table read: real paths (no stdin).
+fn paths(files: &[String], what: &str) -> Result<Vec<PathBuf>> {
+    if files.iter().any(|f| f == "-") {
+        bail!("{what} files are read by path: '-' (stdin) is JSONL only");
+    }
+    Ok(files.iter().map(PathBuf::from).collect())
+}
+
+/// Records of Parquet files or WebDataset tars, all or nothing, and the
+/// shard each file became (to name the file of a conflicting row).
+pub fn read_records(
+    files: &[String],
+    t: &IngestFormat,
+    keyer: &SubjectKeyer,
+    threads: usize,
+) -> Result<(Records, Vec<(String, String)>)> {
+    let map_path = t.mapping.as_deref().expect("clap requires --mapping");
+    let mapping =
+        RecordMapping::from_json(&mapping_text(map_path)?, &map_path.display().to_string())?;
+    let what = if t.parquet { "Parquet" } else { "WebDataset" };
+    let paths = paths(files, what)?;
+    let opts = FileOptions {
+        root: t.root.clone(),
+        threads,
+        replace: t.replace,
+    };
+    let read = if t.parquet {
+        table::parquet_records(&paths, &mapping, keyer, &opts)?
+    } else {
+        table::webdataset_records(&paths, &mapping, keyer, &opts)?
+    };
+    let shards = read
+        .files
+        .iter()
+        .zip(files)
+        .map(|(f, name)| (f.shard.clone(), name.clone()))
+        .collect();
+    let recs = Records {
+        lines: read.files.iter().map(|f| f.rows).sum(),
+        bytes: read.files.iter().map(|f| f.size).sum(),
+        batch: read.batch,
+    };
+    Ok((recs, shards))
+}
+
+/// A conflicting re-registration named by file and row (a tar's row is
+/// its sample index).
+pub fn locate_conflict(shards: &[(String, String)], e: optout::Error) -> anyhow::Error {
+    if let optout::Error::RecordConflict {
+        shard,
+        row,
+        twice_in_batch,
+        ..
+    } = &e
+    {
+        if let Some((_, file)) = shards.iter().find(|(s, _)| s == shard.as_str()) {
+            // The row's content comes from the file, not a JSONL line: the
+            // way to register it again is the flag.
+            let hint = if *twice_in_batch {
+                " (the file is given twice?)"
+            } else {
+                "; if the file changed on purpose, pass --replace"
+            };
+            let msg = e.to_string();
+            let msg = msg.split("; set \"replace\"").next().unwrap_or(&msg);
+            return anyhow::anyhow!("{file}: row {row}: {msg}{hint}");
+        }
+    }
+    e.into()
+}
+
+/// Events of a DSR tool's CSV or Parquet export, all or nothing, in file
+/// and row order.
+pub fn read_events(
+    files: &[String],
+    csv: bool,
+    parquet: bool,
+    mapping: Option<&Path>,
+    keyer: &SubjectKeyer,
+) -> Result<Option<(Vec<Event>, u64)>> {
+    let Some(map_path) = mapping else {
+        return Ok(None);
+    };
+    if !csv && !parquet {
+        bail!("--mapping reads a CSV or Parquet export: add --csv or --parquet");
+    }
+    let mapping =
+        EventMapping::from_json(&mapping_text(map_path)?, &map_path.display().to_string())?;
+    let paths = paths(files, if csv { "CSV" } else { "Parquet" })?;
+    let read = if csv {
+        table::csv_events(&paths, &mapping, keyer)?
+    } else {
+        table::parquet_events(&paths, &mapping, keyer)?
+    };
+    Ok(Some((read.events, read.skipped)))
+}
