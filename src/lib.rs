@@ -65,6 +65,7 @@ pub mod table;
 mod time;
 pub mod tlog;
 mod verify;
+mod vocab;
 #[cfg(any(test, feature = "testing"))]
 pub mod workload;
 

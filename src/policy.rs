@@ -90,6 +90,22 @@ impl Policy {
     pub fn from_json(text: &str, name: &str) -> Result<Self, InputError> {
         let mut p: Policy = serde_json::from_str(text)
             .map_err(|e| InputError::from_serde(name, e.line() as u64, &e, Some(text)))?;
+        // A misspelt basis would make its records skip the consent
+        // requirement: only known bases, spelt as the records store them.
+        for b in &p.consent_required_for {
+            match basis::parse(b) {
+                Ok(known) if known == b => {}
+                Ok(known) => {
+                    return Err(InputError::new(
+                        name,
+                        0,
+                        Some("consent_required_for"),
+                        format!("write the basis as `{known}` (lowercase, as records store it)"),
+                    ))
+                }
+                Err(m) => return Err(InputError::new(name, 0, Some("consent_required_for"), m)),
+            }
+        }
         p.normalise();
         Ok(p)
     }

@@ -9,19 +9,58 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
-/// Legal bases (GDPR Art. 6) as they appear in JSON. Any other lowercase
-/// name is accepted too (`licensed`, for example) and matched by name.
+/// Legal bases as they appear in JSON: a closed vocabulary. The GDPR
+/// Art. 6(1) bases, and two that say the data is not personal data the
+/// controller needs a basis of its own for (`licensed`, `public_domain`).
+/// Input is trimmed and lowercased; any other name is an error that
+/// suggests the closest known one, so a typo (`consnet`, `Consent `) can
+/// never make consent-basis records skip the consent requirement.
 pub mod basis {
     /// Art. 6(1)(a): the subject consented.
     pub const CONSENT: &str = "consent";
-    /// Art. 6(1)(f): legitimate interest of the controller.
-    pub const LEGITIMATE_INTEREST: &str = "legitimate_interest";
     /// Art. 6(1)(b): needed for a contract with the subject.
     pub const CONTRACT: &str = "contract";
+    /// Art. 6(1)(c): needed to comply with a legal obligation.
+    pub const LEGAL_OBLIGATION: &str = "legal_obligation";
+    /// Art. 6(1)(d): to protect someone's vital interests.
+    pub const VITAL_INTEREST: &str = "vital_interest";
     /// Art. 6(1)(e): a task in the public interest.
     pub const PUBLIC_TASK: &str = "public_task";
+    /// Art. 6(1)(f): legitimate interest of the controller.
+    pub const LEGITIMATE_INTEREST: &str = "legitimate_interest";
     /// Licensed from a rights holder.
     pub const LICENSED: &str = "licensed";
+    /// In the public domain.
+    pub const PUBLIC_DOMAIN: &str = "public_domain";
+
+    /// Every known basis, in the order above.
+    pub const ALL: &[&str] = &[
+        CONSENT,
+        CONTRACT,
+        LEGAL_OBLIGATION,
+        VITAL_INTEREST,
+        PUBLIC_TASK,
+        LEGITIMATE_INTEREST,
+        LICENSED,
+        PUBLIC_DOMAIN,
+    ];
+
+    /// The known basis `s` names (trimmed, lowercased), or an error saying
+    /// which names are known and, when one is close, which was meant. The
+    /// value itself is not echoed.
+    pub fn parse(s: &str) -> Result<&'static str, String> {
+        let norm = s.trim().to_lowercase();
+        if let Some(b) = ALL.iter().find(|b| **b == norm) {
+            return Ok(b);
+        }
+        let hint = crate::vocab::closest(&norm, ALL)
+            .map(|b| format!(" (did you mean `{b}`?)"))
+            .unwrap_or_default();
+        Err(format!(
+            "not a known legal basis{hint}; the bases are {}",
+            ALL.join(", ")
+        ))
+    }
 }
 
 /// Whether a record was public where it was collected.

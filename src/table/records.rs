@@ -250,7 +250,7 @@ pub(crate) fn push_rows(
                 .map_err(|(f, msg)| {
                     let b = if f == "source" { &source } else { &basis };
                     match b {
-                        Field::Col(b) => err(row, b, TableErrorKind::BadValue, msg.to_string()),
+                        Field::Col(b) => err(row, b, TableErrorKind::BadValue, msg),
                         Field::Lit(_) => TableError::mapping(&m.name, f, msg),
                     }
                 })?;

@@ -134,7 +134,8 @@ impl BatchBuilder {
 
 /// The profile of a record from its provenance fields as given: the rule
 /// every intake path shares (JSONL lines, Parquet and Arrow tables,
-/// WebDataset samples). `source` and `basis` must not be blank; sources,
+/// WebDataset samples). `source` and `basis` must not be blank and `basis`
+/// must be a known one ([`crate::provenance::basis`]); sources,
 /// categories and third parties are normalised ([`norm`]). An error names
 /// the field and says what is wrong.
 pub(crate) fn record_profile<'a>(
@@ -145,16 +146,17 @@ pub(crate) fn record_profile<'a>(
     jurisdiction: Option<String>,
     license: Option<String>,
     obtained_from: Option<&str>,
-) -> Result<Profile, (&'static str, &'static str)> {
+) -> Result<Profile, (&'static str, String)> {
     if source.trim().is_empty() {
-        return Err(("source", "must not be empty"));
+        return Err(("source", "must not be empty".into()));
     }
     if basis.trim().is_empty() {
-        return Err(("basis", "must not be empty"));
+        return Err(("basis", "must not be empty".into()));
     }
+    let basis = crate::provenance::basis::parse(basis).map_err(|m| ("basis", m))?;
     let mut profile = Profile {
         source: norm(source),
-        basis: basis.trim().to_string(),
+        basis: basis.to_string(),
         categories: categories.into_iter().map(norm).collect(),
         visibility,
         jurisdiction,

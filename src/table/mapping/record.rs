@@ -221,7 +221,10 @@ impl RecordMapping {
             (s, b) => {
                 all = false;
                 // Check whichever is literal on its own.
-                (s.unwrap_or("x"), b.unwrap_or("x"))
+                (
+                    s.unwrap_or("x"),
+                    b.unwrap_or(crate::provenance::basis::CONSENT),
+                )
             }
         };
         let p = crate::jsonl::record_profile(
@@ -233,7 +236,7 @@ impl RecordMapping {
             license,
             obtained_from.as_deref(),
         )
-        .map_err(|(f, m)| e(f, m.to_string()))?;
+        .map_err(|(f, m)| e(f, m))?;
         Ok(all.then_some(p))
     }
 
