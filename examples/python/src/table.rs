@@ -54,39 +54,48 @@ pub fn error(py: Python<'_>, e: &TableError) -> PyErr {
     }
 }
 
-/// A mapping given as a dict, JSON text or a path: its text and a name.
-fn mapping_text(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+/// A mapping given as a dict or JSON text (its text), or as a path (read
+/// by the library's `load`).
+enum MappingArg {
+    Text(String),
+    Path(PathBuf),
+}
+
+fn mapping_arg(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<MappingArg> {
     if v.is_instance_of::<PyDict>() {
         let s: String = py.import("json")?.call_method1("dumps", (v,))?.extract()?;
-        return Ok((s, "<mapping>".to_string()));
+        return Ok(MappingArg::Text(s));
     }
-    let path: PathBuf = if let Ok(s) = v.cast::<PyString>() {
+    if let Ok(s) = v.cast::<PyString>() {
         let s = s.to_str()?;
-        if s.trim_start().starts_with('{') {
-            return Ok((s.to_string(), "<mapping>".to_string()));
-        }
-        PathBuf::from(s)
-    } else if v.hasattr("__fspath__")? {
-        v.call_method0("__fspath__")?.extract()?
-    } else {
-        return Err(bad_arg(py, "mapping", "expected a dict, JSON text or a path"));
-    };
-    let bytes = optout::read_bounded(&path, 1 << 20, "mapping file").map_err(|e| crate::errors::lib(py, &e))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| bad_arg(py, "mapping", format!("{}: not UTF-8 text", path.display())))?;
-    Ok((text, path.display().to_string()))
+        return Ok(if s.trim_start().starts_with('{') {
+            MappingArg::Text(s.to_string())
+        } else {
+            MappingArg::Path(PathBuf::from(s))
+        });
+    }
+    if v.hasattr("__fspath__")? {
+        return Ok(MappingArg::Path(v.call_method0("__fspath__")?.extract()?));
+    }
+    Err(bad_arg(py, "mapping", "expected a dict, JSON text or a path"))
 }
 
 /// A record mapping from a dict, JSON text or a path.
 pub fn record_mapping(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<RecordMapping> {
-    let (text, name) = mapping_text(py, v)?;
-    RecordMapping::from_json(&text, &name).map_err(|e| error(py, &e))
+    match mapping_arg(py, v)? {
+        MappingArg::Text(t) => RecordMapping::from_json(&t, "<mapping>"),
+        MappingArg::Path(p) => RecordMapping::load(&p),
+    }
+    .map_err(|e| error(py, &e))
 }
 
 /// An event mapping from a dict, JSON text or a path.
 pub fn event_mapping(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<EventMapping> {
-    let (text, name) = mapping_text(py, v)?;
-    EventMapping::from_json(&text, &name).map_err(|e| error(py, &e))
+    match mapping_arg(py, v)? {
+        MappingArg::Text(t) => EventMapping::from_json(&t, "<mapping>"),
+        MappingArg::Path(p) => EventMapping::load(&p),
+    }
+    .map_err(|e| error(py, &e))
 }
 
 /// One path or a list of paths.

@@ -1,7 +1,7 @@
 //! `ingest --parquet|--webdataset` and `apply --csv|--parquet`: data files
 //! read by a mapping through the library's `table` module (the rules are
 //! there: shard names, positions, profile normalisation, pseudonyms, the
-//! JSONL event rule). This file only reads the mapping and names places.
+//! JSONL event rule, the mapping file's read). This file only names places.
 
 use std::path::{Path, PathBuf};
 
@@ -11,17 +11,6 @@ use optout::{Event, SubjectKeyer};
 
 use crate::args::IngestFormat;
 use crate::input::Records;
-
-/// Longest mapping file read.
-const MAX_MAPPING: u64 = 1 << 20;
-
-fn mapping_text(path: &Path) -> Result<String> {
-    let bytes = optout::read_bounded(path, MAX_MAPPING, "mapping file")?;
-    match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
-        Err(_) => bail!("{}: the mapping is not UTF-8 text", path.display()),
-    }
-}
 
 /// Whether `ingest` reads tables, and the mapping it needs.
 pub fn wants_table(t: &IngestFormat) -> Result<bool> {
@@ -51,8 +40,7 @@ pub fn read_records(
     threads: usize,
 ) -> Result<(Records, Vec<(String, String)>)> {
     let map_path = t.mapping.as_deref().expect("clap requires --mapping");
-    let mapping =
-        RecordMapping::from_json(&mapping_text(map_path)?, &map_path.display().to_string())?;
+    let mapping = RecordMapping::load(map_path)?;
     let what = if t.parquet { "Parquet" } else { "WebDataset" };
     let paths = paths(files, what)?;
     let opts = FileOptions {
@@ -120,8 +108,7 @@ pub fn read_events(
     if !csv && !parquet {
         bail!("--mapping reads a CSV or Parquet export: add --csv or --parquet");
     }
-    let mapping =
-        EventMapping::from_json(&mapping_text(map_path)?, &map_path.display().to_string())?;
+    let mapping = EventMapping::load(map_path)?;
     let paths = paths(files, if csv { "CSV" } else { "Parquet" })?;
     let read = if csv {
         table::csv_events(&paths, &mapping, keyer)?

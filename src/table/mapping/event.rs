@@ -50,6 +50,13 @@ pub(crate) const EVENT_FIELDS: &[(&str, Shape)] = &[
 ];
 
 impl EventMapping {
+    /// Reads the mapping file at `path` (at most [`MAX_MAPPING_FILE`](crate::table::MAX_MAPPING_FILE)
+    /// bytes of UTF-8 JSON); errors name the file.
+    pub fn load(path: &std::path::Path) -> Result<Self, TableError> {
+        let (text, name) = super::read_file(path)?;
+        Self::from_json(&text, &name)
+    }
+
     /// Parses an event mapping; `name` (the mapping file's path) is named in errors.
     ///
     /// ```

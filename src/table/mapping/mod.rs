@@ -228,3 +228,17 @@ pub(super) fn lit_str(s: &Src) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Longest mapping file read.
+pub const MAX_MAPPING_FILE: u64 = 1 << 20;
+
+/// The text of the mapping file at `path` (bounded, UTF-8) and its name.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<(String, String), TableError> {
+    use crate::table::error::{At, TableErrorKind};
+    let name = path.display().to_string();
+    let bytes = crate::fsutil::read_bounded(path, MAX_MAPPING_FILE, "mapping file")
+        .map_err(|e| TableError::new(TableErrorKind::Io, &name, At::File, e.to_string()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| TableError::new(TableErrorKind::Mapping, &name, At::File, "not UTF-8 text"))?;
+    Ok((text, name))
+}

@@ -69,6 +69,13 @@ const RECORD_FIELDS: &[&str] = &[
 ];
 
 impl RecordMapping {
+    /// Reads the mapping file at `path` (at most [`MAX_MAPPING_FILE`](crate::table::MAX_MAPPING_FILE)
+    /// bytes of UTF-8 JSON); errors name the file.
+    pub fn load(path: &std::path::Path) -> Result<Self, TableError> {
+        let (text, name) = super::read_file(path)?;
+        Self::from_json(&text, &name)
+    }
+
     /// Parses a record mapping; `name` (the mapping file's path) is named in errors.
     ///
     /// ```
