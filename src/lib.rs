@@ -77,7 +77,12 @@ pub use ids::{hex, DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, Subject
 pub use index::{Index, IndexStats};
 /// The JSONL grammar, at its old path ([`ingest::jsonl`]).
 pub use ingest::jsonl;
-pub use ledger::{default_key_path, IngestSummary, Ledger, LedgerOptions};
+#[cfg(feature = "signing")]
+pub use ledger::{create_signing_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+pub use ledger::{
+    default_key_path, default_signing_key_path, default_signing_pub_path, divergence,
+    entry_summary, CheckpointCheck, IngestSummary, Ledger, LedgerOptions, ORIGIN_PREFIX, TREE_DIR,
+};
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};
 pub use policy::{Policy, MAX_POLICY_FILE};

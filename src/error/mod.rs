@@ -269,6 +269,9 @@ pub enum Error {
     /// A request the ledger refuses, by kind.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The transparency log: the tree store, a proof, a checkpoint, a key or a receipt.
+    #[error(transparent)]
+    Tlog(#[from] crate::tlog::TlogError),
     /// A request that cannot be honoured, described (the index's replay
     /// checks, the service's configuration).
     #[error("{0}")]

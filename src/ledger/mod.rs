@@ -29,6 +29,14 @@ use crate::time::Timestamp;
 mod ingest;
 mod readback;
 mod seal;
+mod tlog;
+
+#[cfg(feature = "signing")]
+pub use tlog::{create_signing_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+pub use tlog::{
+    default_signing_key_path, default_signing_pub_path, divergence, entry_summary, CheckpointCheck,
+    ORIGIN_PREFIX, TREE_DIR,
+};
 
 /// Entry format version written by this build.
 pub const ENTRY_FORMAT: u32 = 1;

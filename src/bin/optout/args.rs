@@ -95,6 +95,8 @@ pub enum Command {
         ledger: PathBuf,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        signing: SigningKeyArg,
     },
     /// Register records from JSONL files ('-' = stdin), or from Parquet files
     /// or WebDataset tars by a mapping; all files are one all-or-nothing batch.
@@ -128,6 +130,8 @@ pub enum Command {
         mapping: Option<PathBuf>,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        receipts: ReceiptsArg,
     },
     /// Record machine-readable opt-out signals (robots.txt AI agents, TDMRep,
     /// noai, ai.txt, aipref Content-Usage, C2PA) from crawl metadata JSONL.
@@ -219,6 +223,7 @@ pub enum Command {
         key: KeyArg,
     },
     /// Check the ledger's frames, hash chain and snapshots, and replay it; exit 1 on damage.
+    /// With --checkpoint: check that the ledger extends each signed checkpoint.
     Verify {
         /// The ledger directory.
         ledger: PathBuf,
@@ -226,6 +231,8 @@ pub enum Command {
         key: KeyArg,
         #[command(flatten)]
         expect: ExpectHead,
+        #[command(flatten)]
+        checkpoints: CheckpointArgs,
     },
     /// Print the ledger's head (seq, chain head, ledger id) as JSON: pin it,
     /// and pass it to --expect-head later.
@@ -252,6 +259,112 @@ pub enum Command {
     #[cfg(feature = "server")]
     #[command(subcommand)]
     Token(TokenCommand),
+    // ---- The transparency log (issue 16): checkpoints, proofs, receipts ----
+    /// Write a signed checkpoint (C2SP signed note: origin, size = head seq,
+    /// Merkle root) of the ledger's log, to stdout or -o FILE.
+    Checkpoint {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// Where to write the checkpoint [default: stdout].
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        signing: SigningKeyArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Print the consistency proof (JSON) that the tree at OLD is a prefix
+    /// of the tree at NEW; each is a tree size (seq) or a checkpoint file.
+    ProveConsistency {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The older tree size, or a checkpoint file.
+        old: String,
+        /// The newer tree size, or a checkpoint file.
+        new: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Check offline, without the ledger, that checkpoint NEW extends
+    /// checkpoint OLD by the proof `prove-consistency` printed.
+    VerifyConsistency {
+        /// The older checkpoint file.
+        old: PathBuf,
+        /// The newer checkpoint file.
+        new: PathBuf,
+        /// The proof file (JSON).
+        proof: PathBuf,
+        #[command(flatten)]
+        verifier: VerifierArgs,
+    },
+    /// Write the receipt (JSON) of the entry at SEQ in a checkpoint at the head.
+    Receipt {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The entry's seq.
+        seq: u64,
+        /// Where to write it [default: stdout].
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        signing: SigningKeyArg,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// Check a receipt offline, with nothing but the log's public key; with
+    /// --checkpoint LATER and --proof, that the entry is still in the log.
+    VerifyReceipt {
+        /// The receipt file.
+        receipt: PathBuf,
+        #[command(flatten)]
+        verifier: VerifierArgs,
+        /// A later checkpoint of the same log that must still include the entry.
+        #[arg(long = "checkpoint", value_name = "LATER", requires = "proof")]
+        later: Option<PathBuf>,
+        /// The consistency proof from the receipt's checkpoint to LATER
+        /// (`optout prove-consistency LEDGER RECEIPT_SIZE LATER`).
+        #[arg(long, value_name = "PROOF", requires = "later")]
+        proof: Option<PathBuf>,
+    },
+    /// Create a checkpoint signing key pair: the ledger's (LEDGER.signing.key
+    /// and .pub, for a ledger created before signed checkpoints), or with
+    /// --witness NAME a witness's cosigning key (-o PATH and PATH.pub).
+    Keygen {
+        /// The ledger directory (its key files go beside it).
+        #[arg(required_unless_present = "witness", conflicts_with = "witness")]
+        ledger: Option<PathBuf>,
+        /// Create a witness's cosigning key with this name (e.g. auditor.example/w1).
+        #[arg(long, value_name = "NAME", requires = "out")]
+        witness: Option<String>,
+        /// Where the witness's secret key goes (its public key: PATH.pub).
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// The ledger key file to create [default: LEDGER.signing.key].
+        #[arg(long, value_name = "PATH", conflicts_with = "witness")]
+        signing_key: Option<PathBuf>,
+    },
+    /// Cosign a checkpoint as a witness: checks the log's signature (and, with
+    /// --previous and --proof, that it extends the last one cosigned), then
+    /// adds a timestamped cosignature.
+    Cosign {
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+        /// The witness's secret key (`optout keygen --witness`).
+        #[arg(long, value_name = "PATH")]
+        witness_key: PathBuf,
+        /// The log's public key (LEDGER.signing.pub).
+        #[arg(long, value_name = "PATH")]
+        pubkey: PathBuf,
+        /// The last checkpoint this witness cosigned for the log.
+        #[arg(long, value_name = "FILE", requires = "proof")]
+        previous: Option<PathBuf>,
+        /// The consistency proof from --previous to the checkpoint.
+        #[arg(long, value_name = "PROOF", requires = "previous")]
+        proof: Option<PathBuf>,
+        /// Where to write the cosigned checkpoint [default: stdout].
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
     Demo {
         /// Directory to (re)create [default: ./optout-demo].
@@ -443,4 +556,52 @@ pub enum TokenCommand {
         /// The tokens file.
         tokens: PathBuf,
     },
+}
+
+// ---- The transparency log (issue 16) ----
+
+/// The ledger's checkpoint signing key.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SigningKeyArg {
+    /// The checkpoint signing key file [default: LEDGER.signing.key beside the ledger]
+    /// (`init`: an existing key to use instead of creating one).
+    #[arg(long, value_name = "PATH")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// `apply --receipts`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReceiptsArg {
+    /// Write one receipt per applied event into DIR (named by seq and
+    /// subject pseudonym), in a checkpoint signed at the new head.
+    #[arg(long, value_name = "DIR")]
+    pub receipts: Option<PathBuf>,
+    #[command(flatten)]
+    pub signing: SigningKeyArg,
+}
+
+/// Who must have signed a checkpoint: the log's key and witnesses.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VerifierArgs {
+    /// The log's public key file (LEDGER.signing.pub) [default, with a ledger: LEDGER.signing.pub].
+    #[arg(long, value_name = "PATH")]
+    pub pubkey: Option<PathBuf>,
+    /// A witness whose cosignature is required (repeatable): a vkey, or a file holding one.
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned [default: all].
+    #[arg(long, value_name = "N", requires = "witnesses")]
+    pub witness_threshold: Option<usize>,
+}
+
+/// `verify --checkpoint`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckpointArgs {
+    /// A signed checkpoint the ledger must extend (repeatable): rollback,
+    /// truncation, fork and rewrite are found, with the seqs between which
+    /// history diverges.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
 }

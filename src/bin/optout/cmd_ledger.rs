@@ -10,7 +10,8 @@ use optout::storage::FindingKind;
 use optout::{Ledger, SubjectKeyer};
 use serde_json::json;
 
-use crate::args::{ExpectHead, IngestFormat, KeyArg};
+use crate::args::{ExpectHead, IngestFormat, KeyArg, ReceiptsArg, SigningKeyArg};
+use crate::cmd_tlog;
 use crate::out::{num, rate, secs, Out};
 use crate::{
     expected_head, hex, input, key_path, load_key, open_ledger, optional_key, tables, Status,
@@ -40,7 +41,7 @@ fn threads() -> usize {
         .clamp(1, 64)
 }
 
-pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
+pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg) -> Result<Status> {
     if ledger.join(optout::storage::LOG_DIR).exists() {
         bail!("{}: a ledger already exists here", ledger.display());
     }
@@ -69,12 +70,22 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
     } else {
         (SubjectKeyer::create_key_file(&kp)?, true)
     };
-    let l = match Ledger::create(ledger, keyer) {
+    let remove_key = || {
+        if created {
+            let _ = std::fs::remove_file(&kp);
+        }
+    };
+    let ledger_id = cmd_tlog::new_ledger_id()?;
+    let sig = cmd_tlog::init_signing(ledger, signing, &ledger_id).inspect_err(|_| remove_key())?;
+    let opts = optout::LedgerOptions {
+        ledger_id: Some(ledger_id),
+        ..Default::default()
+    };
+    let l = match Ledger::create_with(optout::storage::FsIo::new(), ledger, keyer, opts) {
         Ok(l) => l,
         Err(e) => {
-            if created {
-                let _ = std::fs::remove_file(&kp);
-            }
+            remove_key();
+            sig.undo();
             return Err(e.into());
         }
     };
@@ -90,12 +101,16 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
     } else {
         out.line(format!("using existing subject key {}", kp.display()))?;
     }
+    sig.report(out)?;
     out.json(json!({
         "command": "init",
         "ledger": ledger,
         "ledger_id": id,
         "key_file": kp,
         "key_created": created,
+        "signing_key_file": sig.key,
+        "signing_pub_file": sig.public,
+        "signing_key_created": sig.created,
         "seq": seq,
     }))?;
     Ok(Status::Ok)
@@ -183,12 +198,14 @@ pub fn apply(
     files: &[String],
     src: &EventSource,
     key: &KeyArg,
+    receipts: &ReceiptsArg,
 ) -> Result<Status> {
     let t0 = Instant::now();
     if src.mapping.is_none() && (src.csv || src.parquet) {
         bail!("--csv and --parquet read an export by a mapping: add --mapping MAP.json");
     }
     let keyer = load_key(ledger, key)?;
+    let signing = cmd_tlog::receipts_key(ledger, receipts)?;
     let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let sp = out.spinner("reading events");
@@ -212,6 +229,7 @@ pub fn apply(
     sp.set_message(format!("appending {} events", num(n)));
     let seq = l.apply(events)?;
     sp.finish_and_clear();
+    let receipts = cmd_tlog::write_receipts(out, &l, ledger, before.0, receipts, signing.as_ref())?;
     let el = t0.elapsed();
     let kinds: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}")).collect();
     out.line(format!(
@@ -238,6 +256,7 @@ pub fn apply(
         "seq": seq.0,
         "future_events": future_n,
         "skipped_rows": skipped,
+        "receipts": receipts,
         "seconds": el.as_secs_f64(),
     }))?;
     if let Some(latest) = latest {

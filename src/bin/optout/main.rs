@@ -13,6 +13,7 @@ mod cmd_runs;
 #[cfg(feature = "server")]
 mod cmd_serve;
 mod cmd_signals;
+mod cmd_tlog;
 mod demo;
 mod input;
 mod out;
@@ -130,7 +131,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cmd: Command, out: &mut Out) -> Result<Status> {
     match cmd {
-        Command::Init { ledger, key } => cmd_ledger::init(out, &ledger, &key),
+        Command::Init {
+            ledger,
+            key,
+            signing,
+        } => cmd_ledger::init(out, &ledger, &key, &signing),
         Command::Ingest {
             ledger,
             files,
@@ -144,19 +149,32 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             parquet,
             mapping,
             key,
+            receipts,
         } => {
             let src = cmd_ledger::EventSource {
                 csv,
                 parquet,
                 mapping: mapping.as_deref(),
             };
-            cmd_ledger::apply(out, &ledger, &files, &src, &key)
+            cmd_ledger::apply(out, &ledger, &files, &src, &key, &receipts)
         }
         Command::Verify {
             ledger,
             key,
             expect,
-        } => cmd_ledger::verify(out, &ledger, &key, &expect),
+            checkpoints,
+        } if !checkpoints.checkpoints.is_empty() => {
+            cmd_tlog::verify(out, &ledger, &key, &expect, &checkpoints)
+        }
+        Command::Verify {
+            ledger,
+            key,
+            expect,
+            checkpoints,
+        } => {
+            cmd_tlog::no_checkpoint_flags(&checkpoints)?;
+            cmd_ledger::verify(out, &ledger, &key, &expect)
+        }
         Command::Head { ledger } => cmd_ledger::head(out, &ledger),
         Command::Quarantine(QuarantineCommand::List { ledger }) => {
             cmd_ledger::quarantine_list(out, &ledger)
@@ -233,6 +251,69 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         Command::Serve(a) => cmd_serve::serve(&a),
         #[cfg(feature = "server")]
         Command::Token(t) => cmd_serve::token(out, t),
+        Command::Checkpoint {
+            ledger,
+            out: dest,
+            signing,
+            key,
+        } => cmd_tlog::checkpoint(out, &ledger, dest.as_deref(), &signing, &key),
+        Command::ProveConsistency {
+            ledger,
+            old,
+            new,
+            key,
+        } => cmd_tlog::prove_consistency(out, &ledger, &old, &new, &key),
+        Command::VerifyConsistency {
+            old,
+            new,
+            proof,
+            verifier,
+        } => cmd_tlog::verify_consistency(out, &old, &new, &proof, &verifier),
+        Command::Receipt {
+            ledger,
+            seq,
+            out: dest,
+            signing,
+            key,
+        } => cmd_tlog::receipt(out, &ledger, seq, dest.as_deref(), &signing, &key),
+        Command::VerifyReceipt {
+            receipt,
+            verifier,
+            later,
+            proof,
+        } => cmd_tlog::verify_receipt(
+            out,
+            &receipt,
+            &verifier,
+            later.as_deref().zip(proof.as_deref()),
+        ),
+        Command::Keygen {
+            ledger,
+            witness,
+            out: dest,
+            signing_key,
+        } => cmd_tlog::keygen(
+            out,
+            ledger.as_deref(),
+            witness.as_deref(),
+            dest.as_deref(),
+            signing_key,
+        ),
+        Command::Cosign {
+            checkpoint,
+            witness_key,
+            pubkey,
+            previous,
+            proof,
+            out: dest,
+        } => cmd_tlog::cosign(
+            out,
+            &checkpoint,
+            &witness_key,
+            &pubkey,
+            previous.as_deref().zip(proof.as_deref()),
+            dest.as_deref(),
+        ),
         Command::Demo { dir } => {
             demo::run(out, &dir.unwrap_or_else(|| PathBuf::from("./optout-demo")))
         }
