@@ -339,7 +339,16 @@ fn one_writer_whatever_happens_to_the_lock_file() {
     let old = f.path("L.old");
     std::fs::rename(&f.ledger, &old).unwrap();
     let key = format!("{}.key", f.ledger);
-    ok(&["-q", "init", &f.ledger, "--key-file", &key]);
+    let signing = format!("{}.signing.key", f.ledger);
+    ok(&[
+        "-q",
+        "init",
+        &f.ledger,
+        "--key-file",
+        &key,
+        "--signing-key",
+        &signing,
+    ]);
     std::fs::write(&fifo, erasure(2) + "\n").unwrap();
     let o = first.finish();
     expect(

@@ -244,3 +244,28 @@ fn a_checkpoint_of_another_ledger_is_refused() {
     // And a receipt of another ledger's checkpoint cannot be made.
     assert!(other.receipt(Seq(1), &c).is_err());
 }
+
+/// A `tree/` of another history of the same ledger id (restored beside
+/// another log) is not trusted: the checkpoint is of the log's entries.
+#[test]
+fn a_tree_from_another_history_is_recomputed_not_signed() {
+    use optout::storage::Io;
+    let (io_a, io_b) = (MemIo::new(), MemIo::new());
+    let mut a = ledger(&io_a);
+    objections(&mut a, 0, 600, "a");
+    a.tree_head().unwrap();
+    let mut b = ledger(&io_b);
+    objections(&mut b, 0, 600, "b");
+    objections(&mut b, 600, 650, "b");
+    for f in io_a.list_dir(Path::new("/l/tree")).unwrap() {
+        let from = Path::new("/l/tree").join(&f);
+        let bytes = io_a.read_all(&from).unwrap();
+        io_b.create_dir(Path::new("/l/tree")).unwrap();
+        io_b.create_file(&from).unwrap();
+        io_b.write_at(&from, 0, &bytes).unwrap();
+    }
+    let want = b.roots_from_log(&[651]).unwrap()[0].unwrap();
+    assert_eq!(b.tree_head().unwrap(), (651, want));
+    let c = b.checkpoint(&signer()).unwrap();
+    assert_eq!(c.checkpoint.root, want);
+}

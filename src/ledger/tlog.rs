@@ -69,6 +69,52 @@ pub enum CheckpointCheck {
     },
 }
 
+/// The tree store's anchor file inside `LEDGER/tree/`.
+const ANCHOR_FILE: &str = "anchor";
+/// `"OOTLOGA\0"`, size (u64 LE), chain value (32), crc32 of the 48 bytes before.
+const ANCHOR_MAGIC: &[u8; 8] = b"OOTLOGA\0";
+const ANCHOR_LEN: usize = 52;
+
+fn read_anchor<I: Io>(io: &I, path: &Path) -> Option<(u64, crate::storage::ChainHash)> {
+    if io.file_len(path).ok()? != ANCHOR_LEN as u64 {
+        return None;
+    }
+    let mut b = [0u8; ANCHOR_LEN];
+    io.read_at(path, 0, &mut b).ok()?;
+    let crc = u32::from_le_bytes(b[48..].try_into().ok()?);
+    if &b[..8] != ANCHOR_MAGIC || crc32fast::hash(&b[..48]) != crc {
+        return None;
+    }
+    let size = u64::from_le_bytes(b[8..16].try_into().ok()?);
+    let chain: [u8; 32] = b[16..48].try_into().ok()?;
+    Some((size, crate::storage::ChainHash::from_bytes(chain)))
+}
+
+/// Writes the anchor (a new file renamed over the old, then the directory
+/// fsynced): the store's files are already durable up to `size`.
+fn write_anchor<I: Io>(
+    io: &I,
+    dir: &Path,
+    size: u64,
+    chain: &crate::storage::ChainHash,
+) -> std::result::Result<(), TlogError> {
+    let mut b = Vec::with_capacity(ANCHOR_LEN);
+    b.extend_from_slice(ANCHOR_MAGIC);
+    b.extend_from_slice(&size.to_le_bytes());
+    b.extend_from_slice(chain.as_bytes());
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    let tmp = dir.join("anchor.tmp");
+    let path = dir.join(ANCHOR_FILE);
+    let e = |op| move |err| TlogError::io(op, dir.join(ANCHOR_FILE), err);
+    io.create_file(&tmp).map_err(e("create"))?;
+    io.write_at(&tmp, 0, &b).map_err(e("write"))?;
+    io.sync_file(&tmp).map_err(e("fsync"))?;
+    io.rename(&tmp, &path).map_err(e("rename"))?;
+    io.sync_dir(dir).map_err(e("fsync directory"))?;
+    Ok(())
+}
+
 /// Stops a replay early, or carries its error.
 enum Replay {
     Done,
@@ -86,6 +132,12 @@ impl<I: Io> Ledger<I> {
     /// (a sequential read of the entries it lacks), makes it durable, and
     /// runs `f` on it. The store is a cache of the log, repaired or rebuilt
     /// from it on open, so a crash at any point costs only recomputation.
+    ///
+    /// The store is trusted only up to its anchor (`tree/anchor`: a size
+    /// and the log's chain value there, written after each catch-up):
+    /// whatever it holds beyond that size, or all of it when the log's chain
+    /// there differs (a `tree/` of another history of this ledger id, a
+    /// log restored beside a newer tree), is recomputed from the log.
     fn with_tree<T>(
         &self,
         f: impl FnOnce(&mut TreeStore<&I>, &Log<I>) -> std::result::Result<T, TlogError>,
@@ -95,16 +147,26 @@ impl<I: Io> Ledger<I> {
         }
         let dir = self.path.join(TREE_DIR);
         let log = &self.log;
+        let io = log.io();
+        let durable = log.durable_head().0;
+        let anchor_path = dir.join(ANCHOR_FILE);
+        let trusted = match read_anchor(io, &anchor_path) {
+            Some((size, chain)) if size <= durable && log.chain_at(Seq(size))? == chain => size,
+            _ => 0,
+        };
         let mut src = log;
         let (mut store, _) = TreeStore::open(
-            log.io(),
+            io,
             &dir,
             StoreOptions::new(self.ledger_id()),
-            log.durable_head().0,
+            trusted,
             &mut src,
         )?;
         store.extend_from_log(log)?;
         store.sync()?;
+        if durable != trusted {
+            write_anchor(io, &dir, durable, &log.chain_at(Seq(durable))?)?;
+        }
         Ok(f(&mut store, log)?)
     }
 

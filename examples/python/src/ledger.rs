@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use optout::lineage::affected;
 use optout::report::subject_report;
 use optout::storage::{FindingKind, FsIo, VerifyReport};
+use optout::tlog::{SignerKey, TlogError};
 use optout::{default_key_path, Ledger, Seq, SubjectKeyer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -145,14 +146,42 @@ fn load_key(path: &Path) -> Result<SubjectKeyer, optout::Error> {
     SubjectKeyer::load_key_file(path)
 }
 
+/// Loads a checkpoint signing key (default `LEDGER.signing.key`); a ledger
+/// created before signed checkpoints has none, and the error says how to
+/// make one.
+fn signing_key(py: Python<'_>, ledger: &Path, path: Option<PathBuf>) -> PyResult<SignerKey> {
+    let p = path.unwrap_or_else(|| optout::default_signing_key_path(ledger));
+    if !p.exists() {
+        return Err(invalid(
+            py,
+            format!(
+                "{}: no checkpoint signing key (a ledger created before signed checkpoints has \
+                 none): create one with `optout keygen LEDGER`, or pass signing_key=",
+                p.display()
+            ),
+        ));
+    }
+    SignerKey::load_file(&p)
+        .map_err(|e| optout::Error::from(TlogError::from(e)))
+        .py(py)
+}
+
 #[pymethods]
 impl PyLedger {
     /// Creates a ledger directory at ``path``. The subject key is read from
     /// ``key_file`` if given, else from ``PATH.key`` if it exists, else a new
     /// one is created there (mode 0600). Keep the key apart from the ledger.
+    /// The checkpoint signing key likewise: ``signing_key`` if given, else
+    /// ``PATH.signing.key`` if it exists, else a new pair is created there
+    /// (``PATH.signing.key``, mode 0600, and ``PATH.signing.pub``).
     #[staticmethod]
-    #[pyo3(signature = (path, key_file = None))]
-    fn create(py: Python<'_>, path: PathBuf, key_file: Option<PathBuf>) -> PyResult<Self> {
+    #[pyo3(signature = (path, key_file = None, *, signing_key = None))]
+    fn create(
+        py: Python<'_>,
+        path: PathBuf,
+        key_file: Option<PathBuf>,
+        signing_key: Option<PathBuf>,
+    ) -> PyResult<Self> {
         let p = path.clone();
         let (ledger, keyer) = py
             .detach(move || -> Result<_, optout::Error> {
@@ -167,7 +196,13 @@ impl PyLedger {
                         }
                     }
                 };
-                Ok((Ledger::create(&p, keyer.clone())?, keyer))
+                let l = Ledger::create(&p, keyer.clone())?;
+                let sk = optout::default_signing_key_path(&p);
+                if signing_key.is_none() && !sk.exists() {
+                    let public = optout::default_signing_pub_path(&p);
+                    optout::create_signing_key_pair(&sk, &public, &l.origin())?;
+                }
+                Ok((l, keyer))
             })
             .py(py)?;
         Ok(PyLedger {
@@ -391,13 +426,60 @@ impl PyLedger {
 
     /// Records events (objections, consents, erasures, takedowns, ...), all
     /// or nothing; sources as for ``ingest``. Returns the head seq after them.
-    #[pyo3(signature = (*sources))]
-    fn apply(&self, py: Python<'_>, sources: &Bound<'_, PyTuple>) -> PyResult<u64> {
+    ///
+    /// With ``receipts=True`` returns ``(seq, receipts)``: one receipt (JSON
+    /// text) per event applied, in a checkpoint signed at the new head with
+    /// ``signing_key`` (default ``PATH.signing.key``), for a DSR portal to
+    /// hand to the person; ``optout.verify_receipt`` checks one offline.
+    #[pyo3(signature = (*sources, receipts = false, signing_key = None))]
+    fn apply(
+        &self,
+        py: Python<'_>,
+        sources: &Bound<'_, PyTuple>,
+        receipts: bool,
+        signing_key: Option<PathBuf>,
+    ) -> PyResult<Py<PyAny>> {
         let keyer = self.keyer(py)?.clone();
+        let sk = match receipts {
+            true => Some(self::signing_key(py, &self.path, signing_key)?),
+            false => None,
+        };
         let srcs = input::collect(py, sources)?;
-        self.with(py, move |l| {
+        let (seq, made) = self.with(py, move |l| {
             let events = input::events(&srcs, &keyer)?;
-            Ok(l.apply(events)?.0)
+            let before = l.head().0 .0;
+            let seq = l.apply(events)?.0;
+            let Some(sk) = sk else {
+                return Ok((seq, None));
+            };
+            let c = l.checkpoint(&sk)?;
+            let seqs: Vec<Seq> = (before + 1..=seq).map(Seq).collect();
+            let rs = l.receipts(&seqs, &c)?;
+            Ok((seq, Some(rs.iter().map(|r| r.to_json()).collect::<Vec<_>>())))
+        })?;
+        match made {
+            None => Ok(seq.into_pyobject(py)?.into_any().unbind()),
+            Some(rs) => Ok((seq, rs).into_pyobject(py)?.into_any().unbind()),
+        }
+    }
+
+    /// Signs a checkpoint of the log at its head (C2SP signed note: origin,
+    /// size = head seq, Merkle root) with ``signing_key`` (default
+    /// ``PATH.signing.key``); returns the note's text, to publish.
+    #[pyo3(signature = (signing_key = None))]
+    fn checkpoint(&self, py: Python<'_>, signing_key: Option<PathBuf>) -> PyResult<String> {
+        let sk = self::signing_key(py, &self.path, signing_key)?;
+        self.with(py, move |l| Ok(l.checkpoint(&sk)?.note))
+    }
+
+    /// The receipt (JSON text) of the entry at ``seq``, in a checkpoint
+    /// signed at the head with ``signing_key`` (default ``PATH.signing.key``).
+    #[pyo3(signature = (seq, signing_key = None))]
+    fn receipt(&self, py: Python<'_>, seq: u64, signing_key: Option<PathBuf>) -> PyResult<String> {
+        let sk = self::signing_key(py, &self.path, signing_key)?;
+        self.with(py, move |l| {
+            let c = l.checkpoint(&sk)?;
+            Ok(l.receipt(Seq(seq), &c)?.to_json())
         })
     }
 

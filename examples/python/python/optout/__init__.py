@@ -32,7 +32,7 @@ from ._errors import (
     TableMismatchError,
     UnknownShardError,
 )
-from ._optout import LIBRARY_VERSION, Ledger, Manifest, __version__, reason_names, verify
+from ._optout import LIBRARY_VERSION, Ledger, Manifest, __version__, reason_names, verify, verify_receipt
 from .client import Client, ServiceError
 
 REASONS: tuple[str, ...] = tuple(reason_names())
@@ -44,6 +44,7 @@ __all__ = [
     "Client",
     "ServiceError",
     "verify",
+    "verify_receipt",
     "reason_names",
     "REASONS",
     "LIBRARY_VERSION",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, TypedDict, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -86,12 +86,24 @@ def verify(path: PathLike) -> VerifyReport:
 def reason_names() -> list[str]:
     """Reason names in code order."""
 
+class ReceiptCheck(TypedDict):
+    seq: int
+    origin: str
+    checkpoint_size: int
+    later_size: int | None
+    summary: str
+
+def verify_receipt(
+    receipt: str, pubkey: PathLike, later: str | None = None, proof: str | None = None
+) -> ReceiptCheck:
+    """Verifies a receipt offline with the log's public key (and, given a later checkpoint and proof, that it still holds)."""
+
 class Ledger:
     """A ledger of records and privacy events (see the module docs)."""
 
     @staticmethod
-    def create(path: PathLike, key_file: PathLike | None = None) -> Ledger:
-        """Creates a ledger (and ``PATH.key`` unless a key exists or is given)."""
+    def create(path: PathLike, key_file: PathLike | None = None, *, signing_key: PathLike | None = None) -> Ledger:
+        """Creates a ledger (and ``PATH.key``, ``PATH.signing.key``/``.pub`` unless keys exist or are given)."""
     @staticmethod
     def open(path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False) -> Ledger:
         """Opens a ledger; raises ``LockedError`` if another writer holds it."""
@@ -117,8 +129,18 @@ class Ledger:
         """The ledger's pseudonym (hex) of an external subject id."""
     def ingest(self, *sources: Source) -> IngestSummary:
         """Registers records, all or nothing; ``InputError`` names file/line/field."""
-    def apply(self, *sources: Source) -> int:
-        """Records events, all or nothing; returns the head seq."""
+    @overload
+    def apply(self, *sources: Source, receipts: Literal[False] = False, signing_key: PathLike | None = None) -> int: ...
+    @overload
+    def apply(
+        self, *sources: Source, receipts: Literal[True], signing_key: PathLike | None = None
+    ) -> tuple[int, list[str]]: ...
+    def apply(self, *sources: Source, receipts: bool = False, signing_key: PathLike | None = None) -> Any:
+        """Records events, all or nothing; returns the head seq (with ``receipts=True``: ``(seq, receipts)``)."""
+    def checkpoint(self, signing_key: PathLike | None = None) -> str:
+        """A signed checkpoint (C2SP note text) of the log at its head."""
+    def receipt(self, seq: int, signing_key: PathLike | None = None) -> str:
+        """The receipt (JSON text) of the entry at ``seq`` in a checkpoint at the head."""
     def ingest_parquet(
         self,
         paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
