@@ -40,7 +40,7 @@ pub fn default_signing_pub_path(ledger: &Path) -> PathBuf {
     beside(ledger, ".signing.pub")
 }
 
-/// How a ledger stands against a checkpoint (see [`Ledger::check_checkpoint`]).
+/// How a ledger stands against a checkpoint (see [`Ledger::check_checkpoints`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckpointCheck {
     /// The ledger's first `size` entries hash to the checkpoint's root: the
@@ -325,12 +325,17 @@ mod signing {
         crate::tlog::ledger_origin(ORIGIN_PREFIX, ledger_id)
     }
 
-    /// Creates a checkpoint signing key pair: the secret key at `key`
-    /// (mode 0600) and its public key (vkey) at `public`, both new files
-    /// (an existing one is an error); nothing is left behind on failure.
-    pub fn create_signing_key_pair(key: &Path, public: &Path, name: &str) -> Result<SignerKey> {
-        let k = SignerKey::create_file(key, name, crate::tlog::KeyKind::Ed25519)
-            .map_err(TlogError::from)?;
+    /// Creates a key pair: the secret key at `key` (mode 0600) and its
+    /// public key (vkey) at `public`, both new files (an existing one is an
+    /// error); nothing is left behind on failure. `kind`: a log's
+    /// checkpoint signing key (Ed25519) or a witness's cosigning key.
+    pub fn create_key_pair(
+        key: &Path,
+        public: &Path,
+        name: &str,
+        kind: crate::tlog::KeyKind,
+    ) -> Result<SignerKey> {
+        let k = SignerKey::create_file(key, name, kind).map_err(TlogError::from)?;
         if let Err(e) = k.verifier().write_file(public) {
             let _ = std::fs::remove_file(key);
             return Err(TlogError::from(e).into());
@@ -465,4 +470,37 @@ mod signing {
 }
 
 #[cfg(feature = "signing")]
-pub use signing::{create_signing_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+pub use signing::{create_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{ChainHash, MemIo};
+
+    /// The anchor's layout, byte for byte (docs/FORMAT.md, "Ledger wiring").
+    #[test]
+    fn the_anchor_layout_is_the_documented_one() {
+        let io = MemIo::new();
+        let dir = Path::new("/t");
+        io.create_dir(dir).unwrap();
+        let chain = ChainHash::from_bytes([0xab; 32]);
+        write_anchor(&io, dir, 0x0102_0304_0506_0708, &chain).unwrap();
+        let b = io.read_all(&dir.join(ANCHOR_FILE)).unwrap();
+        let mut want = b"OOTLOGA\0".to_vec();
+        want.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1]);
+        want.extend_from_slice(&[0xab; 32]);
+        let crc = crc32fast::hash(&want);
+        want.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(b, want);
+        assert!(!io.exists(&dir.join("anchor.tmp")).unwrap());
+        assert_eq!(
+            read_anchor(&io, &dir.join(ANCHOR_FILE)),
+            Some((0x0102_0304_0506_0708, chain))
+        );
+        // A flipped byte: not an anchor (the store is then trusted for nothing).
+        let mut bad = b.clone();
+        bad[20] ^= 1;
+        io.write_at(&dir.join(ANCHOR_FILE), 0, &bad).unwrap();
+        assert_eq!(read_anchor(&io, &dir.join(ANCHOR_FILE)), None);
+    }
+}

@@ -200,7 +200,7 @@ impl PyLedger {
                 let sk = optout::default_signing_key_path(&p);
                 if signing_key.is_none() && !sk.exists() {
                     let public = optout::default_signing_pub_path(&p);
-                    optout::create_signing_key_pair(&sk, &public, &l.origin())?;
+                    optout::create_key_pair(&sk, &public, &l.origin(), optout::tlog::KeyKind::Ed25519)?;
                 }
                 Ok((l, keyer))
             })

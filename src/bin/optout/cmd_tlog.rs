@@ -139,7 +139,7 @@ pub fn init_signing(ledger: &Path, arg: &SigningKeyArg, id: &[u8; 16]) -> Result
             public_created,
         });
     }
-    optout::create_signing_key_pair(&key, &public, &optout::origin_of(id))?;
+    optout::create_key_pair(&key, &public, &optout::origin_of(id), KeyKind::Ed25519)?;
     Ok(InitSigning {
         key,
         public,
@@ -196,6 +196,19 @@ pub fn no_checkpoint_flags(c: &CheckpointArgs) -> Result<()> {
     Ok(())
 }
 
+/// A consistency proof file (docs/FORMAT.md, "Proofs").
+fn read_proof(path: &Path) -> Result<ConsistencyProof> {
+    serde_json::from_slice(&read(path, "consistency proof")?)
+        .with_context(|| format!("{}: not a consistency proof", path.display()))
+}
+
+/// A checkpoint file, its signatures verified by `v`.
+fn read_verified(v: &CheckpointVerifier, path: &Path) -> Result<Checkpoint> {
+    Ok(v.verify(&read(path, "checkpoint")?)
+        .with_context(|| format!("{}: checkpoint", path.display()))?
+        .checkpoint)
+}
+
 fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint> {
     let note = SignedNote::parse(bytes)?;
     Ok(Checkpoint::from_text(note.text())?)
@@ -213,9 +226,8 @@ pub fn checkpoint(
     let l = open_ledger(out, ledger, keyer, false)?;
     let c = l.checkpoint(&sk)?;
     let cp = &c.checkpoint;
-    if dest.is_some() || out.json_mode() {
-        write_or_print(out, dest, &c.note)?;
-    }
+    // Without -o: the note itself on stdout (the document to publish).
+    write_or_print(out, dest, &c.note)?;
     if let Some(d) = dest {
         out.line(format!(
             "wrote checkpoint {} of {}: size {} (seq 1..={}), root {}",
@@ -225,13 +237,9 @@ pub fn checkpoint(
             cp.size,
             cp.root.to_hex()
         ))?;
-    } else if !out.json_mode() {
-        write_or_print(out, None, &c.note)?;
-    }
-    if dest.is_some() {
         out.json(json!({
             "command": "checkpoint",
-            "file": dest,
+            "file": d,
             "origin": cp.origin,
             "size": cp.size,
             "root": cp.root.to_hex(),
@@ -308,20 +316,9 @@ pub fn verify_consistency(
     args: &VerifierArgs,
 ) -> Result<Status> {
     let v = verifier(args, None)?;
-    let old_b = read(old, "checkpoint")?;
-    let new_b = read(new, "checkpoint")?;
-    let o = v
-        .verify(&old_b)
-        .with_context(|| format!("{}: checkpoint", old.display()))?
-        .checkpoint;
-    let n = v
-        .clone()
-        .origin(o.origin.clone())
-        .verify(&new_b)
-        .with_context(|| format!("{}: checkpoint", new.display()))?
-        .checkpoint;
-    let p: ConsistencyProof = serde_json::from_slice(&read(proof, "consistency proof")?)
-        .with_context(|| format!("{}: not a consistency proof", proof.display()))?;
+    let o = read_verified(&v, old)?;
+    let n = read_verified(&v.clone().origin(o.origin.clone()), new)?;
+    let p = read_proof(proof)?;
     let what = format!("{} -> {}", old.display(), new.display());
     if p.old_size != o.size || p.new_size != n.size {
         return failed(
@@ -473,12 +470,7 @@ pub fn verify_receipt(
     };
     let later_files = match later {
         None => None,
-        Some((cp, proof)) => {
-            let note = read(cp, "checkpoint")?;
-            let p: ConsistencyProof = serde_json::from_slice(&read(proof, "consistency proof")?)
-                .with_context(|| format!("{}: not a consistency proof", proof.display()))?;
-            Some((note, p))
-        }
+        Some((cp, proof)) => Some((read(cp, "checkpoint")?, read_proof(proof)?)),
     };
     let l = later_files.as_ref().map(|(note, proof)| Later {
         checkpoint: note,
@@ -533,11 +525,7 @@ pub fn keygen(
 ) -> Result<Status> {
     if let (Some(name), Some(path)) = (witness, dest) {
         let public = PathBuf::from(format!("{}.pub", path.display()));
-        let k = SignerKey::create_file(path, name, KeyKind::Cosignature)?;
-        if let Err(e) = k.verifier().write_file(&public) {
-            let _ = std::fs::remove_file(path);
-            return Err(e.into());
-        }
+        let k = optout::create_key_pair(path, &public, name, KeyKind::Cosignature)?;
         out.line(format!(
             "created witness key {} (mode 0600) and its public key {}: {}",
             path.display(),
@@ -580,19 +568,10 @@ pub fn cosign(
     }
     let v = CheckpointVerifier::new(VerifierKey::load_file(pubkey)?);
     let note = read(checkpoint, "checkpoint")?;
-    let cp = v
-        .verify(&note)
-        .with_context(|| format!("{}: checkpoint", checkpoint.display()))?
-        .checkpoint;
+    let cp = read_verified(&v, checkpoint)?;
     if let Some((prev, proof)) = previous {
-        let p = v
-            .clone()
-            .origin(cp.origin.clone())
-            .verify(&read(prev, "checkpoint")?)
-            .with_context(|| format!("{}: checkpoint", prev.display()))?
-            .checkpoint;
-        let pr: ConsistencyProof = serde_json::from_slice(&read(proof, "consistency proof")?)
-            .with_context(|| format!("{}: not a consistency proof", proof.display()))?;
+        let p = read_verified(&v.clone().origin(cp.origin.clone()), prev)?;
+        let pr = read_proof(proof)?;
         if pr.old_size != p.size || pr.new_size != cp.size || pr.verify(&p.root, &cp.root).is_err()
         {
             bail!(
