@@ -214,6 +214,21 @@ fn parse_checkpoint(bytes: &[u8]) -> Result<Checkpoint> {
     Ok(Checkpoint::from_text(note.text())?)
 }
 
+/// Opens the ledger for writing (the tree is caught up) and signs a
+/// checkpoint at its head.
+fn signed_at_head(
+    out: &mut Out,
+    ledger: &Path,
+    signing: &SigningKeyArg,
+    key: &KeyArg,
+) -> Result<(Ledger, SignedCheckpoint)> {
+    let sk = load_signing_key(ledger, signing)?;
+    let keyer = optional_key(ledger, key)?;
+    let l = open_ledger(out, ledger, keyer, false)?;
+    let c = l.checkpoint(&sk)?;
+    Ok((l, c))
+}
+
 pub fn checkpoint(
     out: &mut Out,
     ledger: &Path,
@@ -221,10 +236,7 @@ pub fn checkpoint(
     signing: &SigningKeyArg,
     key: &KeyArg,
 ) -> Result<Status> {
-    let sk = load_signing_key(ledger, signing)?;
-    let keyer = optional_key(ledger, key)?;
-    let l = open_ledger(out, ledger, keyer, false)?;
-    let c = l.checkpoint(&sk)?;
+    let (_, c) = signed_at_head(out, ledger, signing, key)?;
     let cp = &c.checkpoint;
     // Without -o: the note itself on stdout (the document to publish).
     write_or_print(out, dest, &c.note)?;
@@ -431,10 +443,7 @@ pub fn receipt(
     signing: &SigningKeyArg,
     key: &KeyArg,
 ) -> Result<Status> {
-    let sk = load_signing_key(ledger, signing)?;
-    let keyer = optional_key(ledger, key)?;
-    let l = open_ledger(out, ledger, keyer, false)?;
-    let c = l.checkpoint(&sk)?;
+    let (l, c) = signed_at_head(out, ledger, signing, key)?;
     let r = l.receipt(optout::Seq(seq), &c)?;
     let mut text = r.to_json();
     text.push('\n');
