@@ -75,7 +75,7 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg)
             let _ = std::fs::remove_file(&kp);
         }
     };
-    let ledger_id = cmd_tlog::new_ledger_id()?;
+    let ledger_id = cmd_tlog::new_ledger_id().inspect_err(|_| remove_key())?;
     let sig = cmd_tlog::init_signing(ledger, signing, &ledger_id).inspect_err(|_| remove_key())?;
     let opts = optout::LedgerOptions {
         ledger_id: Some(ledger_id),
