@@ -514,3 +514,28 @@ fn an_old_ledger_without_a_signing_key_is_told_how_to_make_one() {
     let out = run(&["keygen", &l], 2);
     assert!(out.contains("already exists"), "{out}");
 }
+
+#[test]
+fn the_subject_report_carries_the_receipts_of_their_events() {
+    let d = Dir::new();
+    let l = d.p("L");
+    let public = format!("{l}.signing.pub");
+    run(&["init", &l], 0);
+    run(&["apply", &l, &d.events("e1", "a", 3)], 0); // a0 at seq 2
+    run(&["apply", &l, &d.events("e2", "a", 1)], 0); // a0 again at seq 5
+    let plain = json(&["report", &l, "--subject", "a0@x.org"], 0);
+    assert!(plain.get("receipts").is_none());
+    let v = json(&["report", &l, "--subject", "a0@x.org", "--receipts"], 0);
+    let receipts = v["receipts"].as_array().unwrap();
+    let seqs: Vec<u64> = receipts
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![2, 5]);
+    for r in receipts {
+        assert_eq!(r["summary"]["subject_pseudonym"], v["pseudonym"]);
+        let f = d.p("r.json");
+        std::fs::write(&f, serde_json::to_string(r).unwrap()).unwrap();
+        run(&["verify-receipt", &f, "--pubkey", &public], 0);
+    }
+}

@@ -398,6 +398,22 @@ mod signing {
             Ok(self.receipts(&[seq], note)?.remove(0))
         }
 
+        /// The receipts of a subject's events (the events of their
+        /// report, `report::subject_report`) in checkpoint `note`.
+        pub fn subject_receipts(
+            &self,
+            report: &crate::report::SubjectReport,
+            note: &SignedCheckpoint,
+        ) -> Result<Vec<Receipt>> {
+            let seqs: Vec<Seq> = report
+                .events
+                .iter()
+                .filter_map(|e| e.get("seq").and_then(|s| s.as_u64()))
+                .map(Seq)
+                .collect();
+            self.receipts(&seqs, note)
+        }
+
         /// The receipts of the entries at `seqs` in checkpoint `note`, the
         /// tree opened once.
         pub fn receipts(&self, seqs: &[Seq], note: &SignedCheckpoint) -> Result<Vec<Receipt>> {

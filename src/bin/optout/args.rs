@@ -221,6 +221,8 @@ pub enum Command {
         at: Option<String>,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        receipts: ReportReceiptsArg,
     },
     /// Check the ledger's frames, hash chain and snapshots, and replay it; exit 1 on damage.
     /// With --checkpoint: check that the ledger extends each signed checkpoint.
@@ -576,6 +578,17 @@ pub struct ReceiptsArg {
     /// subject pseudonym), in a checkpoint signed at the new head.
     #[arg(long, value_name = "DIR")]
     pub receipts: Option<PathBuf>,
+    #[command(flatten)]
+    pub signing: SigningKeyArg,
+}
+
+/// `report --receipts`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReportReceiptsArg {
+    /// Add the receipt of each of the subject's events (in a checkpoint
+    /// signed at the head; opens the ledger for writing).
+    #[arg(long = "receipts")]
+    pub receipts: bool,
     #[command(flatten)]
     pub signing: SigningKeyArg,
 }

@@ -183,11 +183,17 @@ pub fn report(
     subject: &str,
     at: Option<&str>,
     key: &KeyArg,
+    receipts: &crate::args::ReportReceiptsArg,
 ) -> Result<Status> {
     let keyer = load_key(ledger, key)?;
-    let l = open_ledger(out, ledger, Some(keyer), true)?;
+    let signing = crate::cmd_tlog::report_receipts_key(ledger, receipts)?;
+    let l = open_ledger(out, ledger, Some(keyer), signing.is_none())?;
     let at = time_arg("--at", at)?;
     let r = optout::report::subject_report(&l, subject, at)?;
-    out.json_always(&mut serde_json::to_value(&r)?)?;
+    let mut v = serde_json::to_value(&r)?;
+    if let Some(sk) = signing {
+        v["receipts"] = crate::cmd_tlog::subject_receipts(&l, &r, &sk)?;
+    }
+    out.json_always(&mut v)?;
     Ok(Status::Ok)
 }

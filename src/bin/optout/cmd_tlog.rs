@@ -384,6 +384,29 @@ pub fn receipts_key(ledger: &Path, arg: &ReceiptsArg) -> Result<Option<SignerKey
     }
 }
 
+/// `report --receipts`: the signing key, loaded before the ledger is opened.
+pub fn report_receipts_key(
+    ledger: &Path,
+    arg: &crate::args::ReportReceiptsArg,
+) -> Result<Option<SignerKey>> {
+    match arg.receipts {
+        false => Ok(None),
+        true => load_signing_key(ledger, &arg.signing).map(Some),
+    }
+}
+
+/// `report --receipts`: the receipts of the report's events (JSON objects)
+/// in a checkpoint signed at the head.
+pub fn subject_receipts(
+    l: &Ledger,
+    report: &optout::report::SubjectReport,
+    key: &SignerKey,
+) -> Result<serde_json::Value> {
+    let c = l.checkpoint(key)?;
+    let rs = l.subject_receipts(report, &c)?;
+    Ok(serde_json::to_value(rs)?)
+}
+
 /// `apply --receipts DIR`: a checkpoint at the new head, and one receipt
 /// per entry `after + 1 ..= head` (the events just applied).
 pub fn write_receipts(

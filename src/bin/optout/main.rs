@@ -246,7 +246,8 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             subject,
             at,
             key,
-        } => cmd_runs::report(out, &ledger, &subject, at.as_deref(), &key),
+            receipts,
+        } => cmd_runs::report(out, &ledger, &subject, at.as_deref(), &key, &receipts),
         #[cfg(feature = "server")]
         Command::Serve(a) => cmd_serve::serve(&a),
         #[cfg(feature = "server")]
