@@ -71,13 +71,18 @@ pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
 pub use error::{Error, InputError, LedgerError, Result};
-pub use event::{Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun};
+pub use event::{
+    Declaration, Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun, Vocabulary,
+};
 pub use fsutil::{read_bounded, Output};
 pub use ids::{hex, DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
 pub use index::{Index, IndexStats};
 /// The JSONL grammar, at its old path ([`ingest::jsonl`]).
 pub use ingest::jsonl;
-pub use ledger::{default_key_path, IngestSummary, Ledger, LedgerOptions};
+pub use ledger::{
+    default_key_path, ApplyOptions, ApplySummary, IngestSummary, Ledger, LedgerOptions,
+    PurposeInfo, DEFAULT_PURPOSE,
+};
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};
 pub use policy::{Policy, MAX_POLICY_FILE};

@@ -26,9 +26,14 @@ use crate::storage::quarantine::QuarantineFile;
 use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
 use crate::time::Timestamp;
 
+mod apply;
 mod ingest;
 mod readback;
 mod seal;
+mod vocab;
+
+pub use apply::{ApplyOptions, ApplySummary};
+pub use vocab::{PurposeInfo, DEFAULT_PURPOSE};
 
 /// Entry format version written by this build.
 pub const ENTRY_FORMAT: u32 = 1;
@@ -88,6 +93,8 @@ pub struct Ledger<I: Io = FsIo> {
     read_only: bool,
     snapshot_note: Option<String>,
     notes: Vec<String>,
+    /// The digests of the recorded events, built at the first apply.
+    digests: Option<std::collections::HashSet<apply::EventDigest>>,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -166,7 +173,10 @@ impl<I: Io> Ledger<I> {
             read_only: false,
             snapshot_note: None,
             notes: Vec::new(),
+            digests: None,
         };
+        // A new ledger knows one purpose, ai-training, declared by its
+        // init (no entry: see `Ledger::purposes`).
         l.append(vec![Entry::Init(LedgerInit {
             format: ENTRY_FORMAT,
             key_fingerprint: keyer.fingerprint(),
@@ -249,6 +259,7 @@ impl<I: Io> Ledger<I> {
             read_only: opts.read_only,
             snapshot_note,
             notes,
+            digests: None,
         };
         if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;
@@ -365,15 +376,6 @@ impl<I: Io> Ledger<I> {
             self.index.apply_all(seqs.zip(entries.iter()))?;
         }
         Ok(range.last)
-    }
-
-    /// Records events, all or nothing. Returns the head after them.
-    pub fn apply(&mut self, events: Vec<Event>) -> Result<Seq> {
-        self.keyer()?;
-        if events.is_empty() {
-            return Ok(self.index.seq());
-        }
-        self.append(events.into_iter().map(Entry::Event).collect())
     }
 
     /// The files in `quarantine/` (torn tails cut by recoveries), each

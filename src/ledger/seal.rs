@@ -56,6 +56,7 @@ impl<I: Io> Ledger<I> {
     }
     /// Computes the exclusion manifest for `q`.
     pub fn manifest(&self, q: &Query) -> Result<Manifest> {
+        self.check_purpose(&q.policy.purpose, None)?;
         if q.seq > self.index.seq() {
             return Err(LedgerError::SeqPastHead {
                 seq: q.seq,

@@ -127,6 +127,8 @@ pub enum Command {
         #[arg(long, value_name = "MAP.json")]
         mapping: Option<PathBuf>,
         #[command(flatten)]
+        vocab: ApplyVocab,
+        #[command(flatten)]
         key: KeyArg,
     },
     /// Record machine-readable opt-out signals (robots.txt AI agents, TDMRep,
@@ -252,6 +254,12 @@ pub enum Command {
     #[cfg(feature = "server")]
     #[command(subcommand)]
     Token(TokenCommand),
+    // --- declared purposes (issue 21) ---
+    /// The ledger's declared purposes: events, policies and manifests may
+    /// name only these (init declares ai-training).
+    #[command(subcommand)]
+    Purposes(PurposesCommand),
+    // --- end of declared purposes ---
     /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
     Demo {
         /// Directory to (re)create [default: ./optout-demo].
@@ -442,5 +450,45 @@ pub enum TokenCommand {
     List {
         /// The tokens file.
         tokens: PathBuf,
+    },
+}
+
+// --- declared purposes and apply's checks (issue 21) ---
+
+/// `apply --new-purpose --strict`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ApplyVocab {
+    /// Declare the purposes the events name that the ledger has not
+    /// declared (in the same commit), instead of refusing them as typos.
+    #[arg(long)]
+    pub new_purpose: bool,
+    /// Refuse the whole batch (exit 2, nothing written) when an event's
+    /// subject has no records, or a scoped objection or takedown matches none.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `optout purposes ...`.
+#[derive(Subcommand, Debug)]
+pub enum PurposesCommand {
+    /// Declare a purpose (declaring one twice changes nothing).
+    Add {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The purpose's name (e.g. ads-personalisation).
+        name: String,
+        /// What it means, shown by `purposes list`.
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// List the declared purposes with counts of the events naming each
+    /// (and purposes named by events but never declared).
+    List {
+        /// The ledger directory.
+        ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
     },
 }

@@ -13,6 +13,7 @@ mod cmd_runs;
 #[cfg(feature = "server")]
 mod cmd_serve;
 mod cmd_signals;
+mod cmd_vocab;
 mod demo;
 mod input;
 mod out;
@@ -26,7 +27,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use optout::{Ledger, SubjectKeyer, Timestamp};
 
-use args::{Cli, Command, ExpectHead, ExportFormat, KeyArg, QuarantineCommand, RunsCommand};
+use args::{
+    Cli, Command, ExpectHead, ExportFormat, KeyArg, PurposesCommand, QuarantineCommand, RunsCommand,
+};
 use out::Out;
 
 /// How a command that ran to the end came out.
@@ -143,12 +146,17 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             csv,
             parquet,
             mapping,
+            vocab,
             key,
         } => {
             let src = cmd_ledger::EventSource {
                 csv,
                 parquet,
                 mapping: mapping.as_deref(),
+                opts: optout::ApplyOptions {
+                    new_purpose: vocab.new_purpose,
+                    strict: vocab.strict,
+                },
             };
             cmd_ledger::apply(out, &ledger, &files, &src, &key)
         }
@@ -233,6 +241,17 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         Command::Serve(a) => cmd_serve::serve(&a),
         #[cfg(feature = "server")]
         Command::Token(t) => cmd_serve::token(out, t),
+        // --- declared purposes (issue 21) ---
+        Command::Purposes(PurposesCommand::Add {
+            ledger,
+            name,
+            description,
+            key,
+        }) => cmd_vocab::add(out, &ledger, &name, description.as_deref(), &key),
+        Command::Purposes(PurposesCommand::List { ledger, key }) => {
+            cmd_vocab::list(out, &ledger, &key)
+        }
+        // --- end of declared purposes ---
         Command::Demo { dir } => {
             demo::run(out, &dir.unwrap_or_else(|| PathBuf::from("./optout-demo")))
         }

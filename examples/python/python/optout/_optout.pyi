@@ -26,6 +26,22 @@ class IngestSummary(TypedDict):
     links: int
     seq: int
 
+class ApplySummary(TypedDict):
+    applied: int
+    unchanged: int
+    declared: list[str]
+    no_records: list[int]
+    unmatched: list[int]
+    seq: int
+
+class PurposeInfo(TypedDict):
+    name: str
+    description: str | None
+    declared: bool
+    declared_at_seq: int | None
+    implicit: bool
+    events: int
+
 class Finding(TypedDict):
     kind: Literal["corrupt", "torn_tail", "quarantined", "snapshot", "note", "other"]
     file: str
@@ -117,8 +133,18 @@ class Ledger:
         """The ledger's pseudonym (hex) of an external subject id."""
     def ingest(self, *sources: Source) -> IngestSummary:
         """Registers records, all or nothing; ``InputError`` names file/line/field."""
-    def apply(self, *sources: Source) -> int:
-        """Records events, all or nothing; returns the head seq."""
+    def apply(
+        self,
+        *sources: Source,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: bool = False,
+    ) -> int | ApplySummary:
+        """Records events, all or nothing (identical ones skipped as unchanged); returns the head seq, or the summary."""
+    def purposes(self) -> list[PurposeInfo]:
+        """The declared purposes (and undeclared ones named by old events), with event counts."""
+    def add_purpose(self, name: str, description: str | None = None) -> int | None:
+        """Declares a purpose; the seq of the declaration, or None when already declared."""
     def ingest_parquet(
         self,
         paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
@@ -141,7 +167,11 @@ class Ledger:
         self,
         data: Any,
         mapping: Mapping[str, Any] | str | os.PathLike[str],
-    ) -> int:
+        *,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: bool = False,
+    ) -> int | ApplySummary:
         """Records a DSR export's events (Arrow data, or .csv / .parquet paths) by an event mapping."""
     def manifest(
         self,
