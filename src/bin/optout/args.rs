@@ -345,6 +345,10 @@ pub enum RunsCommand {
         /// When training started (RFC 3339) [default: now].
         #[arg(long, value_name = "RFC3339")]
         started_at: Option<String>,
+        /// Refuse (exit 2, nothing registered) a manifest that events
+        /// recorded since would change (a fresh one would exclude more).
+        #[arg(long)]
+        require_fresh: bool,
         #[command(flatten)]
         key: KeyArg,
     },
