@@ -408,3 +408,44 @@ fn runs_add_require_fresh_refuses_a_manifest_newer_events_change() {
         0,
     );
 }
+
+#[test]
+fn errors_tell_the_fix() {
+    let f = Fixture::new();
+    // A conflicting re-registration names the field that differs.
+    let changed = f.write(
+        "changed.jsonl",
+        &RECORDS.replacen("forum.example.com", "other.example.com", 1),
+    );
+    let (_, err) = run(&strs(&f.with_key(&["ingest", &f.ledger(), &changed])), 2);
+    assert!(
+        err.contains(&format!("{changed}:1")) && err.contains("different `source`"),
+        "{err}"
+    );
+    let basis = f.write(
+        "basis.jsonl",
+        &RECORDS.replacen("legitimate_interest", "contract", 1),
+    );
+    let (_, err) = run(&strs(&f.with_key(&["ingest", &f.ledger(), &basis])), 2);
+    assert!(err.contains("different `basis`"), "{err}");
+    // A time without a zone says to add one.
+    let naive = f.write(
+        "naive.jsonl",
+        "{\"type\":\"erasure\",\"subject\":\"carol@example.com\",\"at\":\"2025-01-01T00:00:00\"}\n",
+    );
+    let (_, err) = run(&strs(&f.with_key(&["apply", &f.ledger(), &naive])), 2);
+    assert!(err.contains("add a time zone (e.g. `Z`)"), "{err}");
+    // A ledger path with a trailing slash is the same ledger (its key is
+    // still LEDGER.key beside it, not LEDGER/.key).
+    let slash = format!("{}/", f.ledger());
+    let ev = f.write(
+        "ev.jsonl",
+        "{\"type\":\"erasure\",\"subject\":\"carol@example.com\",\"at\":\"2025-01-01T00:00:00Z\"}\n",
+    );
+    run(&["apply", &slash, &ev], 0);
+    let d = tempfile::tempdir().unwrap();
+    let fresh = format!("{}/", d.path().join("N").display());
+    run(&["init", &fresh], 0);
+    assert!(d.path().join("N.key").exists(), "the key beside the ledger");
+    assert!(!d.path().join("N").join(".key").exists());
+}

@@ -108,8 +108,15 @@ impl<I: Io> std::fmt::Debug for Ledger<I> {
 
 /// The default place of a ledger's subject key: `LEDGER.key` beside the directory.
 pub fn default_key_path(ledger: &Path) -> PathBuf {
-    let mut s = ledger.as_os_str().to_owned();
-    s.push(".key");
+    beside(ledger, ".key")
+}
+
+/// `LEDGER` + `suffix`, a file beside the ledger directory: `s.ledger/`
+/// names the same directory as `s.ledger`, so a trailing slash is dropped
+/// first (else the key would be looked for at `s.ledger/.key`).
+pub(crate) fn beside(ledger: &Path, suffix: &str) -> PathBuf {
+    let mut s = ledger.components().collect::<PathBuf>().into_os_string();
+    s.push(suffix);
     PathBuf::from(s)
 }
 
