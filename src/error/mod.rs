@@ -128,6 +128,16 @@ pub enum LedgerError {
         /// Positions in the batch (0-based) of scoped events matching no record.
         unmatched: Vec<usize>,
     },
+    /// Another writer holds the ledger's lock (after waiting, if asked to).
+    #[error("{}: the ledger is locked by another writer{}{}", path.display(), holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default(), waited.map(|w| format!("; waited {:.1} s", w.as_secs_f64())).unwrap_or_default())]
+    Locked {
+        /// The ledger directory (the lock).
+        path: PathBuf,
+        /// What the holder wrote into `LOCK`: `pid N since T`.
+        holder: Option<String>,
+        /// How long this open waited for it.
+        waited: Option<std::time::Duration>,
+    },
     /// A log entry the ledger wrote does not read back as what its index
     /// says it is (a damaged or inconsistent log).
     #[error("{0}")]

@@ -28,6 +28,7 @@ use crate::time::Timestamp;
 
 mod apply;
 mod ingest;
+mod lock;
 mod readback;
 mod seal;
 mod vocab;
@@ -58,6 +59,9 @@ pub struct LedgerOptions {
     pub segment_size: u64,
     /// The id a new ledger gets (default: random). For reproducible tests.
     pub ledger_id: Option<[u8; 16]>,
+    /// How long [`Ledger::open_opts`] waits for another writer to release
+    /// the lock (default: not at all).
+    pub wait: Option<std::time::Duration>,
 }
 
 impl Default for LedgerOptions {
@@ -67,6 +71,7 @@ impl Default for LedgerOptions {
             read_only: false,
             segment_size: 64 << 20,
             ledger_id: None,
+            wait: None,
         }
     }
 }
@@ -123,13 +128,24 @@ pub(crate) fn beside(ledger: &Path, suffix: &str) -> PathBuf {
 impl Ledger<FsIo> {
     /// Creates a ledger directory at `path`, pseudonymising with `keyer`.
     pub fn create(path: &Path, keyer: SubjectKeyer) -> Result<Self> {
-        Self::create_with(FsIo::new(), path, keyer, LedgerOptions::default())
+        Self::open_waiting(path, Some(keyer), LedgerOptions::default(), true)
     }
 
     /// Opens an existing ledger for writing. `keyer` is needed to ingest,
     /// apply events, or look subjects up by their external id.
     pub fn open(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {
-        Self::open_with(FsIo::new(), path, keyer, LedgerOptions::default())
+        Self::open_opts(path, keyer, LedgerOptions::default())
+    }
+
+    /// [`Ledger::open`] with options: with `opts.wait`, waits that long for
+    /// another writer to release the lock before failing with
+    /// [`LedgerError::Locked`] (which names the holder's PID and since when).
+    pub fn open_opts(
+        path: &Path,
+        keyer: Option<SubjectKeyer>,
+        opts: LedgerOptions,
+    ) -> Result<Self> {
+        Self::open_waiting(path, keyer, opts, false)
     }
 
     /// Opens an existing ledger read-only (no lock, no writes).

@@ -190,6 +190,12 @@ pub fn ledger(py: Python<'_>, e: &LedgerError) -> PyErr {
         | LedgerError::BadPurpose(_)
         | LedgerError::PolicyPurpose { .. }
         | LedgerError::EmptyRun => raise(py, "InvalidRequestError", msg, &[]),
+        LedgerError::Locked { path, .. } => raise(
+            py,
+            "LockedError",
+            msg,
+            &[("path", obj(py, path.display().to_string()))],
+        ),
         LedgerError::UndeclaredPurpose {
             purpose,
             closest,

@@ -205,15 +205,22 @@ impl PyLedger {
     /// Opens an existing ledger. The subject key (needed to ingest, apply,
     /// or look subjects up) is read from ``key_file``, else from ``PATH.key``
     /// if it exists. ``read_only=True`` takes no lock and never writes.
-    /// Raises ``LockedError`` if another writer holds the ledger.
+    /// Raises ``LockedError`` (naming the holder's PID and since when) if
+    /// another writer holds the ledger, after waiting up to ``wait``
+    /// seconds for it to finish (default: not at all).
     #[staticmethod]
-    #[pyo3(signature = (path, key_file = None, *, read_only = false))]
+    #[pyo3(signature = (path, key_file = None, *, read_only = false, wait = None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         key_file: Option<PathBuf>,
         read_only: bool,
+        wait: Option<f64>,
     ) -> PyResult<Self> {
+        let wait = wait
+            .map(std::time::Duration::try_from_secs_f64)
+            .transpose()
+            .map_err(|_| invalid(py, "wait: expected a number of seconds, at least 0"))?;
         let p = path.clone();
         let (ledger, keyer) = py
             .detach(move || -> Result<_, optout::Error> {
@@ -231,7 +238,11 @@ impl PyLedger {
                 let l = if read_only {
                     Ledger::open_read_only(&p, keyer.clone())?
                 } else {
-                    Ledger::open(&p, keyer.clone())?
+                    let opts = optout::LedgerOptions {
+                        wait,
+                        ..Default::default()
+                    };
+                    Ledger::open_opts(&p, keyer.clone(), opts)?
                 };
                 Ok((l, keyer))
             })

@@ -20,6 +20,10 @@ pub struct Cli {
     /// `export` output are still written; errors still go to stderr).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Writing commands: wait up to SECONDS for another writer to release
+    /// the ledger's lock instead of failing at once (readers never wait).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub wait: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }

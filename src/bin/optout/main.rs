@@ -32,6 +32,9 @@ use args::{
 };
 use out::Out;
 
+/// `--wait SECONDS`: how long writing commands wait for the lock.
+static WAIT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
 /// How a command that ran to the end came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -47,6 +50,16 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let mut out = Out::new(cli.format, cli.quiet);
+    match cli.wait.map(std::time::Duration::try_from_secs_f64) {
+        Some(Err(_)) => {
+            eprintln!("optout: error: --wait: expected a number of seconds, at least 0");
+            return ExitCode::from(2);
+        }
+        Some(Ok(w)) => {
+            let _ = WAIT.set(w);
+        }
+        None => {}
+    }
     let r = run(cli.command, &mut out).and_then(|s| {
         out.flush()?;
         Ok(s)
@@ -313,7 +326,11 @@ pub fn open_ledger(
     let l = if read_only {
         Ledger::open_read_only(ledger, keyer)?
     } else {
-        Ledger::open(ledger, keyer)?
+        let opts = optout::LedgerOptions {
+            wait: WAIT.get().copied(),
+            ..Default::default()
+        };
+        Ledger::open_opts(ledger, keyer, opts)?
     };
     for n in l.notes() {
         out.note(n);

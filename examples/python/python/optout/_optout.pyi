@@ -109,8 +109,10 @@ class Ledger:
     def create(path: PathLike, key_file: PathLike | None = None) -> Ledger:
         """Creates a ledger (and ``PATH.key`` unless a key exists or is given)."""
     @staticmethod
-    def open(path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False) -> Ledger:
-        """Opens a ledger; raises ``LockedError`` if another writer holds it."""
+    def open(
+        path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False, wait: float | None = None
+    ) -> Ledger:
+        """Opens a ledger; waits up to ``wait`` seconds for the writer lock, then raises ``LockedError`` (naming the holder's PID)."""
     def close(self) -> None:
         """Releases the writer lock. Idempotent."""
     def __enter__(self) -> Ledger: ...
