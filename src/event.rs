@@ -463,15 +463,6 @@ pub enum Vocabulary {
     Purpose,
 }
 
-impl Vocabulary {
-    /// The vocabulary's name as the CLI spells it (`purpose`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vocabulary::Purpose => "purpose",
-        }
-    }
-}
-
 /// A declaration: from its seq on, `name` is a word of `vocabulary`.
 /// Declaring is the only way a purpose comes to be,
 /// so a typo is an error, never a new word.

@@ -81,13 +81,14 @@ impl<I: Io> Ledger<I> {
     /// reported, or refuse the batch when `opts.strict`.
     pub fn apply_with(&mut self, events: Vec<Event>, opts: ApplyOptions) -> Result<ApplySummary> {
         self.keyer()?;
+        let known = self.declared_names();
         let mut declare: Vec<String> = Vec::new();
         for (i, e) in events.iter().enumerate() {
             let Some(Purposes::Some(list)) = e.kind.purposes() else {
                 continue;
             };
             for p in list {
-                if self.purpose_declared(p) || declare.iter().any(|d| d == p.as_str()) {
+                if known.contains(p.as_str()) || declare.iter().any(|d| d == p.as_str()) {
                     continue;
                 }
                 if !opts.new_purpose {
@@ -180,17 +181,14 @@ impl<I: Io> Ledger<I> {
     fn matches_nothing(&self, e: &Event) -> Option<NoEffect> {
         let recs = &self.index.records;
         if let Some(s) = e.subject() {
-            let ords: Vec<u32> = match self.index.subjects.get(&s) {
-                Some(sid) => {
-                    let mut v = Vec::new();
-                    self.index.links.for_each(sid, |o| v.push(o));
-                    v
-                }
-                None => Vec::new(),
+            let (base, recent) = match self.index.subjects.get(&s) {
+                Some(sid) => self.index.links.get(sid),
+                None => (&[][..], &[][..]),
             };
-            if ords.is_empty() {
+            if base.is_empty() && recent.is_empty() {
                 return Some(NoEffect::NoRecords);
             }
+            let mut ords = base.iter().copied().chain(recent.iter().map(|&(_, o)| o));
             if let EventKind::Objection {
                 categories,
                 sources,
@@ -200,7 +198,7 @@ impl<I: Io> Ledger<I> {
                 if categories.is_empty() && sources.is_empty() {
                     return None;
                 }
-                let hit = ords.iter().any(|&o| {
+                let hit = ords.any(|o| {
                     recs.profile_of(o).is_some_and(|p| {
                         let p = &recs.profiles[p as usize];
                         (categories.is_empty() || p.has_any_category(categories))

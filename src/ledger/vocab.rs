@@ -1,7 +1,7 @@
-//! Declared vocabularies: the purposes a ledger knows, each declared by an [`Entry::Declare`] at a seq. An event,
-//! policy or manifest naming an undeclared purpose is refused with the
-//! closest declared one, so a typo never files an objection under a
-//! purpose nobody computes manifests for.
+//! Declared vocabularies: the purposes a ledger knows, each declared by an
+//! [`Entry::Declare`] at a seq. An event, policy or manifest naming an
+//! undeclared purpose is refused with the closest declared one, so a typo
+//! never files an objection under a purpose nobody computes manifests for.
 
 use std::collections::BTreeMap;
 
@@ -108,6 +108,14 @@ impl<I: Io> Ledger<I> {
         self.declared_purposes()
             .iter()
             .any(|(_, name, _)| *name == p.as_str())
+    }
+
+    /// The names of the declared purposes, for checking many events.
+    pub(super) fn declared_names(&self) -> std::collections::HashSet<String> {
+        self.declared_purposes()
+            .into_iter()
+            .map(|(_, name, _)| name.to_string())
+            .collect()
     }
 
     /// The declared purposes with their seq and description; in a ledger
