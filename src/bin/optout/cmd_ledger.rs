@@ -215,11 +215,7 @@ pub fn apply(
     let future_n = future.len() as u64;
     let latest = future.iter().map(|e| e.at).max();
     // Subjects are named by pseudonym only, wherever an event is listed.
-    let described: Vec<(String, Option<String>)> = events
-        .iter()
-        .zip(&origins)
-        .map(|(e, o)| (o.clone(), e.subject().map(|s| s.to_hex())))
-        .collect();
+    let subjects: Vec<Option<optout::SubjectKey>> = events.iter().map(|e| e.subject()).collect();
     sp.set_message(format!("appending {} events", num(n)));
     let s = match l.apply_with(events, src.opts) {
         Ok(s) => s,
@@ -253,7 +249,7 @@ pub fn apply(
     let listed = |positions: &[usize]| -> Vec<serde_json::Value> {
         positions
             .iter()
-            .map(|&i| json!({"at": described[i].0, "subject": described[i].1}))
+            .map(|&i| json!({"at": origins[i], "subject": subjects[i].map(|k| k.to_hex())}))
             .collect()
     };
     for (what, positions) in [
@@ -274,10 +270,9 @@ pub fn apply(
             positions.len()
         );
         for &i in positions {
-            let (at, subject) = &described[i];
-            match subject {
-                Some(p) => eprintln!("  {at}: subject {p}"),
-                None => eprintln!("  {at}"),
+            match subjects[i] {
+                Some(p) => eprintln!("  {}: subject {}", origins[i], p.to_hex()),
+                None => eprintln!("  {}", origins[i]),
             }
         }
     }
