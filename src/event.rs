@@ -450,4 +450,28 @@ pub enum Entry {
     /// Quarantined torn tails acknowledged (index 4, appended: older
     /// builds refuse a ledger holding one rather than misread it).
     QuarantineAck(QuarantineAck),
+    /// A word added to one of the ledger's vocabularies on purpose (index
+    /// 5, appended: older builds refuse a ledger holding one).
+    Declare(Declaration),
+}
+
+/// Which open-by-declaration vocabulary a [`Declaration`] extends (more,
+/// such as extra legal bases, are appended later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Vocabulary {
+    /// Purposes events, policies and manifests may name.
+    Purpose,
+}
+
+/// A declaration: from its seq on, `name` is a word of `vocabulary`.
+/// Declaring is the only way a purpose comes to be,
+/// so a typo is an error, never a new word.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// The vocabulary extended.
+    pub vocabulary: Vocabulary,
+    /// The word, normalised (a valid purpose name).
+    pub name: String,
+    /// What it means, for people reading `purposes list`.
+    pub description: Option<String>,
 }

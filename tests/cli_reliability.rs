@@ -1086,3 +1086,68 @@ fn the_smaller_findings() {
         "verify of a symlinked quarantine/",
     );
 }
+
+/// Issue 21, part 7: the "locked" error names the holder's PID and since
+/// when; `--wait SECONDS` waits for the holder instead of failing.
+#[test]
+fn a_second_writer_names_the_holder_and_waits_with_wait() {
+    let f = fixture();
+    let fifo = f.path("events.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let first = f.writer_on(&f.ledger, &fifo);
+    let pid = first.0.as_ref().unwrap().id();
+    // The holder writes its name just after taking the lock.
+    let lock = Path::new(&f.ledger).join("LOCK");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.starts_with(&format!("pid {pid} since ")))
+    {
+        assert!(t0.elapsed().as_secs() < 30, "the holder never wrote LOCK");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let o = run_stdin(&["apply", &f.ledger, "-"], &erasure(9));
+    expect(&o, 2, "a second writer without --wait");
+    assert!(
+        err(&o).contains("locked by another writer")
+            && err(&o).contains(&format!("(pid {pid} since ")),
+        "{}",
+        err(&o)
+    );
+    let mut second = Writer(Some(
+        cmd(&["--wait", "60", "apply", &f.ledger, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let c = second.0.as_mut().unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(erasure(8).as_bytes())
+        .unwrap();
+    // Still held: a writer without --wait is refused, the waiting one has
+    // not given up.
+    expect(
+        &run_stdin(&["apply", &f.ledger, "-"], &erasure(7)),
+        2,
+        "still locked",
+    );
+    assert!(
+        c.try_wait().unwrap().is_none(),
+        "--wait gave up while the lock was held"
+    );
+    std::fs::write(&fifo, objection("u1@x.org") + "\n").unwrap();
+    expect(&first.finish(), 0, "the first writer");
+    expect(
+        &second.finish(),
+        0,
+        "the waiting writer, once the lock was free",
+    );
+    let o = run(&["--format", "json", "verify", &f.ledger]);
+    assert_eq!(json(&o)["seq"], 4, "init, records, both writers' events");
+}

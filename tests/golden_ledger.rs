@@ -102,6 +102,13 @@ fn golden_v1_ledger_opens_and_answers_the_same() {
     let l = Ledger::open_read_only(&path, Some(SubjectKeyer::from_secret(SECRET))).unwrap();
     let head = l.index().seq();
     assert_eq!(head, Seq(1 + 1 + 11 + 1), "init, records, 11 events, run");
+    // Written before purpose declarations: ai-training counts as declared.
+    let purposes: Vec<(String, bool, u64)> = l
+        .purposes()
+        .into_iter()
+        .map(|p| (p.name, p.implicit, p.events))
+        .collect();
+    assert_eq!(purposes, vec![("ai-training".to_string(), true, 4)]);
     let m = l.manifest(&query(Seq(head.0 - 1))).unwrap();
     // Written as format version 1, the manifest is byte for byte what
     // the builds before version 2 wrote: only the added reason changed.

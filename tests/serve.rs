@@ -192,6 +192,48 @@ fn bad_bodies_name_the_line_and_field_and_write_nothing() {
 }
 
 #[test]
+fn an_undeclared_purpose_is_refused_and_identical_events_are_unchanged() {
+    let f = Fixture::new();
+    let s = f.start(&[]);
+    let t = f.secret("events:write");
+    let before = head(&s, &f);
+    let typo = format!(
+        "{OBJECTION_ALICE}\n{}\n",
+        OBJECTION_ALICE.replace("ai-training", "ai_training")
+    );
+    let r = s.req("POST", "/v1/events", Some(t), typo.as_bytes());
+    assert_eq!(
+        (
+            r.status,
+            r.json()["code"].as_str(),
+            r.json()["line"].as_u64()
+        ),
+        (422, Some("undeclared_purpose"), Some(2)),
+        "{:?}",
+        r.json()
+    );
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `ai-training`?"));
+    assert_eq!(head(&s, &f), before, "nothing of the batch written");
+    let a = s.req("POST", "/v1/events", Some(t), OBJECTION_ALICE.as_bytes());
+    assert_eq!((a.status, a.json()["events"].as_u64()), (200, Some(1)));
+    let b = s.req("POST", "/v1/events", Some(t), OBJECTION_ALICE.as_bytes());
+    assert_eq!(
+        (
+            b.status,
+            b.json()["events"].as_u64(),
+            b.json()["unchanged"].as_u64()
+        ),
+        (200, Some(0), Some(1)),
+        "{:?}",
+        b.json()
+    );
+    assert_eq!(head(&s, &f), before + 1, "the second post recorded nothing");
+}
+
+#[test]
 fn an_idempotency_key_records_once_even_across_a_restart() {
     let f = Fixture::new();
     let s = f.start(&[]);
@@ -233,6 +275,15 @@ fn an_idempotency_key_records_once_even_across_a_restart() {
         OBJECTION_ALICE.as_bytes(),
     );
     assert_eq!((d.status, d.header("idempotent-replayed")), (200, None));
+    // Not a replay, but the event is identical to the recorded one: a
+    // no-op (issue 21, idempotent intake), answered as unchanged.
+    assert_eq!(
+        (d.json()["events"].as_u64(), d.json()["unchanged"].as_u64()),
+        (Some(0), Some(1)),
+        "{:?}",
+        d.json()
+    );
+    assert!(d.json()["first_seq"].is_null());
     // A new key records anew.
     let e = s.req_h(
         "POST",
@@ -258,10 +309,7 @@ fn an_idempotency_key_records_once_even_across_a_restart() {
     assert_eq!(again.json(), a.json());
     drop(s);
     let refs: Vec<Option<String>> = events_of(&f.ledger).into_iter().map(|e| e.2).collect();
-    assert_eq!(
-        refs,
-        vec![Some("t-1".into()), Some("t-1".into()), Some("t-2".into())]
-    );
+    assert_eq!(refs, vec![Some("t-1".into()), Some("t-2".into())]);
 }
 
 #[test]

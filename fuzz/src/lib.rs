@@ -95,6 +95,8 @@ pub fn base_ledger() -> &'static MemIo {
         let k = keyer();
         let mut l = Ledger::create_with(io.clone(), Path::new(ROOT), k.clone(), ledger_opts(false))
             .unwrap();
+        // The targets compute manifests for both purposes: both declared.
+        l.add_purpose("ads", None).unwrap();
         let recs = r#"{"dataset":"d","shard":"p0","row":0,"subjects":["a@x.org"],"source":"x.org","collected_at":"2024-01-01T00:00:00Z","basis":"consent"}
 {"dataset":"d","shard":"p0","row":1,"subjects":["b@x.org","a@x.org"],"source":"forum.x.org","collected_at":"2024-01-01T00:00:00Z","basis":"legitimate_interest","key":"k1"}
 {"dataset":"e","shard":"p1","row":7,"subjects":[],"source":"y.org","collected_at":"2024-01-02T00:00:00Z","basis":"contract","categories":["text"]}"#;
@@ -397,7 +399,17 @@ pub fn snapshot_file(data: &[u8]) {
     };
     for (i, purpose) in ["ai-training", "ads"].iter().enumerate() {
         let q = l.query(None, purpose, t("2025-06-01T00:00:00Z")).unwrap();
-        let m = l.manifest(&q).expect("manifest at the head");
+        let m = match l.manifest(&q) {
+            Ok(m) => m,
+            // A snapshot we resealed may hold any state that decodes,
+            // declarations with an edited name included.
+            Err(optout::Error::Ledger(optout::LedgerError::UndeclaredPurpose { .. }))
+                if sealed_by_us =>
+            {
+                continue
+            }
+            Err(e) => panic!("manifest at the head: {e:?}"),
+        };
         let b = m.to_bytes();
         assert_eq!(Manifest::from_bytes(&b).expect("own manifest decodes"), m);
         l.verify_manifest(&m).expect("own manifest verifies");
@@ -1274,8 +1286,11 @@ struct Harness {
 /// * the mirror survives its snapshot round trip.
 pub fn run_ops(ops: &[Op]) -> OpsStats {
     let io = MemIo::new();
-    let l = Ledger::create_with(io.clone(), Path::new(ROOT), keyer(), ledger_opts(false))
+    let mut l = Ledger::create_with(io.clone(), Path::new(ROOT), keyer(), ledger_opts(false))
         .expect("create");
+    // Events and manifests name both purposes: both declared (the mirror,
+    // an index, has no notion of declarations).
+    l.add_purpose("ads", None).expect("declare ads");
     let start = (l.index().seq(), Seq(0));
     let mut h = Harness {
         io,
@@ -1328,6 +1343,11 @@ impl Harness {
                 let led = self.led_mut().apply(evs.clone()).is_ok();
                 let mut mir = true;
                 for ev in evs {
+                    // An event identical to a recorded one is a no-op
+                    // (`unchanged`): the mirror skips it too.
+                    if self.mirror.events().iter().any(|(_, x)| *x == ev) {
+                        continue;
+                    }
                     let e = Entry::Event(ev);
                     let seq = Seq(self.mirror.seq().0 + 1);
                     if self.mirror.apply(seq, &e).is_ok() {

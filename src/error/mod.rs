@@ -107,6 +107,37 @@ pub enum LedgerError {
     /// A training run without a name or a model.
     #[error("a run needs a non-empty name and model")]
     EmptyRun,
+    /// A purpose the ledger has not declared, named by an event, a policy
+    /// or a manifest query (a typo would otherwise file an objection under
+    /// a purpose nobody computes manifests for).
+    #[error("{}purpose `{purpose}` is not declared in this ledger{}", event.map(|i| format!("event {} of the batch: ", i + 1)).unwrap_or_default(), closest.as_ref().map(|c| format!("; did you mean `{c}`?")).unwrap_or_else(|| "; declare it first".into()))]
+    UndeclaredPurpose {
+        /// The purpose as given.
+        purpose: String,
+        /// The closest declared purpose, if one is close.
+        closest: Option<String>,
+        /// Its event's position in the batch (0-based), for events.
+        event: Option<usize>,
+    },
+    /// A strict apply found events that would do nothing (their subject
+    /// has no records, or their scope matches no record); nothing was written.
+    #[error("{} event(s) concern subjects with no records and {} scoped event(s) match no record; nothing was written", no_records.len(), unmatched.len())]
+    WouldDoNothing {
+        /// Positions in the batch (0-based) of events whose subject has no records.
+        no_records: Vec<usize>,
+        /// Positions in the batch (0-based) of scoped events matching no record.
+        unmatched: Vec<usize>,
+    },
+    /// Another writer holds the ledger's lock (after waiting, if asked to).
+    #[error("{}: the ledger is locked by another writer{}{}", path.display(), holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default(), waited.map(|w| format!("; waited {:.1} s", w.as_secs_f64())).unwrap_or_default())]
+    Locked {
+        /// The ledger directory (the lock).
+        path: PathBuf,
+        /// What the holder wrote into `LOCK`: `pid N since T`.
+        holder: Option<String>,
+        /// How long this open waited for it.
+        waited: Option<std::time::Duration>,
+    },
     /// A log entry the ledger wrote does not read back as what its index
     /// says it is (a damaged or inconsistent log).
     #[error("{0}")]

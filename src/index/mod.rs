@@ -16,7 +16,7 @@ pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
 
 use crate::error::{Error, Result};
-use crate::event::{Entry, Event, QuarantineAck, RecordBatch, TrainingRun};
+use crate::event::{Declaration, Entry, Event, QuarantineAck, RecordBatch, TrainingRun};
 use crate::ids::{Purpose, Purposes, RecordId, Seq, SubjectKey};
 
 /// Sizes of the index, for progress and benchmarks.
@@ -102,6 +102,8 @@ pub struct Index {
     pub(crate) runs: Vec<(Seq, TrainingRun)>,
     /// Quarantined torn tails acknowledged, with the seq that recorded it.
     pub(crate) quarantine_acks: Vec<(Seq, QuarantineAck)>,
+    /// Vocabulary declarations (purposes, bases), with the seq that recorded each.
+    pub(crate) declarations: Vec<(Seq, Declaration)>,
     /// The sequence number of the last applied entry.
     pub(crate) seq: Seq,
     /// From the ledger's [`Entry::Init`].
@@ -148,7 +150,7 @@ impl Index {
                 Err(Error::Invalid("a second ledger init entry".into()))
             }
             Entry::Init(_) => Ok(()),
-            Entry::QuarantineAck(_) => Ok(()),
+            Entry::QuarantineAck(_) | Entry::Declare(_) => Ok(()),
             Entry::Run(r) => {
                 if self.runs.iter().any(|(_, x)| x.name == r.name) {
                     return Err(Error::Invalid(format!(
@@ -274,6 +276,7 @@ impl Index {
             Entry::Run(r) => self.runs.push((seq, r.clone())),
             Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
             Entry::QuarantineAck(a) => self.quarantine_acks.push((seq, a.clone())),
+            Entry::Declare(d) => self.declarations.push((seq, d.clone())),
         }
         self.seq = seq;
     }
@@ -485,6 +488,11 @@ impl Index {
     /// The acknowledgements of quarantined torn tails, in log order.
     pub fn quarantine_acks(&self) -> &[(Seq, QuarantineAck)] {
         &self.quarantine_acks
+    }
+
+    /// The vocabulary declarations (purposes, bases), in log order.
+    pub fn declarations(&self) -> &[(Seq, Declaration)] {
+        &self.declarations
     }
 
     /// The subject-key fingerprint the ledger was created with.

@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{Csr, Index, Links, Records, SubjectTable};
 use crate::codec::{self, CodecError};
-use crate::event::{Event, QuarantineAck, TrainingRun};
+use crate::event::{Declaration, Event, QuarantineAck, TrainingRun};
 use crate::ids::{Seq, SubjectKey};
 
-const MAGIC: &[u8; 8] = b"OPTIDX01";
+/// `OPTIDX02`: the state gained the vocabulary declarations. A snapshot
+/// with an older magic is not used (the log is replayed instead).
+const MAGIC: &[u8; 8] = b"OPTIDX02";
 
 #[derive(Serialize, Deserialize)]
 struct Small {
@@ -22,6 +24,7 @@ struct Small {
     seq: Seq,
     key_fingerprint: Option<[u8; 32]>,
     quarantine_acks: Vec<(Seq, QuarantineAck)>,
+    declarations: Vec<(Seq, Declaration)>,
 }
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -84,6 +87,7 @@ impl Index {
             seq: self.seq,
             key_fingerprint: self.key_fingerprint,
             quarantine_acks: self.quarantine_acks.clone(),
+            declarations: self.declarations.clone(),
         };
         let small = codec::encode_large(&small)?;
         let keys = self.subjects.keys();
@@ -188,6 +192,8 @@ impl Index {
             || small.events.windows(2).any(|w| w[0].0 >= w[1].0)
             || small.quarantine_acks.iter().any(|(s, _)| *s > small.seq)
             || small.quarantine_acks.windows(2).any(|w| w[0].0 >= w[1].0)
+            || small.declarations.iter().any(|(s, _)| *s > small.seq)
+            || small.declarations.windows(2).any(|w| w[0].0 >= w[1].0)
         {
             return Err(bad("inconsistent structure"));
         }
@@ -222,6 +228,7 @@ impl Index {
             content_events: small.content_events,
             runs: small.runs,
             quarantine_acks: small.quarantine_acks,
+            declarations: small.declarations,
             seq: small.seq,
             key_fingerprint: small.key_fingerprint,
         };

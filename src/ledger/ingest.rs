@@ -54,21 +54,18 @@ impl<I: Io> Ledger<I> {
                     Some(ord) if !r.replace => {
                         let (old, old_profile) =
                             self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;
-                        let same = old.subjects == r.subjects
-                            && *old_profile == profiles[r.profile as usize]
-                            && old.collected_at == r.collected_at
-                            && old.key == r.key
-                            && old.content_hash == r.content_hash;
-                        if same {
-                            unchanged += 1;
-                        } else {
-                            return Err(Error::RecordConflict {
-                                dataset: g.dataset.clone(),
-                                shard: g.shard.clone(),
-                                row: r.row,
-                                twice_in_batch: false,
-                                what: "is already registered with different content; set \"replace\": true to replace it",
-                            });
+                        match first_difference(old, old_profile, &r, &profiles[r.profile as usize])
+                        {
+                            None => unchanged += 1,
+                            Some(what) => {
+                                return Err(Error::RecordConflict {
+                                    dataset: g.dataset.clone(),
+                                    shard: g.shard.clone(),
+                                    row: r.row,
+                                    twice_in_batch: false,
+                                    what,
+                                })
+                            }
                         }
                     }
                     _ => keep.push(r),
@@ -79,6 +76,54 @@ impl<I: Io> Ledger<I> {
         batch.shards.retain(|g| !g.rows.is_empty());
         Ok((batch, unchanged))
     }
+}
+
+/// The first field in which a registration differs from the stored one,
+/// as the conflict's message (naming the field: "different content" does
+/// not say what to look at), or `None` when they are identical.
+fn first_difference(
+    old: &RowEntry,
+    old_p: &Profile,
+    new: &RowEntry,
+    new_p: &Profile,
+) -> Option<&'static str> {
+    macro_rules! differs {
+        ($field:literal) => {
+            concat!(
+                "is already registered with a different `",
+                $field,
+                "`; set \"replace\": true to replace it"
+            )
+        };
+    }
+    Some(if old.subjects != new.subjects {
+        differs!("subjects")
+    } else if old_p.source != new_p.source {
+        differs!("source")
+    } else if old_p.basis != new_p.basis {
+        differs!("basis")
+    } else if old_p.categories != new_p.categories {
+        differs!("categories")
+    } else if old_p.visibility != new_p.visibility {
+        differs!("visibility")
+    } else if old_p.jurisdiction != new_p.jurisdiction {
+        differs!("jurisdiction")
+    } else if old_p.license != new_p.license {
+        differs!("license")
+    } else if old_p.obtained_from != new_p.obtained_from {
+        differs!("obtained_from")
+    } else if old.collected_at != new.collected_at {
+        differs!("collected_at")
+    } else if old.key != new.key {
+        differs!("key")
+    } else if old.content_hash != new.content_hash {
+        differs!("content_hash")
+    } else if old_p != new_p {
+        // A profile field added later and not named above.
+        "is already registered with different provenance; set \"replace\": true to replace it"
+    } else {
+        return None;
+    })
 }
 
 /// Estimated encoded bytes of a row (its profile not included).

@@ -26,7 +26,9 @@ use crate::storage::quarantine::QuarantineFile;
 use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
 use crate::time::Timestamp;
 
+mod apply;
 mod ingest;
+mod lock;
 mod readback;
 mod seal;
 mod tlog;
@@ -37,6 +39,10 @@ pub use tlog::{
     default_signing_key_path, default_signing_pub_path, divergence, entry_summary, CheckpointCheck,
     ORIGIN_PREFIX, TREE_DIR,
 };
+mod vocab;
+
+pub use apply::{ApplyOptions, ApplySummary};
+pub use vocab::{PurposeInfo, DEFAULT_PURPOSE};
 
 /// Entry format version written by this build.
 pub const ENTRY_FORMAT: u32 = 1;
@@ -61,6 +67,9 @@ pub struct LedgerOptions {
     pub segment_size: u64,
     /// The id a new ledger gets (default: random). For reproducible tests.
     pub ledger_id: Option<[u8; 16]>,
+    /// How long [`Ledger::open_opts`] waits for another writer to release
+    /// the lock (default: not at all).
+    pub wait: Option<std::time::Duration>,
 }
 
 impl Default for LedgerOptions {
@@ -70,6 +79,7 @@ impl Default for LedgerOptions {
             read_only: false,
             segment_size: 64 << 20,
             ledger_id: None,
+            wait: None,
         }
     }
 }
@@ -96,6 +106,8 @@ pub struct Ledger<I: Io = FsIo> {
     read_only: bool,
     snapshot_note: Option<String>,
     notes: Vec<String>,
+    /// The digests of the recorded events, built at the first apply.
+    digests: Option<std::collections::HashSet<apply::EventDigest>>,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -109,21 +121,39 @@ impl<I: Io> std::fmt::Debug for Ledger<I> {
 
 /// The default place of a ledger's subject key: `LEDGER.key` beside the directory.
 pub fn default_key_path(ledger: &Path) -> PathBuf {
-    let mut s = ledger.as_os_str().to_owned();
-    s.push(".key");
+    beside(ledger, ".key")
+}
+
+/// `LEDGER` + `suffix`, a file beside the ledger directory: `s.ledger/`
+/// names the same directory as `s.ledger`, so a trailing slash is dropped
+/// first (else the key would be looked for at `s.ledger/.key`).
+pub(crate) fn beside(ledger: &Path, suffix: &str) -> PathBuf {
+    let mut s = ledger.components().collect::<PathBuf>().into_os_string();
+    s.push(suffix);
     PathBuf::from(s)
 }
 
 impl Ledger<FsIo> {
     /// Creates a ledger directory at `path`, pseudonymising with `keyer`.
     pub fn create(path: &Path, keyer: SubjectKeyer) -> Result<Self> {
-        Self::create_with(FsIo::new(), path, keyer, LedgerOptions::default())
+        Self::open_waiting(path, Some(keyer), LedgerOptions::default(), true)
     }
 
     /// Opens an existing ledger for writing. `keyer` is needed to ingest,
     /// apply events, or look subjects up by their external id.
     pub fn open(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {
-        Self::open_with(FsIo::new(), path, keyer, LedgerOptions::default())
+        Self::open_opts(path, keyer, LedgerOptions::default())
+    }
+
+    /// [`Ledger::open`] with options: with `opts.wait`, waits that long for
+    /// another writer to release the lock before failing with
+    /// [`LedgerError::Locked`] (which names the holder's PID and since when).
+    pub fn open_opts(
+        path: &Path,
+        keyer: Option<SubjectKeyer>,
+        opts: LedgerOptions,
+    ) -> Result<Self> {
+        Self::open_waiting(path, keyer, opts, false)
     }
 
     /// Opens an existing ledger read-only (no lock, no writes).
@@ -174,7 +204,10 @@ impl<I: Io> Ledger<I> {
             read_only: false,
             snapshot_note: None,
             notes: Vec::new(),
+            digests: None,
         };
+        // A new ledger knows one purpose, ai-training, declared by its
+        // init (no entry: see `Ledger::purposes`).
         l.append(vec![Entry::Init(LedgerInit {
             format: ENTRY_FORMAT,
             key_fingerprint: keyer.fingerprint(),
@@ -257,6 +290,7 @@ impl<I: Io> Ledger<I> {
             read_only: opts.read_only,
             snapshot_note,
             notes,
+            digests: None,
         };
         if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;
@@ -373,15 +407,6 @@ impl<I: Io> Ledger<I> {
             self.index.apply_all(seqs.zip(entries.iter()))?;
         }
         Ok(range.last)
-    }
-
-    /// Records events, all or nothing. Returns the head after them.
-    pub fn apply(&mut self, events: Vec<Event>) -> Result<Seq> {
-        self.keyer()?;
-        if events.is_empty() {
-            return Ok(self.index.seq());
-        }
-        self.append(events.into_iter().map(Entry::Event).collect())
     }
 
     /// The files in `quarantine/` (torn tails cut by recoveries), each

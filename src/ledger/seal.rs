@@ -32,6 +32,24 @@ impl<I: Io> Ledger<I> {
         self.index.check(&Entry::Run(run.clone()))?;
         self.append(vec![Entry::Run(run)])
     }
+    /// How many rows a manifest like `m` (same purpose, policy and
+    /// datasets) computed now, at the head and for valid time `at`,
+    /// excludes that `m` does not: what the events recorded after `m`
+    /// would change. 0: `m` is fresh. Rows it would no longer exclude do
+    /// not count (using `m` excludes more than needed, never less).
+    pub fn excluded_since(&self, m: &Manifest, at: Timestamp) -> Result<u64> {
+        self.verify_manifest(m)?;
+        let h = &m.header;
+        let q = Query {
+            policy: h.policy.clone(),
+            seq: self.index.seq(),
+            at: at.max(Timestamp(h.at_ns)),
+            datasets: h.datasets.clone(),
+        };
+        let fresh = self.manifest(&q)?;
+        let d = crate::manifest::ManifestDiff::between(m, &fresh);
+        Ok(d.shards.iter().map(|s| s.newly_excluded.len()).sum())
+    }
     /// A query for `purpose` at the head and the given valid time, with the
     /// default policy unless one is given.
     pub fn query(&self, policy: Option<Policy>, purpose: &str, at: Timestamp) -> Result<Query> {
@@ -56,6 +74,7 @@ impl<I: Io> Ledger<I> {
     }
     /// Computes the exclusion manifest for `q`.
     pub fn manifest(&self, q: &Query) -> Result<Manifest> {
+        self.check_purpose(&q.policy.purpose, None)?;
         if q.seq > self.index.seq() {
             return Err(LedgerError::SeqPastHead {
                 seq: q.seq,

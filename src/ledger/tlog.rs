@@ -307,6 +307,12 @@ pub fn entry_summary(seq: Seq, entry: &Entry) -> serde_json::Value {
         Entry::QuarantineAck(a) => {
             serde_json::json!({"seq": seq.0, "type": "quarantine_ack", "files": a.files.len()})
         }
+        Entry::Declare(d) => serde_json::json!({
+            "seq": seq.0,
+            "type": "declare",
+            "vocabulary": d.vocabulary,
+            "name": d.name,
+        }),
     }
 }
 

@@ -129,6 +129,14 @@ impl From<Error> for ApiError {
             Error::Ledger(LedgerError::KeyMismatch { .. } | LedgerError::Damaged(_)) => {
                 ApiError::internal(e.to_string())
             }
+            Error::Ledger(LedgerError::UndeclaredPurpose { event, .. }) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "undeclared_purpose",
+                line: event.map(|i| i as u64 + 1),
+                field: Some("purposes".into()),
+                message: e.to_string(),
+                retry_after: None,
+            },
             Error::Ledger(l) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", l.to_string())
             }

@@ -101,9 +101,7 @@ impl ServeConfig {
 
 /// The default state directory: `LEDGER.serve` beside the ledger.
 pub fn default_state_dir(ledger: &Path) -> PathBuf {
-    let mut s = ledger.as_os_str().to_owned();
-    s.push(".serve");
-    PathBuf::from(s)
+    crate::ledger::beside(ledger, ".serve")
 }
 
 /// An open service: the ledger, the writer thread, the router's state.

@@ -218,27 +218,70 @@ impl Writer {
         r.map_err(|e| self.fail(format!("request journal: {e}")))
     }
 
-    fn commit_events(&mut self, group: Vec<WriteRequest>) {
+    fn commit_events(&mut self, mut group: Vec<WriteRequest>) {
         let ledger = Arc::clone(&self.ledger);
-        // Only this thread moves the head: read it, write the intents
-        // without blocking readers, then take the write lock to append.
-        let Ok(head) = ledger.read().map(|l| l.head().0 .0) else {
+        // Kept only for the rare fallback below (a group the ledger
+        // refused): the requests as they came, unchanged events included.
+        let backup: Option<Vec<Vec<Event>>> = (group.len() > 1).then(|| {
+            group
+                .iter()
+                .filter_map(|r| match &r.op {
+                    WriteOp::Events(evs) => Some(evs.clone()),
+                    _ => None,
+                })
+                .collect()
+        });
+        // Only this thread moves the head: read it and drop the events
+        // identical to recorded ones (so the seqs each request lands at are
+        // known), write the intents without blocking readers, then take the
+        // write lock again to append.
+        let Ok(mut l) = ledger.write() else {
             group.into_iter().for_each(|r| reply(r, Err(lock_error())));
             return;
         };
+        let head = l.head().0 .0;
+        let all: Vec<Event> = group
+            .iter()
+            .filter_map(|r| match &r.op {
+                WriteOp::Events(evs) => Some(evs.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let marks = match l.unchanged_events(&all) {
+            Ok(m) => m,
+            Err(e) => {
+                drop(l);
+                let e: ApiError = e.into();
+                group.into_iter().for_each(|r| reply(r, Err(e.clone())));
+                return;
+            }
+        };
+        drop(l);
+        let mut marks = marks.into_iter();
+        let mut unchanged = Vec::with_capacity(group.len());
+        for r in &mut group {
+            if let WriteOp::Events(evs) = &mut r.op {
+                let n = evs.len();
+                let mine: Vec<bool> = marks.by_ref().take(n).collect();
+                let mut it = mine.iter();
+                evs.retain(|_| !it.next().copied().unwrap_or(false));
+                unchanged.push((n - evs.len()) as u64);
+            }
+        }
         // Each request's slice of the group, and its answer, known before
         // the append: the group lands at head + 1 .. head + n.
         let mut next = head + 1;
         let mut answers = Vec::with_capacity(group.len());
         let mut intents = Vec::new();
-        for r in &group {
+        for (r, &same) in group.iter().zip(&unchanged) {
             let WriteOp::Events(evs) = &r.op else {
                 continue;
             };
             let (first, last) = (next, next + evs.len() as u64 - 1);
             next = last + 1;
-            let body = events_answer(evs, first, last);
-            if let Some(key) = &r.meta.key {
+            let body = events_answer(evs, same, first);
+            if let (Some(key), false) = (&r.meta.key, evs.is_empty()) {
                 // The bytes the ledger will append for them (as `Ledger::apply` encodes).
                 let encoded = match events_encoded(evs) {
                     Ok(e) => e,
@@ -280,8 +323,6 @@ impl Writer {
                 rest.push((meta, reply));
             }
         }
-        // Kept only for the rare fallback below (a group the ledger refused).
-        let backup = (n > 1).then(|| parts.clone());
         let all: Vec<Event> = parts.into_iter().flatten().collect();
         let total = all.len() as u64;
         let t = Instant::now();
@@ -380,8 +421,15 @@ impl Writer {
         };
         let body = match op {
             WriteOp::Events(evs) => {
-                let body = events_answer(&evs, before + 1, before + evs.len() as u64);
-                l.apply(evs).map_err(|e| storage(self, e))?;
+                let marks = l.unchanged_events(&evs)?;
+                let unchanged = marks.iter().filter(|&&m| m).count() as u64;
+                let kept: Vec<Event> = evs
+                    .into_iter()
+                    .zip(marks)
+                    .filter_map(|(e, same)| (!same).then_some(e))
+                    .collect();
+                let body = events_answer(&kept, unchanged, before + 1);
+                l.apply(kept).map_err(|e| storage(self, e))?;
                 body
             }
             WriteOp::Records(batch) => {
@@ -503,15 +551,17 @@ pub fn run_digest(name: &str, manifest_digest: &str) -> String {
 }
 
 /// The answer to an events write: its seq range and counts per type.
-pub fn events_answer(events: &[Event], first: u64, last: u64) -> Value {
+pub fn events_answer(events: &[Event], unchanged: u64, first: u64) -> Value {
     let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
     for e in events {
         *by_type.entry(e.type_name()).or_default() += 1;
     }
+    let n = events.len() as u64;
     json!({
-        "events": events.len(),
+        "events": n,
+        "unchanged": unchanged,
         "by_type": by_type,
-        "first_seq": first,
-        "last_seq": last,
+        "first_seq": (n > 0).then_some(first),
+        "last_seq": (n > 0).then_some(first + n.saturating_sub(1)),
     })
 }

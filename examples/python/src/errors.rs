@@ -190,6 +190,38 @@ pub fn ledger(py: Python<'_>, e: &LedgerError) -> PyErr {
         | LedgerError::BadPurpose(_)
         | LedgerError::PolicyPurpose { .. }
         | LedgerError::EmptyRun => raise(py, "InvalidRequestError", msg, &[]),
+        LedgerError::Locked { path, .. } => raise(
+            py,
+            "LockedError",
+            msg,
+            &[("path", obj(py, path.display().to_string()))],
+        ),
+        LedgerError::UndeclaredPurpose {
+            purpose,
+            closest,
+            event,
+        } => raise(
+            py,
+            "InvalidRequestError",
+            msg,
+            &[
+                ("purpose", obj(py, purpose.as_str())),
+                ("closest", obj(py, closest.clone())),
+                ("event", obj(py, *event)),
+            ],
+        ),
+        LedgerError::WouldDoNothing {
+            no_records,
+            unmatched,
+        } => raise(
+            py,
+            "InvalidRequestError",
+            msg,
+            &[
+                ("no_records", obj(py, no_records.clone())),
+                ("unmatched", obj(py, unmatched.clone())),
+            ],
+        ),
         _ => raise(py, "OptoutError", msg, &[]),
     }
 }

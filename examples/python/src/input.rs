@@ -31,27 +31,45 @@ fn dumps(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<String> {
     json.call_method("dumps", (v,), Some(&kw))?.extract()
 }
 
+/// Where the Python code that called the binding is (`train.py:12`): the
+/// place to name for an in-memory source (`<records>:1` is not a place).
+fn caller(py: Python<'_>) -> String {
+    let at = || -> PyResult<String> {
+        let f = py.import("sys")?.call_method1("_getframe", (0,))?;
+        let file: String = f.getattr("f_code")?.getattr("co_filename")?.extract()?;
+        let line: u64 = f.getattr("f_lineno")?.extract()?;
+        Ok(format!("{file}:{line}"))
+    };
+    at().unwrap_or_else(|_| "<python>".into())
+}
+
 /// Collects the sources of an `ingest(*sources)` / `apply(*sources)` call.
+/// In-memory sources are named after the caller's line and the argument:
+/// `train.py:12: argument 1` (a dict), `... argument 1 item` (an iterable
+/// of dicts: the error's line is the item, from 1), `... argument 1 line`
+/// (JSONL bytes).
 pub fn collect(py: Python<'_>, sources: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Vec<Source>> {
     let os = py.import("os")?;
+    let here = caller(py);
     let mut out = Vec::new();
     for (i, src) in sources.iter().enumerate() {
+        let name = |what: &str| format!("{here}: argument {}{what}", i + 1);
         if src.is_instance_of::<PyString>() || src.hasattr("__fspath__")? {
             let p: PathBuf = os.call_method1("fspath", (&src,))?.extract()?;
             out.push(Source::File(p));
         } else if let Ok(b) = src.cast::<PyBytes>() {
             out.push(Source::Text {
-                name: "<bytes>".into(),
+                name: name(" line"),
                 bytes: b.as_bytes().to_vec(),
             });
         } else if let Ok(b) = src.cast::<PyByteArray>() {
             out.push(Source::Text {
-                name: "<bytes>".into(),
+                name: name(" line"),
                 bytes: b.to_vec(),
             });
         } else if src.is_instance_of::<PyDict>() {
             out.push(Source::Lines {
-                name: "<records>".into(),
+                name: name(""),
                 lines: vec![dumps(py, &src)?],
             });
         } else if let Ok(it) = src.try_iter() {
@@ -60,7 +78,7 @@ pub fn collect(py: Python<'_>, sources: &Bound<'_, pyo3::types::PyTuple>) -> PyR
                 lines.push(dumps(py, &item?)?);
             }
             out.push(Source::Lines {
-                name: "<records>".into(),
+                name: name(" item"),
                 lines,
             });
         } else {

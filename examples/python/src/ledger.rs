@@ -14,8 +14,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use crate::convert::{policy, timestamp, to_py};
 use crate::errors::{invalid, raise, IntoPyResult};
 use crate::input;
-use crate::table;
 use crate::manifest::PyManifest;
+use crate::table;
 
 /// A ledger of records and privacy events, open for writing (holding its
 /// lock) or read-only.
@@ -76,6 +76,30 @@ fn summary<'py>(py: Python<'py>, s: &optout::IngestSummary) -> PyResult<Bound<'p
     d.set_item("links", s.links)?;
     d.set_item("seq", s.seq.0)?;
     Ok(d)
+}
+
+fn apply_summary<'py>(py: Python<'py>, s: &optout::ApplySummary) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("applied", s.applied)?;
+    d.set_item("unchanged", s.unchanged)?;
+    d.set_item("declared", s.declared.clone())?;
+    d.set_item("no_records", s.no_records.clone())?;
+    d.set_item("unmatched", s.unmatched.clone())?;
+    d.set_item("seq", s.seq.0)?;
+    Ok(d)
+}
+
+/// `apply`'s answer: the head seq, or with ``summary=True`` the summary.
+fn apply_answer<'py>(
+    py: Python<'py>,
+    s: &optout::ApplySummary,
+    summary: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if summary {
+        Ok(apply_summary(py, s)?.into_any())
+    } else {
+        Ok(s.seq.0.into_pyobject(py)?.into_any())
+    }
 }
 
 fn findings<'py>(
@@ -216,15 +240,22 @@ impl PyLedger {
     /// Opens an existing ledger. The subject key (needed to ingest, apply,
     /// or look subjects up) is read from ``key_file``, else from ``PATH.key``
     /// if it exists. ``read_only=True`` takes no lock and never writes.
-    /// Raises ``LockedError`` if another writer holds the ledger.
+    /// Raises ``LockedError`` (naming the holder's PID and since when) if
+    /// another writer holds the ledger, after waiting up to ``wait``
+    /// seconds for it to finish (default: not at all).
     #[staticmethod]
-    #[pyo3(signature = (path, key_file = None, *, read_only = false))]
+    #[pyo3(signature = (path, key_file = None, *, read_only = false, wait = None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         key_file: Option<PathBuf>,
         read_only: bool,
+        wait: Option<f64>,
     ) -> PyResult<Self> {
+        let wait = wait
+            .map(std::time::Duration::try_from_secs_f64)
+            .transpose()
+            .map_err(|_| invalid(py, "wait: expected a number of seconds, at least 0"))?;
         let p = path.clone();
         let (ledger, keyer) = py
             .detach(move || -> Result<_, optout::Error> {
@@ -242,7 +273,11 @@ impl PyLedger {
                 let l = if read_only {
                     Ledger::open_read_only(&p, keyer.clone())?
                 } else {
-                    Ledger::open(&p, keyer.clone())?
+                    let opts = optout::LedgerOptions {
+                        wait,
+                        ..Default::default()
+                    };
+                    Ledger::open_opts(&p, keyer.clone(), opts)?
                 };
                 Ok((l, keyer))
             })
@@ -404,12 +439,16 @@ impl PyLedger {
     /// ``.csv`` or ``.parquet`` files. A bad value raises ``InputError``
     /// naming the file, ``line`` (CSV) or ``row``, ``column`` and
     /// ``field``. Returns the head seq after them.
-    fn apply_table(
+    #[pyo3(signature = (data, mapping, *, new_purpose = false, strict = false, summary = false))]
+    fn apply_table<'py>(
         &self,
-        py: Python<'_>,
-        data: &Bound<'_, PyAny>,
-        mapping: &Bound<'_, PyAny>,
-    ) -> PyResult<u64> {
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        mapping: &Bound<'py, PyAny>,
+        new_purpose: bool,
+        strict: bool,
+        summary: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let keyer = self.keyer(py)?.clone();
         let m = table::event_mapping(py, mapping)?;
         let events = if table::is_arrow(data)? {
@@ -421,45 +460,65 @@ impl PyLedger {
             let files = table::paths(py, data)?;
             table::events_of_files(py, &files, &m, &keyer)?
         };
-        self.with(py, move |l| Ok(l.apply(events)?.0))
+        let opts = optout::ApplyOptions {
+            new_purpose,
+            strict,
+        };
+        let s = self.with(py, move |l| l.apply_with(events, opts))?;
+        apply_answer(py, &s, summary)
     }
 
     /// Records events (objections, consents, erasures, takedowns, ...), all
-    /// or nothing; sources as for ``ingest``. Returns the head seq after them.
+    /// or nothing; sources as for ``ingest``. Every purpose named must be
+    /// declared (``add_purpose``) unless ``new_purpose=True`` declares it; an
+    /// event identical to a recorded one is skipped (``unchanged``);
+    /// ``strict=True`` refuses a batch with an event whose subject has no
+    /// records or whose scope matches none. Returns the head seq after
+    /// them, or with ``summary=True`` ``{"applied", "unchanged", "declared",
+    /// "no_records", "unmatched", "seq"}`` (positions in the batch).
     ///
-    /// With ``receipts=True`` returns ``(seq, receipts)``: one receipt (JSON
-    /// text) per event applied, in a checkpoint signed at the new head with
-    /// ``signing_key`` (default ``PATH.signing.key``), for a DSR portal to
-    /// hand to the person; ``optout.verify_receipt`` checks one offline.
-    #[pyo3(signature = (*sources, receipts = false, signing_key = None))]
-    fn apply(
+    /// With ``receipts=True`` returns ``(answer, receipts)``: one receipt
+    /// (JSON text) per entry recorded, in a checkpoint signed at the new head
+    /// with ``signing_key`` (default ``PATH.signing.key``), for a DSR portal
+    /// to hand to the person; ``optout.verify_receipt`` checks one offline.
+    #[pyo3(signature = (*sources, new_purpose = false, strict = false, summary = false, receipts = false, signing_key = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn apply<'py>(
         &self,
-        py: Python<'_>,
-        sources: &Bound<'_, PyTuple>,
+        py: Python<'py>,
+        sources: &Bound<'py, PyTuple>,
+        new_purpose: bool,
+        strict: bool,
+        summary: bool,
         receipts: bool,
         signing_key: Option<PathBuf>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let keyer = self.keyer(py)?.clone();
         let sk = match receipts {
             true => Some(self::signing_key(py, &self.path, signing_key)?),
             false => None,
         };
         let srcs = input::collect(py, sources)?;
-        let (seq, made) = self.with(py, move |l| {
+        let opts = optout::ApplyOptions {
+            new_purpose,
+            strict,
+        };
+        let (s, made) = self.with(py, move |l| {
             let events = input::events(&srcs, &keyer)?;
             let before = l.head().0 .0;
-            let seq = l.apply(events)?.0;
+            let s = l.apply_with(events, opts)?;
             let Some(sk) = sk else {
-                return Ok((seq, None));
+                return Ok((s, None));
             };
             let c = l.checkpoint(&sk)?;
-            let seqs: Vec<Seq> = (before + 1..=seq).map(Seq).collect();
+            let seqs: Vec<Seq> = (before + 1..=s.seq.0).map(Seq).collect();
             let rs = l.receipts(&seqs, &c)?;
-            Ok((seq, Some(rs.iter().map(|r| r.to_json()).collect::<Vec<_>>())))
+            Ok((s, Some(rs.iter().map(|r| r.to_json()).collect::<Vec<_>>())))
         })?;
+        let answer = apply_answer(py, &s, summary)?;
         match made {
-            None => Ok(seq.into_pyobject(py)?.into_any().unbind()),
-            Some(rs) => Ok((seq, rs).into_pyobject(py)?.into_any().unbind()),
+            None => Ok(answer),
+            Some(rs) => Ok((answer, rs).into_pyobject(py)?.into_any()),
         }
     }
 
@@ -481,6 +540,38 @@ impl PyLedger {
             let c = l.checkpoint(&sk)?;
             Ok(l.receipt(Seq(seq), &c)?.to_json())
         })
+    }
+
+    /// The declared purposes, and purposes named by recorded events but
+    /// never declared: ``[{"name", "description", "declared",
+    /// "declared_at_seq", "implicit", "events"}]``.
+    fn purposes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = self.with(py, |l| Ok(l.purposes()))?;
+        let out = PyList::empty(py);
+        for p in list {
+            let d = PyDict::new(py);
+            d.set_item("name", &p.name)?;
+            d.set_item("description", &p.description)?;
+            d.set_item("declared", p.is_declared())?;
+            d.set_item("declared_at_seq", p.declared_at.map(|s| s.0))?;
+            d.set_item("implicit", p.implicit)?;
+            d.set_item("events", p.events)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Declares a purpose. Returns the seq of the declaration, or ``None``
+    /// when it was declared already.
+    #[pyo3(signature = (name, description = None))]
+    fn add_purpose(
+        &self,
+        py: Python<'_>,
+        name: String,
+        description: Option<String>,
+    ) -> PyResult<Option<u64>> {
+        let s = self.with(py, move |l| l.add_purpose(&name, description.as_deref()))?;
+        Ok(s.map(|s| s.0))
     }
 
     /// Computes the exclusion manifest for ``purpose`` at valid time ``at``

@@ -36,14 +36,18 @@ def test_bad_jsonl_line_names_file_line_field_and_applies_nothing(ledger_copy, t
         ]
         with pytest.raises(optout.InputError) as e:
             led.apply(events)
-        assert (e.value.file, e.value.line, e.value.field) == ("<records>", 2, "at")
+        # In-memory sources are named by the caller's file and line.
+        assert e.value.file.endswith(": argument 1 item"), e.value.file
+        assert "test_errors.py:" in e.value.file, e.value.file
+        assert (e.value.line, e.value.field) == (2, "at")
         with pytest.raises(optout.InputError) as e:
             led.apply(b'{"type":"nonsense","at":"2025-01-01T00:00:00Z"}\n')
-        assert (e.value.file, e.value.line, e.value.field) == ("<bytes>", 1, "type")
+        assert e.value.file.endswith(": argument 1 line") and "test_errors.py:" in e.value.file
+        assert (e.value.line, e.value.field) == (1, "type")
         assert led.head == head, "nothing of the bad batches written"
         assert led.manifest("ai-training", at=gen.AT).to_bytes() == m0
         # Conflicting re-registration: refused, names the record.
-        with pytest.raises(optout.InputError, match="already registered with different content"):
+        with pytest.raises(optout.InputError, match="already registered with a different `subjects`"):
             led.ingest(dict(good[0], subjects=["someone.else@example.com"]))
         with pytest.raises(TypeError):
             led.ingest(42)
@@ -164,3 +168,34 @@ def test_errors_pickle_with_their_attributes():
         assert type(x) is cls and x.path == "p" and str(x) == "m"
         assert issubclass(cls, optout.OptoutError)
     assert np.True_  # numpy imported for parity with the other tests
+
+
+def test_purposes_are_declared_and_typos_refused(tmp_path):
+    led = optout.Ledger.create(tmp_path / "L")
+    ev = {"type": "objection", "subject": "a@x.org", "at": "2025-01-01T00:00:00Z", "purposes": ["ai_training"]}
+    with pytest.raises(optout.InvalidRequestError) as e:
+        led.apply(ev)
+    assert (e.value.purpose, e.value.closest, e.value.event) == ("ai_training", "ai-training", 0)
+    assert led.seq == 1
+    with pytest.raises(optout.InvalidRequestError, match="did you mean `ai-training`"):
+        led.manifest("ai-trainig")
+    assert [p["name"] for p in led.purposes()] == ["ai-training"]
+    assert led.purposes()[0]["implicit"] is True
+    assert led.add_purpose("ads", "ad targeting") is not None
+    assert led.add_purpose("ads") is None
+    s = led.apply(dict(ev, purposes=["ads"]), summary=True)
+    assert (s["applied"], s["unchanged"], s["no_records"]) == (1, 0, [0])
+    again = led.apply(dict(ev, purposes=["ads"]), summary=True)
+    assert (again["applied"], again["unchanged"], again["seq"]) == (0, 1, s["seq"])
+    with pytest.raises(optout.InvalidRequestError) as e:
+        led.apply(dict(ev, purposes=["ads"], ref="T-2"), strict=True)
+    assert e.value.no_records == [0]
+    s = led.apply(dict(ev, purposes=["research"]), new_purpose=True, summary=True)
+    assert s["declared"] == ["research"]
+    names = {p["name"]: p["events"] for p in led.purposes()}
+    assert names == {"ai-training": 0, "ads": 1, "research": 1}
+    led.close()
+    with optout.Ledger.open(tmp_path / "L", wait=0.1) as held:
+        with pytest.raises(optout.LockedError, match=r"pid \d+ since"):
+            optout.Ledger.open(tmp_path / "L", wait=0.2)
+        assert held.seq == s["seq"]

@@ -151,6 +151,10 @@ def test_apply_table_from_csv_parquet_and_arrow(led, tmp_path):
         led.apply_table(bad, EVENTS)
     assert (e.value.file, e.value.line, e.value.column) == (str(bad), 3, "received_at")
     assert led.seq == before
-    # Arrow data directly.
-    led.apply_table(exp, EVENTS)
+    # Arrow data directly: the same request again is a no-op (unchanged).
+    s = led.apply_table(exp, EVENTS, summary=True)
+    assert (s["applied"], s["unchanged"], s["seq"]) == (0, 1, before)
+    assert led.seq == before
+    # Another request records.
+    led.apply_table(exp.set_column(0, "ticket", pa.array(["T-4"])), EVENTS)
     assert led.seq == before + 1

@@ -20,6 +20,10 @@ pub struct Cli {
     /// `export` output are still written; errors still go to stderr).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Writing commands: wait up to SECONDS for another writer to release
+    /// the ledger's lock instead of failing at once (readers never wait).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub wait: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -128,6 +132,8 @@ pub enum Command {
         /// The event mapping (JSON): where each event field comes from (docs/TABLES.md).
         #[arg(long, value_name = "MAP.json")]
         mapping: Option<PathBuf>,
+        #[command(flatten)]
+        vocab: ApplyVocab,
         #[command(flatten)]
         key: KeyArg,
         #[command(flatten)]
@@ -367,6 +373,12 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    // --- declared purposes (issue 21) ---
+    /// The ledger's declared purposes: events, policies and manifests may
+    /// name only these (init declares ai-training).
+    #[command(subcommand)]
+    Purposes(PurposesCommand),
+    // --- end of declared purposes ---
     /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
     Demo {
         /// Directory to (re)create [default: ./optout-demo].
@@ -452,6 +464,10 @@ pub enum RunsCommand {
         /// When training started (RFC 3339) [default: now].
         #[arg(long, value_name = "RFC3339")]
         started_at: Option<String>,
+        /// Refuse (exit 2, nothing registered) a manifest that events
+        /// recorded since would change (a fresh one would exclude more).
+        #[arg(long)]
+        require_fresh: bool,
         #[command(flatten)]
         key: KeyArg,
     },
@@ -617,4 +633,44 @@ pub struct CheckpointArgs {
     pub checkpoints: Vec<PathBuf>,
     #[command(flatten)]
     pub verifier: VerifierArgs,
+}
+
+// --- declared purposes and apply's checks (issue 21) ---
+
+/// `apply --new-purpose --strict`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ApplyVocab {
+    /// Declare the purposes the events name that the ledger has not
+    /// declared (in the same commit), instead of refusing them as typos.
+    #[arg(long)]
+    pub new_purpose: bool,
+    /// Refuse the whole batch (exit 2, nothing written) when an event's
+    /// subject has no records, or a scoped objection or takedown matches none.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `optout purposes ...`.
+#[derive(Subcommand, Debug)]
+pub enum PurposesCommand {
+    /// Declare a purpose (declaring one twice changes nothing).
+    Add {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The purpose's name (e.g. ads-personalisation).
+        name: String,
+        /// What it means, shown by `purposes list`.
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+    /// List the declared purposes with counts of the events naming each
+    /// (and purposes named by events but never declared).
+    List {
+        /// The ledger directory.
+        ledger: PathBuf,
+        #[command(flatten)]
+        key: KeyArg,
+    },
 }

@@ -25,6 +25,8 @@ pub struct EventSource<'a> {
     pub parquet: bool,
     /// The event mapping.
     pub mapping: Option<&'a Path>,
+    /// `--new-purpose` and `--strict`.
+    pub opts: optout::ApplyOptions,
 }
 
 /// Parser threads for `ingest`: `$OPTOUT_THREADS`, else the cores (at most 4).
@@ -209,10 +211,13 @@ pub fn apply(
     let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
     let sp = out.spinner("reading events");
-    let (events, skipped) =
+    let (events, origins, skipped) =
         match tables::read_events(files, src.csv, src.parquet, src.mapping, &keyer)? {
-            Some((events, skipped)) => (events, Some(skipped)),
-            None => (input::read_events(files, &keyer)?, None),
+            Some((events, origins, skipped)) => (events, origins, Some(skipped)),
+            None => {
+                let (events, origins) = input::read_events(files, &keyer)?;
+                (events, origins, None)
+            }
         };
     let mut by_type: BTreeMap<&'static str, u64> = BTreeMap::new();
     for e in &events {
@@ -226,34 +231,80 @@ pub fn apply(
     let future: Vec<&optout::Event> = events.iter().filter(|e| e.at > soon).collect();
     let future_n = future.len() as u64;
     let latest = future.iter().map(|e| e.at).max();
+    // Subjects are named by pseudonym only, wherever an event is listed.
+    let subjects: Vec<Option<optout::SubjectKey>> = events.iter().map(|e| e.subject()).collect();
     sp.set_message(format!("appending {} events", num(n)));
-    let seq = l.apply(events)?;
+    let s = match l.apply_with(events, src.opts) {
+        Ok(s) => s,
+        Err(e) => return Err(located(e, &origins)),
+    };
     sp.finish_and_clear();
     let receipts = cmd_tlog::write_receipts(out, &l, ledger, before.0, receipts, signing.as_ref())?;
     let el = t0.elapsed();
     let kinds: Vec<String> = by_type.iter().map(|(k, v)| format!("{v} {k}")).collect();
     out.line(format!(
-        "applied {} events{}{}; seq {} -> {} ({})",
-        num(n),
+        "applied {} events{}, {} unchanged{}{}; seq {} -> {} ({})",
+        num(s.applied),
         if kinds.is_empty() {
             String::new()
         } else {
-            format!(" ({})", kinds.join(", "))
+            format!(" (read {})", kinds.join(", "))
+        },
+        num(s.unchanged),
+        if s.declared.is_empty() {
+            String::new()
+        } else {
+            format!("; declared purpose(s) {}", s.declared.join(", "))
         },
         match skipped {
             Some(k) if k > 0 => format!(", {} rows skipped by the mapping", num(k)),
             _ => String::new(),
         },
         before,
-        seq,
+        s.seq,
         secs(el)
     ))?;
+    let listed = |positions: &[usize]| -> Vec<serde_json::Value> {
+        positions
+            .iter()
+            .map(|&i| json!({"at": origins[i], "subject": subjects[i].map(|k| k.to_hex())}))
+            .collect()
+    };
+    for (what, positions) in [
+        (
+            "concern a subject with no records (a typo in the subject id?)",
+            &s.no_records,
+        ),
+        (
+            "are scoped to records that do not exist (categories, sources or takedown target)",
+            &s.unmatched,
+        ),
+    ] {
+        if positions.is_empty() || out.quiet {
+            continue;
+        }
+        eprintln!(
+            "optout: warning: {} event(s) {what}; they change no manifest:",
+            positions.len()
+        );
+        for &i in positions {
+            match subjects[i] {
+                Some(p) => eprintln!("  {}: subject {}", origins[i], p.to_hex()),
+                None => eprintln!("  {}", origins[i]),
+            }
+        }
+    }
     out.json(json!({
         "command": "apply",
         "events": n,
+        "applied": s.applied,
+        "unchanged": s.unchanged,
+        "declared_purposes": s.declared,
+        "no_records": listed(&s.no_records),
+        "unmatched": listed(&s.unmatched),
         "by_type": by_type,
         "seq_before": before.0,
-        "seq": seq.0,
+        "seq": s.seq.0,
         "future_events": future_n,
         "skipped_rows": skipped,
         "receipts": receipts,
@@ -464,4 +515,49 @@ pub fn quarantine_ack(
         "files": quarantine_json(&files),
     }))?;
     Ok(Status::Ok)
+}
+
+/// A library error about events of the batch, with the file and line of
+/// each event it names (the library knows only positions).
+fn located(e: optout::Error, origins: &[String]) -> anyhow::Error {
+    use optout::{Error, LedgerError};
+    let at = |i: usize| {
+        origins
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("event {}", i + 1))
+    };
+    match &e {
+        Error::Ledger(LedgerError::UndeclaredPurpose {
+            purpose,
+            closest,
+            event: Some(i),
+        }) => anyhow::anyhow!(
+            "{}: field `purposes`: purpose `{purpose}` is not declared in this ledger{}",
+            at(*i),
+            match closest {
+                Some(c) => format!(
+                    "; did you mean `{c}`? (or declare it: optout purposes add, or --new-purpose)"
+                ),
+                None =>
+                    "; declare it with `optout purposes add LEDGER NAME`, or pass --new-purpose"
+                        .into(),
+            }
+        ),
+        Error::Ledger(LedgerError::WouldDoNothing {
+            no_records,
+            unmatched,
+        }) => {
+            let list = |v: &[usize]| v.iter().map(|&i| at(i)).collect::<Vec<_>>().join(", ");
+            let mut parts = Vec::new();
+            if !no_records.is_empty() {
+                parts.push(format!("subject has no records: {}", list(no_records)));
+            }
+            if !unmatched.is_empty() {
+                parts.push(format!("scope matches no record: {}", list(unmatched)));
+            }
+            anyhow::anyhow!("--strict: {}; nothing was written", parts.join("; "))
+        }
+        _ => e.into(),
+    }
 }

@@ -12,20 +12,41 @@ use crate::args::KeyArg;
 use crate::out::{num, Out};
 use crate::{load_key, open_ledger, optional_key, time_arg, Status};
 
+/// `runs add`'s optional arguments.
+pub struct RunArgs<'a> {
+    /// `--name`.
+    pub name: Option<&'a str>,
+    /// `--started-at`.
+    pub started_at: Option<&'a str>,
+    /// `--require-fresh`.
+    pub require_fresh: bool,
+}
+
 pub fn add(
     out: &mut Out,
     ledger: &Path,
     model: &str,
     manifest: &Path,
-    name: Option<&str>,
-    started_at: Option<&str>,
+    a: RunArgs<'_>,
     key: &KeyArg,
 ) -> Result<Status> {
     let m = Manifest::load(manifest)?;
-    let started = time_arg("--started-at", started_at)?;
+    let started = time_arg("--started-at", a.started_at)?;
     let keyer = optional_key(ledger, key)?;
     let mut l = open_ledger(out, ledger, keyer, false)?;
-    let name = match name {
+    if a.require_fresh {
+        let more = l.excluded_since(&m, started)?;
+        if more > 0 {
+            anyhow::bail!(
+                "--require-fresh: {}: events recorded after this manifest (seq {}) exclude {} more row(s) at {}; compute a fresh manifest (nothing was registered)",
+                manifest.display(),
+                m.header.seq,
+                num(more),
+                started.max(optout::Timestamp(m.header.at_ns))
+            );
+        }
+    }
+    let name = match a.name {
         Some(n) => n.to_string(),
         None => format!("{model}-run-{}", l.index().runs().len() + 1),
     };

@@ -99,12 +99,16 @@ pub fn locate_conflict(names: &[String], e: optout::Error) -> anyhow::Error {
     anyhow::anyhow!("{e}{from}")
 }
 
-/// Reads and parses event files in order, all or nothing.
-pub fn read_events(names: &[String], keyer: &SubjectKeyer) -> Result<Vec<Event>> {
-    let mut out = Vec::new();
+/// Reads and parses event files in order, all or nothing, each event
+/// with where it came from (`FILE:LINE`).
+pub fn read_events(names: &[String], keyer: &SubjectKeyer) -> Result<(Vec<Event>, Vec<String>)> {
+    let (mut events, mut origins) = (Vec::new(), Vec::new());
     for name in names {
         let input = BufReader::with_capacity(1 << 20, open(name)?);
-        out.extend(jsonl::parse_events(input, name, keyer)?);
+        for (line, e) in jsonl::parse_events_located(input, name, keyer)? {
+            events.push(e);
+            origins.push(format!("{name}:{line}"));
+        }
     }
-    Ok(out)
+    Ok((events, origins))
 }

@@ -14,6 +14,7 @@ mod cmd_runs;
 mod cmd_serve;
 mod cmd_signals;
 mod cmd_tlog;
+mod cmd_vocab;
 mod demo;
 mod input;
 mod out;
@@ -27,8 +28,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use optout::{Ledger, SubjectKeyer, Timestamp};
 
-use args::{Cli, Command, ExpectHead, ExportFormat, KeyArg, QuarantineCommand, RunsCommand};
+use args::{
+    Cli, Command, ExpectHead, ExportFormat, KeyArg, PurposesCommand, QuarantineCommand, RunsCommand,
+};
 use out::Out;
+
+/// `--wait SECONDS`: how long writing commands wait for the lock.
+static WAIT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
 
 /// How a command that ran to the end came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +51,16 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let mut out = Out::new(cli.format, cli.quiet);
+    match cli.wait.map(std::time::Duration::try_from_secs_f64) {
+        Some(Err(_)) => {
+            eprintln!("optout: error: --wait: expected a number of seconds, at least 0");
+            return ExitCode::from(2);
+        }
+        Some(Ok(w)) => {
+            let _ = WAIT.set(w);
+        }
+        None => {}
+    }
     let r = run(cli.command, &mut out).and_then(|s| {
         out.flush()?;
         Ok(s)
@@ -148,6 +164,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             csv,
             parquet,
             mapping,
+            vocab,
             key,
             receipts,
         } => {
@@ -155,6 +172,10 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
                 csv,
                 parquet,
                 mapping: mapping.as_deref(),
+                opts: optout::ApplyOptions {
+                    new_purpose: vocab.new_purpose,
+                    strict: vocab.strict,
+                },
             };
             cmd_ledger::apply(out, &ledger, &files, &src, &key, &receipts)
         }
@@ -224,14 +245,18 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             manifest,
             name,
             started_at,
+            require_fresh,
             key,
         }) => cmd_runs::add(
             out,
             &ledger,
             &model,
             &manifest,
-            name.as_deref(),
-            started_at.as_deref(),
+            cmd_runs::RunArgs {
+                name: name.as_deref(),
+                started_at: started_at.as_deref(),
+                require_fresh,
+            },
             &key,
         ),
         Command::Runs(RunsCommand::List { ledger, key }) => cmd_runs::list(out, &ledger, &key),
@@ -315,6 +340,17 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             previous.as_deref().zip(proof.as_deref()),
             dest.as_deref(),
         ),
+        // --- declared purposes (issue 21) ---
+        Command::Purposes(PurposesCommand::Add {
+            ledger,
+            name,
+            description,
+            key,
+        }) => cmd_vocab::add(out, &ledger, &name, description.as_deref(), &key),
+        Command::Purposes(PurposesCommand::List { ledger, key }) => {
+            cmd_vocab::list(out, &ledger, &key)
+        }
+        // --- end of declared purposes ---
         Command::Demo { dir } => {
             demo::run(out, &dir.unwrap_or_else(|| PathBuf::from("./optout-demo")))
         }
@@ -372,7 +408,11 @@ pub fn open_ledger(
     let l = if read_only {
         Ledger::open_read_only(ledger, keyer)?
     } else {
-        Ledger::open(ledger, keyer)?
+        let opts = optout::LedgerOptions {
+            wait: WAIT.get().copied(),
+            ..Default::default()
+        };
+        Ledger::open_opts(ledger, keyer, opts)?
     };
     for n in l.notes() {
         out.note(n);

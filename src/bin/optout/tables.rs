@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use optout::table::{self, EventMapping, FileOptions, RecordMapping};
+use optout::table::{self, At, EventMapping, FileOptions, RecordMapping};
 use optout::{Event, SubjectKeyer};
 
 use crate::args::IngestFormat;
@@ -93,6 +93,10 @@ pub fn locate_conflict(shards: &[(String, String)], e: optout::Error) -> anyhow:
     e.into()
 }
 
+/// Events of an export, where each came from (`FILE:LINE`, `FILE: row N`),
+/// and the rows the mapping skipped.
+pub type ReadEvents = (Vec<Event>, Vec<String>, u64);
+
 /// Events of a DSR tool's CSV or Parquet export, all or nothing, in file
 /// and row order.
 pub fn read_events(
@@ -101,7 +105,7 @@ pub fn read_events(
     parquet: bool,
     mapping: Option<&Path>,
     keyer: &SubjectKeyer,
-) -> Result<Option<(Vec<Event>, u64)>> {
+) -> Result<Option<ReadEvents>> {
     let Some(map_path) = mapping else {
         return Ok(None);
     };
@@ -115,5 +119,14 @@ pub fn read_events(
     } else {
         table::parquet_events(&paths, &mapping, keyer)?
     };
-    Ok(Some((read.events, read.skipped)))
+    let origins = read
+        .origins
+        .iter()
+        .map(|(file, at)| match at {
+            At::Line(n) => format!("{file}:{n}"),
+            At::Row(n) => format!("{file}: row {n}"),
+            _ => file.clone(),
+        })
+        .collect();
+    Ok(Some((read.events, origins, read.skipped)))
 }

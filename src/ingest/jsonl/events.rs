@@ -353,9 +353,23 @@ pub fn parse_events(
     file: &str,
     keyer: &SubjectKeyer,
 ) -> Result<Vec<Event>, InputError> {
+    Ok(parse_events_located(input, file, keyer)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// [`parse_events`], each event with its 1-based line number (blank
+/// lines are skipped, so positions and lines differ), for reports that
+/// name the line of an event.
+pub fn parse_events_located(
+    input: impl BufRead,
+    file: &str,
+    keyer: &SubjectKeyer,
+) -> Result<Vec<(u64, Event)>, InputError> {
     let mut out = Vec::new();
     for_lines(input, file, |n, line| {
-        out.push(parse_event_line(keyer, file, n, line)?);
+        out.push((n, parse_event_line(keyer, file, n, line)?));
         Ok(())
     })?;
     Ok(out)

@@ -26,7 +26,7 @@ pub use super::lines::{for_lines, MAX_LINE};
 mod events;
 mod records;
 
-pub use events::{parse_event_line, parse_events};
+pub use events::{parse_event_line, parse_events, parse_events_located};
 pub use records::{locate_record, parse_record_line, parse_records, BatchBuilder};
 #[cfg(feature = "parquet")]
 pub(crate) use records::{record_profile, subject_keys};

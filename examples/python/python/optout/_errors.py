@@ -41,7 +41,9 @@ class OptoutError(Exception):
 class InputError(OptoutError, ValueError):
     """Bad input (a JSONL line, a policy, an argument); nothing of the batch was applied.
 
-    Attributes: ``file`` (path, ``<bytes>`` or ``<records>``), ``line``
+    Attributes: ``file`` (a path, or for in-memory input the caller's
+    ``file.py:LINE: argument N`` (a dict), ``... item`` (an iterable of dicts),
+    ``... line`` (JSONL bytes)), ``line``
     (1-based; 0 = the whole input), ``field`` (the offending field or None),
     ``reason`` (what is wrong, without the location).
 

@@ -26,6 +26,22 @@ class IngestSummary(TypedDict):
     links: int
     seq: int
 
+class ApplySummary(TypedDict):
+    applied: int
+    unchanged: int
+    declared: list[str]
+    no_records: list[int]
+    unmatched: list[int]
+    seq: int
+
+class PurposeInfo(TypedDict):
+    name: str
+    description: str | None
+    declared: bool
+    declared_at_seq: int | None
+    implicit: bool
+    events: int
+
 class Finding(TypedDict):
     kind: Literal["corrupt", "torn_tail", "quarantined", "snapshot", "note", "other"]
     file: str
@@ -105,8 +121,10 @@ class Ledger:
     def create(path: PathLike, key_file: PathLike | None = None, *, signing_key: PathLike | None = None) -> Ledger:
         """Creates a ledger (and ``PATH.key``, ``PATH.signing.key``/``.pub`` unless keys exist or are given)."""
     @staticmethod
-    def open(path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False) -> Ledger:
-        """Opens a ledger; raises ``LockedError`` if another writer holds it."""
+    def open(
+        path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False, wait: float | None = None
+    ) -> Ledger:
+        """Opens a ledger; waits up to ``wait`` seconds for the writer lock, then raises ``LockedError`` (naming the holder's PID)."""
     def close(self) -> None:
         """Releases the writer lock. Idempotent."""
     def __enter__(self) -> Ledger: ...
@@ -130,13 +148,50 @@ class Ledger:
     def ingest(self, *sources: Source) -> IngestSummary:
         """Registers records, all or nothing; ``InputError`` names file/line/field."""
     @overload
-    def apply(self, *sources: Source, receipts: Literal[False] = False, signing_key: PathLike | None = None) -> int: ...
+    def apply(
+        self,
+        *sources: Source,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: Literal[False] = False,
+        receipts: Literal[False] = False,
+        signing_key: PathLike | None = None,
+    ) -> int: ...
     @overload
     def apply(
-        self, *sources: Source, receipts: Literal[True], signing_key: PathLike | None = None
-    ) -> tuple[int, list[str]]: ...
-    def apply(self, *sources: Source, receipts: bool = False, signing_key: PathLike | None = None) -> Any:
-        """Records events, all or nothing; returns the head seq (with ``receipts=True``: ``(seq, receipts)``)."""
+        self,
+        *sources: Source,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: Literal[True],
+        receipts: Literal[False] = False,
+        signing_key: PathLike | None = None,
+    ) -> ApplySummary: ...
+    @overload
+    def apply(
+        self,
+        *sources: Source,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: bool = False,
+        receipts: Literal[True],
+        signing_key: PathLike | None = None,
+    ) -> tuple[int | ApplySummary, list[str]]: ...
+    def apply(
+        self,
+        *sources: Source,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: bool = False,
+        receipts: bool = False,
+        signing_key: PathLike | None = None,
+    ) -> Any:
+        """Records events, all or nothing (identical ones skipped as unchanged); returns the head seq, or the
+        summary; with ``receipts=True`` ``(answer, receipts)``."""
+    def purposes(self) -> list[PurposeInfo]:
+        """The declared purposes (and undeclared ones named by old events), with event counts."""
+    def add_purpose(self, name: str, description: str | None = None) -> int | None:
+        """Declares a purpose; the seq of the declaration, or None when already declared."""
     def checkpoint(self, signing_key: PathLike | None = None) -> str:
         """A signed checkpoint (C2SP note text) of the log at its head."""
     def receipt(self, seq: int, signing_key: PathLike | None = None) -> str:
@@ -163,7 +218,11 @@ class Ledger:
         self,
         data: Any,
         mapping: Mapping[str, Any] | str | os.PathLike[str],
-    ) -> int:
+        *,
+        new_purpose: bool = False,
+        strict: bool = False,
+        summary: bool = False,
+    ) -> int | ApplySummary:
         """Records a DSR export's events (Arrow data, or .csv / .parquet paths) by an event mapping."""
     def manifest(
         self,

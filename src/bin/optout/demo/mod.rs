@@ -100,6 +100,11 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     let key = optout::default_key_path(&ledger);
     let keyer = SubjectKeyer::create_key_file(&key)?;
     let mut l = Ledger::create(&ledger, keyer.clone())?;
+    // The CRM data is also used for ads: a second purpose, declared.
+    l.add_purpose(
+        "ads-personalisation",
+        Some("ad targeting from CRM profiles"),
+    )?;
     let ti = Instant::now();
     let files = [s(&forum), s(&meetings), s(&crm)];
     let recs = input::read_records(&files, &keyer, 2, &indicatif::ProgressBar::hidden())?;
@@ -114,7 +119,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     ))?;
 
     // Q1: consents, objections, withdrawal, erasure, restriction, DMP, takedown.
-    let ev = input::read_events(&[s(&q1)], &keyer)?;
+    let (ev, _) = input::read_events(&[s(&q1)], &keyer)?;
     let n1 = ev.len();
     l.apply(ev)?;
     out.line(format!(
@@ -156,7 +161,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     let before = lineage::affected(l.index(), &alice, seq_run1, t("2025-03-05T00:00:00Z")?);
 
     // Q2: more objections, Alice's among them.
-    let ev = input::read_events(&[s(&q2)], &keyer)?;
+    let (ev, _) = input::read_events(&[s(&q2)], &keyer)?;
     let n2 = ev.len();
     l.apply(ev)?;
     let alice_used: usize = before.iter().map(|r| r.records.len()).sum();
