@@ -522,7 +522,14 @@ fn the_subject_report_carries_the_receipts_of_their_events() {
     let public = format!("{l}.signing.pub");
     run(&["init", &l], 0);
     run(&["apply", &l, &d.events("e1", "a", 3)], 0); // a0 at seq 2
-    run(&["apply", &l, &d.events("e2", "a", 1)], 0); // a0 again at seq 5
+                                                     // a0 objects again, later (an identical event would be unchanged), at seq 5.
+    let e2 = d.p("e2");
+    std::fs::write(
+        &e2,
+        "{\"type\":\"objection\",\"subject\":\"a0@x.org\",\"at\":\"2025-02-01T00:00:00Z\",\"purposes\":[\"ai-training\"]}\n",
+    )
+    .unwrap();
+    run(&["apply", &l, &e2], 0);
     let plain = json(&["report", &l, "--subject", "a0@x.org"], 0);
     assert!(plain.get("receipts").is_none());
     let v = json(&["report", &l, "--subject", "a0@x.org", "--receipts"], 0);

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Ledger;
+use super::{beside, Ledger};
 use crate::error::{Error, LedgerError, Result};
 use crate::event::Entry;
 use crate::ids::Seq;
@@ -21,12 +21,6 @@ use crate::tlog::{
 pub const TREE_DIR: &str = "tree";
 /// The prefix of a ledger log's origin: `optout/<ledger id hex>`.
 pub const ORIGIN_PREFIX: &str = "optout";
-
-fn beside(ledger: &Path, suffix: &str) -> PathBuf {
-    let mut s = ledger.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
 
 /// The default place of a ledger's checkpoint signing key:
 /// `LEDGER.signing.key` beside the directory (never inside it).
