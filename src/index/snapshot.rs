@@ -151,6 +151,16 @@ impl Index {
         Index::assemble(small, keys, offsets, targets, nsubj, false)
     }
 
+    /// The index as a snapshot in sections, read back in place
+    /// ([`Index::to_snapshot_sections`], [`Sections::copy_of`],
+    /// [`Index::from_snapshot_sections`]): the round trip of a format 3
+    /// snapshot without a file.
+    pub fn sections_round_trip(&mut self) -> Result<Index, CodecError> {
+        let owned = self.to_snapshot_sections()?;
+        let refs: Vec<&[u8]> = owned.iter().map(|s| &s[..]).collect();
+        Index::from_snapshot_sections(&Sections::copy_of(&refs))
+    }
+
     /// Whether this index encodes as the payload of `snap` (in its own
     /// format: sections, or bytes), byte for byte.
     pub fn encodes_as(&mut self, snap: &Snapshot) -> Result<bool, CodecError> {

@@ -145,6 +145,24 @@ impl Sections {
     pub fn is_mapped(&self) -> bool {
         self.bytes.is_mapped()
     }
+
+    /// `sections` laid out as a format 3 file lays them out (each at a
+    /// multiple of [`SECTION_ALIGN`] bytes), in an aligned heap copy: what
+    /// a read of a snapshot written from them gives, without a file (for
+    /// tests and fuzzing of the section readers).
+    pub fn copy_of(sections: &[&[u8]]) -> Sections {
+        let mut b = Vec::new();
+        let mut ranges = Vec::with_capacity(sections.len());
+        for s in sections {
+            b.resize(align_up(b.len()).unwrap_or(b.len()), 0);
+            ranges.push(b.len()..b.len() + s.len());
+            b.extend_from_slice(s);
+        }
+        Sections {
+            bytes: std::sync::Arc::new(MappedBytes::copy_of(&b)),
+            ranges,
+        }
+    }
 }
 
 impl PartialEq for Sections {
