@@ -159,7 +159,11 @@ fn dump(spec: &Spec, dir: &std::path::Path) {
 fn optout_peer(spec: &Spec, name: &str, reps: usize) {
     let t = Instant::now();
     let cache = std::env::var_os("OPTOUT_WORKLOAD_CACHE").map(|d| {
-        std::path::PathBuf::from(d).join(format!("{name}-{}.snap", spec.objecting_per_10k))
+        std::path::PathBuf::from(d).join(format!(
+            "{}-{}.snap",
+            name.replace('/', "-"),
+            spec.objecting_per_10k
+        ))
     });
     let (index, built) = cached_index(spec, cache.as_deref());
     let setup_kind = if built { "build" } else { "snapshot" };
