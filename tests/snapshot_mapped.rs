@@ -150,7 +150,8 @@ fn malformed_sections_are_refused_not_a_panic() {
         Index::from_snapshot_sections(&Sections::copy_of(&refs)).map(|_| ())
     };
     assert!(with(&|_| {}).is_ok(), "the unchanged sections decode");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Vec<u8>>)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Vec<Vec<u8>>)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("four sections", Box::new(|s| drop(s.pop()))),
         ("six sections", Box::new(|s| s.push(vec![]))),
         ("bad magic", Box::new(|s| s[0][0] ^= 1)),

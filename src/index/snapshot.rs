@@ -373,7 +373,9 @@ fn le_col<T: bytemuck::Pod + ToLe>(s: &Sections, i: usize) -> Option<Col<T>> {
         return Col::shared(bytes, range);
     }
     let b = s.get(i);
-    (b.len() % std::mem::size_of::<T>() == 0).then(|| T::from_le_slice(b).into())
+    b.len()
+        .is_multiple_of(std::mem::size_of::<T>())
+        .then(|| T::from_le_slice(b).into())
 }
 
 /// Fixed-width integers stored little-endian.

@@ -316,7 +316,7 @@ fn read3(
     if b.len() < HEADER_LEN + DIGEST_LEN {
         return Err(corrupt(0, "snapshot shorter than header and digest"));
     }
-    if b.as_ptr() as usize % 8 != 0 {
+    if !(b.as_ptr() as usize).is_multiple_of(8) {
         return Err(corrupt(
             0,
             "snapshot bytes are not 8-byte aligned in memory",
