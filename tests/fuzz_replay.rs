@@ -268,8 +268,7 @@ fn write_seeds() {
     put(
         "snapshot_file",
         "payload-valid",
-        // Mode 1 wraps a format 2 payload: an index encoded as format 2.
-        &[&[1u8][..], &ix.to_snapshot_bytes().unwrap()].concat(),
+        &[&[1u8][..], &file[80..file.len() - 32]].concat(),
     );
     put("snapshot_file", "edits", &[2, 40, 0, 1, 100, 0, 0x80]);
     put(

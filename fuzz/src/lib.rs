@@ -336,10 +336,37 @@ pub fn base_ledger_with_snapshot() -> &'static (MemIo, String) {
     })
 }
 
-/// The base ledger's snapshot file.
-pub fn base_snapshot_file() -> Vec<u8> {
+/// The base ledger's snapshot file as this version writes it (format 3).
+pub fn base_snapshot_file_v3() -> Vec<u8> {
     let (io, p) = base_ledger_with_snapshot();
     io.read_all(Path::new(p)).unwrap()
+}
+
+/// The base ledger's snapshot as a format 2 file (an opaque payload: the
+/// index in its format 2 encoding), authenticated with the ledger's key, as
+/// earlier versions wrote it and this one still opens: the base of the
+/// `snapshot_file` target, whose edits and reseals are format 2's.
+pub fn base_snapshot_file() -> Vec<u8> {
+    static V2: OnceLock<Vec<u8>> = OnceLock::new();
+    V2.get_or_init(|| {
+        let (io, _) = base_ledger_with_snapshot();
+        let l = Ledger::open_with(
+            io.fork(),
+            Path::new(ROOT),
+            Some(keyer()),
+            ledger_opts(false),
+        )
+        .unwrap();
+        let payload = l.index().clone().to_snapshot_bytes().unwrap();
+        let mut b = base_snapshot_file_v3()[..72].to_vec();
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        b.extend_from_slice(&payload);
+        b.extend_from_slice(&[0; 32]);
+        reseal_snapshot_file(&mut b);
+        b
+    })
+    .clone()
 }
 
 /// Recomputes a format 2 storage snapshot file's digest (its last 32 bytes): the key
@@ -407,10 +434,9 @@ pub fn snapshot_file(data: &[u8]) {
             (b, reseal)
         }
         1 => {
-            // A format 2 file (the base is format 3; well-sealed hostile
-            // format 3 sections are the `snapshot_sections` target's).
+            // Well-sealed hostile format 3 sections are the
+            // `snapshot_sections` target's.
             let mut b = base[..72].to_vec();
-            b[8..12].copy_from_slice(&2u32.to_le_bytes());
             b.extend_from_slice(&(rest.len() as u64).to_le_bytes());
             b.extend_from_slice(rest);
             b.extend_from_slice(&[0; 32]);
