@@ -4,9 +4,11 @@
 //! peers dump    WORKLOAD OBJECTING_PER_10K DIR    # the workload as raw arrays, for the Python peers
 //! peers optout  WORKLOAD OBJECTING_PER_10K REPS   # optout: index build, then evaluate REPS times
 //! peers roaring WORKLOAD OBJECTING_PER_10K REPS   # roaring-rs: a bitmap per subject, then MultiOps::union
+//! peers ledger  WORKLOAD OBJECTING_PER_10K DIR    # a snapshotted ledger DIR/ledger (key DIR/ledger.key), for whole-process runs of `optout manifest`
 //! ```
 //!
-//! WORKLOAD is `ws`, `wm`, `wc` or `wx` (PERF.md). Every subcommand prints
+//! WORKLOAD is `ws`, `wm`, `wc` or `wx` (PERF.md), optionally scaled down
+//! as `NAME/DIV` (`wm/50`: 2M records, 200k subjects). Every subcommand prints
 //! one JSON line: times in milliseconds, the excluded count and a checksum
 //! of the excluded global record numbers (`shard * rows + row`), so the
 //! harness can check that every peer computed the same set.
@@ -20,10 +22,54 @@ use optout::workload::{cached_index, objects, query, subjects_of, Layout, Spec};
 use roaring::{MultiOps, RoaringBitmap};
 
 fn spec_of(name: &str, objecting: u64) -> Spec {
-    let mut spec = Spec::named(name)
-        .unwrap_or_else(|| panic!("unknown workload {name:?} (ws, wm, wc, wx, wsx)"));
+    let (base, div) = match name.split_once('/') {
+        Some((b, d)) => (b, d.parse::<u32>().expect("scale divisor")),
+        None => (name, 1),
+    };
+    let mut spec = Spec::named(base)
+        .unwrap_or_else(|| panic!("unknown workload {name:?} (ws, wm, wc, wx, wsx)"))
+        .scaled(div);
     spec.objecting_per_10k = objecting;
     spec
+}
+
+/// Writes the workload as a ledger at `dir/ledger` through the library's
+/// ingest (buffered, one sync at the end), its events, and a snapshot, so
+/// `optout manifest` opens it from the snapshot with nothing to replay.
+fn ledger(spec: &Spec, dir: &std::path::Path) {
+    use optout::storage::Durability;
+    use optout::{Ledger, LedgerOptions, SubjectKeyer};
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let path = dir.join("ledger");
+    let key = dir.join("ledger.key");
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_file(&key);
+    let keyer = SubjectKeyer::create_key_file(&key).expect("key file");
+    let opts = LedgerOptions {
+        durability: Durability::Buffered,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let mut l = Ledger::create_with(optout::storage::FsIo::new(), &path, keyer, opts)
+        .expect("create the ledger");
+    for s in 0..spec.shards {
+        l.ingest(optout::workload::shard_batch(spec, s))
+            .expect("ingest");
+    }
+    l.apply(optout::workload::events(spec)).expect("events");
+    l.sync().expect("sync");
+    let build = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let snap = l.snapshot().expect("snapshot");
+    let snap_s = t.elapsed().as_secs_f64();
+    let q = query(spec.layout, l.index());
+    let excluded = l.manifest(&q).expect("manifest").header.excluded;
+    println!(
+        "{{\"ledger\":{:?},\"build_s\":{build:.1},\"snapshot_s\":{snap_s:.2},\"snapshot_bytes\":{},\"excluded\":{excluded},\"peak_rss_mb\":{}}}",
+        path.display().to_string(),
+        std::fs::metadata(&snap).map_or(0, |m| m.len()),
+        peak_rss_mb()
+    );
 }
 
 /// Peak resident set of this process so far, in MiB.
@@ -113,7 +159,11 @@ fn dump(spec: &Spec, dir: &std::path::Path) {
 fn optout_peer(spec: &Spec, name: &str, reps: usize) {
     let t = Instant::now();
     let cache = std::env::var_os("OPTOUT_WORKLOAD_CACHE").map(|d| {
-        std::path::PathBuf::from(d).join(format!("{name}-{}.snap", spec.objecting_per_10k))
+        std::path::PathBuf::from(d).join(format!(
+            "{}-{}.snap",
+            name.replace('/', "-"),
+            spec.objecting_per_10k
+        ))
     });
     let (index, built) = cached_index(spec, cache.as_deref());
     let setup_kind = if built { "build" } else { "snapshot" };
@@ -178,7 +228,7 @@ fn roaring_peer(spec: &Spec, reps: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: peers dump|optout|roaring WORKLOAD OBJECTING_PER_10K DIR|REPS";
+    let usage = "usage: peers dump|optout|roaring|ledger WORKLOAD OBJECTING_PER_10K DIR|REPS";
     let (Some(cmd), Some(w), Some(obj), Some(last)) =
         (args.get(1), args.get(2), args.get(3), args.get(4))
     else {
@@ -190,6 +240,7 @@ fn main() {
         "dump" => dump(&spec, std::path::Path::new(last)),
         "optout" => optout_peer(&spec, w, last.parse().expect("reps")),
         "roaring" => roaring_peer(&spec, last.parse().expect("reps")),
+        "ledger" => ledger(&spec, std::path::Path::new(last)),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);

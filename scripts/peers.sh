@@ -4,6 +4,7 @@
 # the same generated workload, in one run.
 #
 #   bash scripts/peers.sh [ws|wm|wc|wx|wsx] [--objecting N] [--reps K] [--smoke]
+#   bash scripts/peers.sh wm --cold [--scale DIV] [--reps K]   # whole processes (T2)
 #
 # Creates .venv at the repo root if missing, installs the peers, builds the
 # Rust side (examples/peers.rs) in release mode, then runs
@@ -19,5 +20,6 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check numpy pyarrow polars pyroaring duckdb
-(cd "$ROOT" && cargo build -q --release --example peers)
+# One build, one feature set: the example and `optout` (for --cold) share the library build.
+(cd "$ROOT" && cargo build -q --release --features cli --example peers --bin optout)
 exec "$VENV/bin/python" "$ROOT/benches/peers/run.py" "$@"

@@ -60,6 +60,7 @@ replay_tests! {
     replay_segment => "segment",
     replay_snapshot => "snapshot",
     replay_snapshot_file => "snapshot_file",
+    replay_snapshot_sections => "snapshot_sections",
     replay_manifest => "manifest",
     replay_entry => "entry",
     replay_jsonl_record => "jsonl_record",
@@ -239,6 +240,27 @@ fn write_seeds() {
         "snapshot",
         "empty-index",
         &Index::new().to_snapshot_bytes().unwrap(),
+    );
+    // snapshot_sections
+    let owned: Vec<Vec<u8>> = ix
+        .to_snapshot_sections()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.into_owned())
+        .collect();
+    let refs: Vec<&[u8]> = owned.iter().map(|s| &s[..]).collect();
+    put("snapshot_sections", "base", &fuzz::sections_input(&refs));
+    let empty: Vec<Vec<u8>> = Index::new()
+        .to_snapshot_sections()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.into_owned())
+        .collect();
+    let refs: Vec<&[u8]> = empty.iter().map(|s| &s[..]).collect();
+    put(
+        "snapshot_sections",
+        "empty-index",
+        &fuzz::sections_input(&refs),
     );
     // snapshot_file
     let file = fuzz::base_snapshot_file();

@@ -22,6 +22,47 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ledger-entries-v1")
 }
 
+/// The format 3 snapshot a writer of this version adds to a copy of the
+/// golden ledger (at its head).
+fn snapshot_v3_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot-v3")
+}
+
+/// The golden format 3 snapshot, put into a copy of the golden ledger (with
+/// a head file, as a writer leaves it), is trusted on open and gives the
+/// golden answers: snapshots of format 3 written by this version keep
+/// opening.
+#[test]
+fn golden_v3_snapshot_opens_in_place_and_answers_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("ledger");
+    copy_dir(&fixture(), &copy);
+    let keyer = SubjectKeyer::from_secret(SECRET);
+    // A writer's open adds the head file (and nothing else: the log needs
+    // no snapshot, it is short).
+    drop(Ledger::open(&copy, Some(keyer.clone())).unwrap());
+    for f in std::fs::read_dir(snapshot_v3_fixture()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), copy.join("snap").join(f.file_name())).unwrap();
+    }
+    let l = Ledger::open_read_only(&copy, Some(keyer.clone())).unwrap();
+    assert!(
+        l.notes().iter().all(|n| !n.contains("snapshot")),
+        "the format 3 snapshot is used: {:?}",
+        l.notes()
+    );
+    let head = l.index().seq();
+    assert_eq!(
+        l.manifest(&query(Seq(head.0 - 1))).unwrap().digest_hex(),
+        GOLDEN_DIGEST
+    );
+    // It is what a replay of the log gives, section for section.
+    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &copy, Some(&keyer), None)
+        .unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(v.snapshot_checked, Some(head));
+}
+
 const RECORDS: &str = r#"{"dataset":"forum","shard":"p0","row":0,"subjects":["alice@example.com"],"source":"forum.example.com","collected_at":"2024-03-01T12:00:00Z","basis":"legitimate_interest","categories":["text"],"visibility":"public","jurisdiction":"EU","license":"CC-BY-4.0","key":"post/1"}
 {"dataset":"forum","shard":"p0","row":1,"subjects":["bob@example.com"],"source":"forum.example.com","collected_at":"2024-03-01T12:00:00Z","basis":"legitimate_interest","categories":["text"],"visibility":"public","key":"post/2","content_hash":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
 {"dataset":"meet","shard":"m0","row":0,"subjects":["ann@corp.com","ben@corp.com","admin@corp.com"],"source":"zoom","collected_at":"2024-04-01T09:00:00Z","basis":"consent","categories":["audio"],"visibility":"private"}
@@ -173,12 +214,28 @@ fn golden_v1_ledger_opens_and_answers_the_same() {
         "{:?}",
         w.notes()
     );
-    w.snapshot().unwrap();
+    let written = w.snapshot().unwrap();
     assert_eq!(
         w.manifest(&query(Seq(head.0 - 1))).unwrap().digest_hex(),
         GOLDEN_DIGEST
     );
     drop(w);
+    // The snapshot this version writes is format 3, byte for byte the
+    // golden one in tests/fixtures/snapshot-v3 (docs/FORMAT.md).
+    let bytes = std::fs::read(&written).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);
+    let golden = snapshot_v3_fixture().join(written.file_name().unwrap());
+    // Regenerate (only with a deliberate, versioned format change):
+    // `OPTOUT_REGEN_SNAPSHOT_V3=1 cargo test --test golden_ledger`.
+    if std::env::var_os("OPTOUT_REGEN_SNAPSHOT_V3").is_some() {
+        std::fs::create_dir_all(snapshot_v3_fixture()).unwrap();
+        std::fs::write(&golden, &bytes).unwrap();
+    }
+    assert_eq!(
+        bytes,
+        std::fs::read(&golden).unwrap(),
+        "the format 3 snapshot is the golden one"
+    );
     let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &copy, Some(&keyer), None)
         .unwrap();
     assert!(v.is_clean(), "{v:?}");

@@ -2,6 +2,13 @@
 """optout against the tools a data team would otherwise use, side by side.
 
     bash scripts/peers.sh [ws|wm|wc|wx|wsx] [--objecting N] [--reps K] [--smoke]
+    bash scripts/peers.sh wm --cold [--scale DIV] [--reps K] [--drop-caches]
+
+With --cold: whole processes instead, alternating, median of K: a fresh
+`optout manifest` on a snapshotted ledger of the workload (built once with
+`peers ledger`, kept under OUT) against a fresh Python process running
+DuckDB's semi-join over the Parquet files (T2). --scale divides records and
+subjects (wm --scale 50: 2M records; --scale 5: 20M).
 
 (scripts/peers.sh sets up the venv and builds the Rust side, then runs this.)
 
@@ -29,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -307,6 +315,74 @@ def prepare(peers_bin: Path, workload: str, objecting: int, d: Path) -> dict:
     return meta
 
 
+def timed(cmd):
+    """Runs `cmd` as a whole process; returns (wall seconds, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd} exited with {p.returncode}:\n{p.stdout}")
+    return wall, p.stdout
+
+
+def cold(a, d: Path, meta: dict, name: str) -> int:
+    """Whole processes, alternating: `optout manifest` on a snapshotted ledger
+    (a fresh process: open, map the snapshot, evaluate, seal, write) against a
+    fresh Python process running DuckDB's semi-join over the Parquet files
+    (start, import, query, fetch). Page cache warm unless --drop-caches."""
+    if meta["mixed"]:
+        print("--cold runs the objection workloads (ws, wm, wc) only", file=sys.stderr)
+        return 2
+    c = d / "cold"
+    info_path = c / "ledger.json"
+    if not info_path.exists():
+        res = subprocess.run([str(a.bin), "ledger", name, str(a.objecting), str(c)],
+                             check=True, capture_output=True, text=True)
+        info_path.write_text(res.stdout.strip().splitlines()[-1])
+    info = json.loads(info_path.read_text())
+    print(f"  ledger: built in {info['build_s']} s, snapshot {info['snapshot_bytes'] / 1e6:.0f} MB "
+          f"written in {info['snapshot_s']} s", file=sys.stderr)
+    optout = [str(a.optout), "manifest", str(c / "ledger"), "--purpose", "ai-training",
+              "--at", "2027-01-15T08:00:00Z", "-o", str(c / "out.manifest")]
+    duck = [sys.executable, __file__, "--peer", "duckdb-parquet", str(d), "1"]
+
+    def drop():
+        if a.drop_caches:
+            os.sync()
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+    times = {"optout manifest": [], "duckdb-parquet process": []}
+    counts = {}
+    timed(optout)  # warm the page cache (and check it runs) before timing
+    timed(duck)
+    for _ in range(a.reps):
+        drop()
+        w, out = timed(optout)
+        times["optout manifest"].append(w * 1e3)
+        m = re.search(r"excluded ([0-9,]+) of", out)
+        counts["optout manifest"] = int(m.group(1).replace(",", "")) if m else -1
+        drop()
+        w, out = timed(duck)
+        times["duckdb-parquet process"].append(w * 1e3)
+        counts["duckdb-parquet process"] = json.loads(out.strip().splitlines()[-1])["excluded"]
+    if len(set(counts.values())) != 1:
+        print(f"DISAGREEMENT: {counts}", file=sys.stderr)
+        return 1
+    base = median(times["optout manifest"])[0]
+    cache = "page cache dropped before each run" if a.drop_caches else "page cache warm"
+    print(f"\n{name}: {meta['records']:,} records, {meta['subjects']:,} subjects, "
+          f"{a.objecting / 100:g}% objecting; whole processes, alternating, median of {a.reps}, {cache}; "
+          f"{counts['optout manifest']:,} excluded by both\n")
+    print("| process | wall (median) | min | ratio |")
+    print("|---|---:|---:|---:|")
+    for k, v in times.items():
+        med, mn = median(v)
+        print(f"| {k} | {med:.0f} ms | {mn:.0f} ms | {'—' if k.startswith('optout') else f'{med / base:.2f}×'} |")
+    (d / f"results-cold{'-dropped' if a.drop_caches else ''}.json").write_text(
+        json.dumps({"meta": meta, "ledger": info, "times_ms": times, "excluded": counts}, indent=1))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workload", nargs="?", default="ws", choices=["ws", "wm", "wc", "wx", "wsx"])
@@ -317,24 +393,32 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="check agreement only; print no table")
     ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "examples" / "peers")
     ap.add_argument("--peer", nargs=3, metavar=("NAME", "DIR", "REPS"), help=argparse.SUPPRESS)
+    ap.add_argument("--scale", type=int, default=1, help="divide records and subjects by this (wm --scale 50: 2M records)")
+    ap.add_argument("--cold", action="store_true",
+                    help="whole processes: `optout manifest` on a snapshotted ledger against a fresh DuckDB process over Parquet, alternating")
+    ap.add_argument("--drop-caches", action="store_true", help="with --cold: drop the page cache before each run (root)")
+    ap.add_argument("--optout", type=Path, default=ROOT / "target" / "release" / "optout")
     a = ap.parse_args()
     if a.peer:
         child(a.peer[0], Path(a.peer[1]), int(a.peer[2]))
         return 0
 
-    d = a.out / f"{a.workload}-{a.objecting}"
-    meta = prepare(a.bin, a.workload, a.objecting, d)
+    wname = a.workload if a.scale == 1 else f"{a.workload}/{a.scale}"
+    d = a.out / (f"{a.workload}-{a.objecting}" + ("" if a.scale == 1 else f"-div{a.scale}"))
+    meta = prepare(a.bin, wname, a.objecting, d)
     print(f"workload {a.workload}: {meta['records']:,} records, {meta['links']:,} links, "
           f"{meta['subjects']:,} subjects, {meta['objectors']:,} objecting; reps {a.reps}", file=sys.stderr)
+    if a.cold:
+        return cold(a, d, meta, wname)
     env = dict(os.environ, OPTOUT_WORKLOAD_CACHE=str(d))
     results = []
     for name in a.peers.split(","):
         if meta["mixed"] and name in ("numpy", "pyroaring", "roaring-rs"):
             continue  # they answer objections only
         if name == "optout":
-            cmd = [str(a.bin), "optout", a.workload, str(a.objecting), str(a.reps)]
+            cmd = [str(a.bin), "optout", wname, str(a.objecting), str(a.reps)]
         elif name == "roaring-rs":
-            cmd = [str(a.bin), "roaring", a.workload, str(a.objecting), str(a.reps)]
+            cmd = [str(a.bin), "roaring", wname, str(a.objecting), str(a.reps)]
         else:
             cmd = [sys.executable, __file__, "--peer", name, str(d), str(a.reps)]
         r = run_child(cmd, env=env)

@@ -47,6 +47,7 @@ pub fn run(name: &str, data: &[u8]) {
         "segment" => segment(data),
         "snapshot" => snapshot(data),
         "snapshot_file" => snapshot_file(data),
+        "snapshot_sections" => snapshot_sections(data),
         "manifest" => manifest(data),
         "entry" => entry(data),
         "jsonl_record" => jsonl_record(data),
@@ -262,6 +263,63 @@ pub fn snapshot(data: &[u8]) {
     }
 }
 
+/// `[k] ‖ k × u32 length ‖ bytes`: the input of [`snapshot_sections`].
+pub fn sections_input(sections: &[&[u8]]) -> Vec<u8> {
+    let mut out = vec![sections.len() as u8];
+    for s in sections {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    }
+    for s in sections {
+        out.extend_from_slice(s);
+    }
+    out
+}
+
+/// The index section reader of snapshot format 3
+/// (`Index::from_snapshot_sections`) on up to 7 sections cut from the input
+/// (see [`sections_input`]; lengths are clamped to what is left), laid out
+/// aligned as a mapped file lays them out. Never a panic; what decodes
+/// re-encodes to exactly its sections and evaluates as its format 2 twin.
+pub fn snapshot_sections(data: &[u8]) {
+    let Some((&k, rest)) = data.split_first() else {
+        return;
+    };
+    let k = (k % 8) as usize;
+    let Some(lens) = rest.get(..4 * k) else {
+        return;
+    };
+    let mut body = &rest[4 * k..];
+    let mut sections = Vec::with_capacity(k);
+    for c in lens.chunks_exact(4) {
+        let n = (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).min(body.len());
+        sections.push(&body[..n]);
+        body = &body[n..];
+    }
+    let Ok(mut ix) = Index::from_snapshot_sections(&optout::storage::Sections::copy_of(&sections))
+    else {
+        return;
+    };
+    let again = ix
+        .to_snapshot_sections()
+        .expect("a decoded index re-encodes");
+    let again: Vec<&[u8]> = again.iter().map(|s| &s[..]).collect();
+    assert_eq!(
+        again, sections,
+        "a decoded index re-encodes to its sections"
+    );
+    let twin = Index::from_snapshot_bytes(&ix.to_snapshot_bytes().unwrap())
+        .expect("its format 2 encoding decodes");
+    for p in ["ai-training", "ads"] {
+        let q = Query {
+            policy: Policy::default_for(Purpose::new(p).unwrap()),
+            seq: ix.seq(),
+            at: t("2025-06-01T00:00:00Z"),
+            datasets: vec![],
+        };
+        assert_eq!(engine::evaluate(&ix, &q), engine::evaluate(&twin, &q));
+    }
+}
+
 /// The base ledger with a snapshot of its head (`snap/<seq>.snap`).
 pub fn base_ledger_with_snapshot() -> &'static (MemIo, String) {
     static BASE: OnceLock<(MemIo, String)> = OnceLock::new();
@@ -280,13 +338,40 @@ pub fn base_ledger_with_snapshot() -> &'static (MemIo, String) {
     })
 }
 
-/// The base ledger's snapshot file.
-pub fn base_snapshot_file() -> Vec<u8> {
+/// The base ledger's snapshot file as this version writes it (format 3).
+pub fn base_snapshot_file_v3() -> Vec<u8> {
     let (io, p) = base_ledger_with_snapshot();
     io.read_all(Path::new(p)).unwrap()
 }
 
-/// Recomputes a storage snapshot file's digest (its last 32 bytes): the key
+/// The base ledger's snapshot as a format 2 file (an opaque payload: the
+/// index in its format 2 encoding), authenticated with the ledger's key, as
+/// earlier versions wrote it and this one still opens: the base of the
+/// `snapshot_file` target, whose edits and reseals are format 2's.
+pub fn base_snapshot_file() -> Vec<u8> {
+    static V2: OnceLock<Vec<u8>> = OnceLock::new();
+    V2.get_or_init(|| {
+        let (io, _) = base_ledger_with_snapshot();
+        let l = Ledger::open_with(
+            io.fork(),
+            Path::new(ROOT),
+            Some(keyer()),
+            ledger_opts(false),
+        )
+        .unwrap();
+        let payload = l.index().clone().to_snapshot_bytes().unwrap();
+        let mut b = base_snapshot_file_v3()[..72].to_vec();
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        b.extend_from_slice(&payload);
+        b.extend_from_slice(&[0; 32]);
+        reseal_snapshot_file(&mut b);
+        b
+    })
+    .clone()
+}
+
+/// Recomputes a format 2 storage snapshot file's digest (its last 32 bytes): the key
 /// derives from the ledger id, which is not secret, so a hostile writer can
 /// seal any file.
 pub fn reseal_snapshot_file(b: &mut [u8]) {
@@ -351,6 +436,8 @@ pub fn snapshot_file(data: &[u8]) {
             (b, reseal)
         }
         1 => {
+            // Well-sealed hostile format 3 sections are the
+            // `snapshot_sections` target's.
             let mut b = base[..72].to_vec();
             b.extend_from_slice(&(rest.len() as u64).to_le_bytes());
             b.extend_from_slice(rest);

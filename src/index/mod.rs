@@ -5,6 +5,7 @@
 //! The index is a pure function of the log: [`Index::apply`] folds one
 //! entry at its sequence number. It never holds raw subject ids.
 
+mod col;
 mod records;
 mod snapshot;
 mod sorted;

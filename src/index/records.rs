@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
+use super::col::Col;
 use crate::event::ContentHash;
 use crate::ids::{DatasetId, RecordId, Seq, ShardId};
 use crate::provenance::Profile;
@@ -163,7 +164,7 @@ pub(crate) struct Records {
     /// Linked-subject count per ordinal; 255 means "see `nsubj_big`".
     /// Stored raw in snapshots.
     #[serde(skip)]
-    pub(crate) nsubj: Vec<u8>,
+    pub(crate) nsubj: Col<u8>,
     #[serde(with = "super::sorted")]
     pub(crate) nsubj_big: HashMap<u32, u32>,
     /// Distinct profiles and, per profile, the ordinals that have it.
@@ -201,7 +202,7 @@ impl Records {
             checkpoints: self.checkpoints.clone(),
             superseded: self.superseded.clone(),
             previous: self.previous.clone(),
-            nsubj: Vec::new(),
+            nsubj: Col::default(),
             nsubj_big: self.nsubj_big.clone(),
             profiles: self.profiles.clone(),
             profile_ids: HashMap::new(),
@@ -279,10 +280,10 @@ impl Records {
         }
         self.profile_rows[profile as usize].push(ord);
         if n_subjects >= 255 {
-            self.nsubj.push(255);
+            self.nsubj.to_mut().push(255);
             self.nsubj_big.insert(ord, n_subjects as u32);
         } else {
-            self.nsubj.push(n_subjects as u8);
+            self.nsubj.to_mut().push(n_subjects as u8);
         }
         (ord, old)
     }
@@ -407,7 +408,7 @@ impl Records {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.nsubj.capacity()
+        self.nsubj.bytes()
             + self.runs.capacity() * 12
             + self
                 .profile_rows

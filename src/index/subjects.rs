@@ -8,8 +8,7 @@
 //! into `base` once it grows past a quarter of it, so incremental ingest
 //! costs amortised O(links) and queries always see two slices per subject.
 
-use serde::{Deserialize, Serialize};
-
+use super::col::Col;
 use crate::ids::SubjectKey;
 
 /// Pseudonym → dense subject index. Pseudonyms are keyed hashes, so their
@@ -20,19 +19,20 @@ use crate::ids::SubjectKey;
 /// for 10M inserts.
 #[derive(Default, Clone)]
 pub(crate) struct SubjectTable {
-    keys: Vec<SubjectKey>,
+    /// Pseudonym bytes by subject index.
+    keys: Col<[u8; 16]>,
     table: std::sync::OnceLock<hashbrown::HashTable<u32>>,
 }
 
-fn hash_of(k: &SubjectKey) -> u64 {
+fn hash_of(k: &[u8; 16]) -> u64 {
     let mut b = [0u8; 8];
-    b.copy_from_slice(&k.0[..8]);
+    b.copy_from_slice(&k[..8]);
     u64::from_le_bytes(b)
 }
 
 /// The table over `keys`; a repeated key (only a damaged snapshot has
 /// one) resolves to its first index.
-fn build(keys: &[SubjectKey]) -> hashbrown::HashTable<u32> {
+fn build(keys: &[[u8; 16]]) -> hashbrown::HashTable<u32> {
     let mut t = hashbrown::HashTable::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         let h = hash_of(k);
@@ -51,11 +51,12 @@ impl SubjectTable {
     pub(crate) fn get(&self, k: &SubjectKey) -> Option<u32> {
         self.table
             .get_or_init(|| build(&self.keys))
-            .find(hash_of(k), |&i| self.keys[i as usize] == *k)
+            .find(hash_of(&k.0), |&i| self.keys[i as usize] == k.0)
             .copied()
     }
 
-    pub(crate) fn keys(&self) -> &[SubjectKey] {
+    /// The pseudonyms' bytes, by subject index.
+    pub(crate) fn keys(&self) -> &[[u8; 16]] {
         &self.keys
     }
 
@@ -64,19 +65,19 @@ impl SubjectTable {
             return i;
         }
         let i = self.keys.len() as u32;
-        self.keys.push(k);
+        self.keys.to_mut().push(k.0);
         let keys = &self.keys;
         self.table
             .get_mut()
             .expect("built by get")
-            .insert_unique(hash_of(&k), i, |&j| hash_of(&keys[j as usize]));
+            .insert_unique(hash_of(&k.0), i, |&j| hash_of(&keys[j as usize]));
         i
     }
 
     /// Whether two keys are equal (a damaged snapshot): a sort of their
     /// 8-byte prefixes (≈ 0.16 s for 10M, against ≈ 0.45 s to build the
     /// table); only equal prefixes send it to an exact check.
-    pub(crate) fn has_duplicates(keys: &[SubjectKey]) -> bool {
+    pub(crate) fn has_duplicates(keys: &[[u8; 16]]) -> bool {
         let mut p: Vec<u64> = keys.iter().map(hash_of).collect();
         p.sort_unstable();
         if !p.windows(2).any(|w| w[0] == w[1]) {
@@ -87,7 +88,7 @@ impl SubjectTable {
         !keys.iter().all(|k| seen.insert(*k))
     }
 
-    pub(crate) fn from_keys(keys: Vec<SubjectKey>) -> Self {
+    pub(crate) fn from_keys(keys: Col<[u8; 16]>) -> Self {
         SubjectTable {
             keys,
             table: std::sync::OnceLock::new(),
@@ -95,17 +96,17 @@ impl SubjectTable {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * 16 + self.table.get().map_or(0, |t| t.capacity() * 5)
+        self.keys.bytes() + self.table.get().map_or(0, |t| t.capacity() * 5)
     }
 }
 
 /// One compressed-sparse-row array: the targets of subject `s` are
 /// `targets[offsets[s]..offsets[s + 1]]`. Subjects at or past
 /// `offsets.len() - 1` have none.
-#[derive(Default, Clone, Serialize, Deserialize)]
+#[derive(Default, Clone)]
 pub(crate) struct Csr {
-    pub(crate) offsets: Vec<u64>,
-    pub(crate) targets: Vec<u32>,
+    pub(crate) offsets: Col<u64>,
+    pub(crate) targets: Col<u32>,
 }
 
 impl Csr {
@@ -138,7 +139,10 @@ impl Csr {
             targets[*c as usize] = t;
             *c += 1;
         }
-        Csr { offsets, targets }
+        Csr {
+            offsets: offsets.into(),
+            targets: targets.into(),
+        }
     }
 
     /// Concatenates per subject: `a`'s targets, then `b`'s.
@@ -152,11 +156,14 @@ impl Csr {
             targets.extend_from_slice(b.get(s));
             offsets.push(targets.len() as u64);
         }
-        Csr { offsets, targets }
+        Csr {
+            offsets: offsets.into(),
+            targets: targets.into(),
+        }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.offsets.capacity() * 8 + self.targets.capacity() * 4
+        self.offsets.bytes() + self.targets.bytes()
     }
 
     /// Drops trailing subjects without links (which [`Csr::get`] answers
@@ -167,10 +174,10 @@ impl Csr {
         while self.offsets.len() >= 2
             && self.offsets[self.offsets.len() - 1] == self.offsets[self.offsets.len() - 2]
         {
-            self.offsets.pop();
+            self.offsets.to_mut().pop();
         }
         if self.offsets.len() == 1 {
-            self.offsets.clear();
+            self.offsets.to_mut().clear();
         }
     }
 

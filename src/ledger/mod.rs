@@ -238,21 +238,22 @@ impl<I: Io> Ledger<I> {
         // version, say) is skipped and the log replayed from the start.
         let mut snapshot_note = None;
         let mut index = match load.snapshot {
-            // Decoding from the owned payload hands it back to the
-            // allocator section by section (a lower peak on large indexes).
-            Some(s) => match Index::from_snapshot_vec(s.payload) {
-                Ok(ix) if ix.seq() == s.seq => ix,
-                Ok(_) => {
+            // Format 3: the large columns are used in place in the mapped
+            // file. Format 2: decoding from the owned payload hands it back
+            // to the allocator section by section (a lower peak).
+            Some(s) => match (s.seq, s.path.clone(), Index::from_snapshot(s)) {
+                (seq, _, Ok(ix)) if ix.seq() == seq => ix,
+                (_, path, Ok(_)) => {
                     snapshot_note = Some(format!(
                         "{}: snapshot state is not at its seq; replayed the log",
-                        s.path.display()
+                        path.display()
                     ));
                     Index::new()
                 }
-                Err(e) => {
+                (_, path, Err(e)) => {
                     snapshot_note = Some(format!(
                         "{}: snapshot does not decode ({e}); replayed the log",
-                        s.path.display()
+                        path.display()
                     ));
                     Index::new()
                 }
@@ -451,11 +452,14 @@ impl<I: Io> Ledger<I> {
             return Err(LedgerError::ReadOnly.into());
         }
         let (seq, chain) = self.log.head();
-        let bytes = self
+        // Format 3: sections borrowed from the index, mapped in place by
+        // the next open.
+        let sections = self
             .index
-            .to_snapshot_bytes()
+            .to_snapshot_sections()
             .map_err(|e| Error::Other(e.to_string()))?;
-        Ok(self.log.write_snapshot(seq, chain, &bytes)?)
+        let refs: Vec<&[u8]> = sections.iter().map(|s| &s[..]).collect();
+        Ok(self.log.write_snapshot_sections(seq, chain, &refs)?)
     }
 
     /// Makes everything appended so far durable (only needed with [`Durability::Buffered`]).

@@ -137,6 +137,10 @@ impl Io for FsIo {
         }
     }
 
+    fn map_file(&self, path: &Path) -> io::Result<super::mapped::MappedBytes> {
+        super::mapped::MappedBytes::map(&File::open(path)?)
+    }
+
     fn create_file(&self, path: &Path) -> io::Result<()> {
         let f = OpenOptions::new()
             .read(true)

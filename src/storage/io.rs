@@ -11,6 +11,7 @@
 //! (that is why `FsIo` caches its handles; an fsync on a freshly opened file
 //! descriptor can miss an error that happened before it was opened).
 
+use super::mapped::MappedBytes;
 use std::any::Any;
 use std::io;
 use std::path::Path;
@@ -147,6 +148,14 @@ pub trait Io: Send + Sync {
         self.read_at(path, 0, &mut buf)?;
         Ok(buf)
     }
+
+    /// The whole file, to be read in place: a read-only memory map where
+    /// the `Io` has real files ([`FsIo`](super::FsIo)); otherwise (the
+    /// default) an aligned copy read with [`read_all`](Io::read_all). Only
+    /// for files that are never modified in place (snapshots).
+    fn map_file(&self, path: &Path) -> io::Result<MappedBytes> {
+        Ok(MappedBytes::copy_of(&self.read_all(path)?))
+    }
 }
 
 /// A shared reference to an `Io` is an `Io` (e.g. `verify` opens a
@@ -205,5 +214,11 @@ impl<T: Io + ?Sized> Io for &T {
     }
     fn release(&self, path: &Path) {
         (**self).release(path)
+    }
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        (**self).read_all(path)
+    }
+    fn map_file(&self, path: &Path) -> io::Result<MappedBytes> {
+        (**self).map_file(path)
     }
 }

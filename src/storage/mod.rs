@@ -30,6 +30,7 @@ mod fs;
 mod head;
 mod io;
 mod log;
+mod mapped;
 pub mod mem;
 mod options;
 pub mod quarantine;
@@ -48,10 +49,14 @@ pub use fs::FsIo;
 pub use head::{DurableHead, HEAD_FILE};
 pub use io::{Io, IoLock};
 pub use log::{Log, LOCK_FILE, LOG_DIR, QUARANTINE_DIR, SNAP_DIR};
+pub use mapped::MappedBytes;
 pub use mem::{CrashKind, Fault, MemIo};
 pub use options::{Durability, LogOptions};
 pub use recovery::{Recovery, TailReason};
 pub use segment::LOG_VERSION;
-pub use snapshot::{RejectedSnapshot, Snapshot, SnapshotLoad, KEEP_SNAPSHOTS, SNAPSHOT_VERSION};
+pub use snapshot::{
+    RejectedSnapshot, Sections, Snapshot, SnapshotLoad, KEEP_SNAPSHOTS, MAX_SECTIONS,
+    SECTIONS_VERSION, SECTION_ALIGN, SNAPSHOT_VERSION,
+};
 pub use types::{ChainHash, LedgerId, Seq, SeqRange, SnapshotKey};
 pub use verify::{verify, verify_keyed, Finding, FindingKind, VerifyReport};
