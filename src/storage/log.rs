@@ -6,8 +6,10 @@
 //!   is exactly `end` bytes long.
 //! * `buffer` holds encoded frames (whole groups) that logically follow
 //!   `end` of the active segment and are not yet written ([`Durability::Buffered`]).
-//! * `offsets[s - 1]` is the offset of seq `s` in its segment, for every
-//!   `s <= head`; `chain` is the chain value after `head`.
+//! * `offsets[s - 1 - offsets_base]` is the offset of seq `s` in its
+//!   segment, for every `offsets_base < s <= head`; seqs up to
+//!   `offsets_base` lie in segments an anchored open did not read, whose
+//!   offsets are found on first use; `chain` is the chain value after `head`.
 //! * Once `poisoned` is set no method touches the disk again.
 //! * `head_file` (read-write handles) is `LEDGER/HEAD`: the log up to what
 //!   it says was acknowledged and must never be lost. Each write of it
@@ -62,6 +64,7 @@ pub struct Log<I: Io = FsIo> {
     pub(super) key: [u8; 32],
     pub(super) segments: Vec<SegmentMeta>,
     pub(super) offsets: Vec<u64>,
+    pub(super) offsets_base: u64,
     pub(super) head: Seq,
     pub(super) chain: ChainHash,
     pub(super) durable_head: Seq,
@@ -192,7 +195,10 @@ fn check_head(
 
 impl<I: Io> Log<I> {
     /// Opens (and, with [`LogOptions::create`], creates) the ledger at `root`,
-    /// verifying every segment, frame and chain link.
+    /// verifying every segment, frame and chain link; with a snapshot key and
+    /// an authenticated format 3 snapshot, only segment headers before the
+    /// segment holding its seq, and every frame from there on
+    /// (docs/FORMAT.md, "Anchored open"; `verify` still reads everything).
     ///
     /// A read-write open takes the lock `root/LOCK` ([`StorageError::Locked`]
     /// if another writer holds it), moves a torn tail of the last segment to
@@ -254,7 +260,15 @@ impl<I: Io> Log<I> {
         // before it writes the head that covers them, so whatever head is
         // read here, the frames up to it are already in the files.
         let stored = head::read(&io, &root)?;
-        let mut scan = recovery::scan(&io, &log_dir)?;
+        // An authenticated snapshot at or before the durable head vouches
+        // for the log up to its seq: only what follows is read frame by frame.
+        let anchor = match (stored, opts.snapshot_key.as_ref()) {
+            (Some((_, id, d)), Some(key)) => {
+                super::snapshot::trusted_anchor(&io, &root.join(SNAP_DIR), &id, key, d.seq)
+            }
+            _ => None,
+        };
+        let mut scan = recovery::scan(&io, &log_dir, anchor)?;
         if scan.ledger.is_none() {
             if let Some((_, _, d)) = stored.filter(|s| s.2.seq.0 > 0) {
                 return Err(StorageError::corrupt(
@@ -298,6 +312,7 @@ impl<I: Io> Log<I> {
             key,
             segments: scan.segments,
             offsets: scan.offsets,
+            offsets_base: scan.base,
             head: scan.head,
             chain: scan.chain,
             durable_head: scan.head,
@@ -318,10 +333,7 @@ impl<I: Io> Log<I> {
             if c != d.chain {
                 let at = match d.seq.0 {
                     0 => (segment::path(&log_dir, 1), 0),
-                    s => (
-                        log.segment_of(d.seq).path.clone(),
-                        log.offsets[(s - 1) as usize],
-                    ),
+                    _ => (log.segment_of(d.seq).path.clone(), log.offset(d.seq)?),
                 };
                 return Err(StorageError::corrupt(
                     at.0,
@@ -676,6 +688,7 @@ impl<I: Io> Log<I> {
             path,
             first_seq: header.first_seq,
             end: segment::HEADER_LEN,
+            lazy_offsets: None,
         });
         Ok(())
     }

@@ -19,6 +19,65 @@ impl<I: Io> Log<I> {
         &self.segments[i.saturating_sub(1)]
     }
 
+    /// The byte offset of `seq`'s frame (`1..=head`) in its segment. In a
+    /// segment an anchored open did not read, the offsets are found on
+    /// first use by walking its frame headers (checksummed; the frames'
+    /// payloads are checked when read).
+    pub(super) fn offset(&self, seq: Seq) -> Result<u64> {
+        if seq.0 > self.offsets_base {
+            return Ok(self.offsets[(seq.0 - 1 - self.offsets_base) as usize]);
+        }
+        let i = self
+            .segments
+            .partition_point(|s| s.first_seq <= seq)
+            .saturating_sub(1);
+        let seg = &self.segments[i];
+        let lazy = seg.lazy_offsets.as_ref().ok_or_else(|| {
+            StorageError::corrupt(&seg.path, 0, Some(seq), "frame offset unknown")
+        })?;
+        let offsets = match lazy.get() {
+            Some(o) => o,
+            None => {
+                let next = self
+                    .segments
+                    .get(i + 1)
+                    .map_or(self.head.0 + 1, |s| s.first_seq.0);
+                let found = self.walk_offsets(seg, next - seg.first_seq.0)?;
+                lazy.get_or_init(|| found)
+            }
+        };
+        Ok(offsets[(seq.0 - seg.first_seq.0) as usize])
+    }
+
+    /// The offsets of the `count` frames of `seg`, which must fill it exactly.
+    fn walk_offsets(&self, seg: &SegmentMeta, count: u64) -> Result<Vec<u64>> {
+        let mut w = Window::new(&self.io, &seg.path, seg.end);
+        let mut out = Vec::with_capacity(count as usize);
+        let mut pos = super::segment::HEADER_LEN;
+        while pos < seg.end {
+            let seq = Seq(seg.first_seq.0 + out.len() as u64);
+            let bad = |w: &str| StorageError::corrupt(&seg.path, pos, Some(seq), w);
+            let hb = w
+                .get(pos, frame::HEADER_LEN)?
+                .ok_or_else(|| bad("incomplete frame header"))?;
+            let h = frame::parse_header(hb).map_err(bad)?;
+            if h.seq != seq || out.len() as u64 == count {
+                return Err(bad("frame seq does not continue the segment"));
+            }
+            out.push(pos);
+            pos += h.frame_len();
+        }
+        if pos != seg.end || out.len() as u64 != count {
+            return Err(StorageError::corrupt(
+                &seg.path,
+                seg.end,
+                None,
+                "segment ends inside a frame or holds too few frames",
+            ));
+        }
+        Ok(out)
+    }
+
     fn check_seq(&self, seq: Seq) -> Result<()> {
         if seq.0 == 0 || seq > self.head {
             return Err(StorageError::SeqOutOfRange {
@@ -33,7 +92,7 @@ impl<I: Io> Log<I> {
     /// the unsynced buffer.
     fn frame_bytes(&self, seq: Seq) -> Result<Vec<u8>> {
         let seg = self.segment_of(seq);
-        let off = self.offsets[(seq.0 - 1) as usize];
+        let off = self.offset(seq)?;
         let is_active = std::ptr::eq(seg, self.segments.last().unwrap_or(seg));
         let bytes = if is_active && off >= seg.end {
             let start = (off - seg.end) as usize;
@@ -121,7 +180,7 @@ impl<I: Io> Log<I> {
             }
             // Only the first segment visited may start mid-way.
             let mut pos = if seg.first_seq < seq {
-                self.offsets[(seq.0 - 1) as usize]
+                self.offset(seq)?
             } else {
                 super::segment::HEADER_LEN
             };

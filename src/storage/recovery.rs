@@ -10,6 +10,8 @@
 //!   no checksum-valid frame anywhere after it, and/or valid frames of a group
 //!   without its COMMIT frame. A damaged frame followed by any valid frame is
 //!   corruption, never a torn tail.
+//! * Anchored (an authenticated snapshot's pin): segments wholly before the
+//!   one holding its seq are checked by header and last chain value only.
 
 use std::path::{Path, PathBuf};
 
@@ -71,14 +73,28 @@ pub(crate) struct SegmentMeta {
     pub(crate) first_seq: Seq,
     /// Length of the verified part (after the last committed frame).
     pub(crate) end: u64,
+    /// `Some` for a segment an anchored open did not read (it lies wholly
+    /// before a trusted snapshot): its frame offsets, found on first use.
+    pub(crate) lazy_offsets: Option<std::sync::OnceLock<Vec<u64>>>,
+}
+
+/// A state of the log vouched for by an authenticated snapshot: the chain
+/// value after `seq`. An anchored scan reads only segment headers before
+/// the segment holding `seq`, and verifies every frame from there on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub(crate) seq: Seq,
+    pub(crate) chain: ChainHash,
 }
 
 /// Everything a scan of `LEDGER/log` established.
 pub(crate) struct Scan {
     pub(crate) ledger: Option<LedgerId>,
     pub(crate) segments: Vec<SegmentMeta>,
-    /// `offsets[s - 1]`: byte offset of seq `s`'s frame in its segment.
+    /// `offsets[s - 1 - base]`: byte offset of seq `s`'s frame in its segment.
     pub(crate) offsets: Vec<u64>,
+    /// Seqs `1..=base` are in segments not read (`lazy_offsets`).
+    pub(crate) base: u64,
     pub(crate) head: Seq,
     pub(crate) chain: ChainHash,
     pub(crate) tail: Option<Recovery>,
@@ -141,8 +157,8 @@ fn all_zero<I: Io + ?Sized>(w: &mut Window<'_, I>, from: u64) -> Result<bool> {
     Ok(true)
 }
 
-/// Verifies the whole log under `log_dir` without modifying anything.
-pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
+/// The segment numbers under `log_dir`, `1..=n` without gaps (else corrupt).
+fn segment_numbers<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Vec<u64>> {
     let mut numbers = Vec::new();
     for name in io
         .list_dir(log_dir)
@@ -173,19 +189,126 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
             ));
         }
     }
+    Ok(numbers)
+}
 
-    let mut scan = Scan {
+/// Verifies the log under `log_dir` without modifying anything: every
+/// frame, or, given an `anchor`, only segment headers (and each segment's
+/// last chain value) before the segment holding the anchor's seq, and every
+/// frame from that segment on. An anchor the log does not bear out (its
+/// chain value differs, the log ends before it, a header before it is off)
+/// is dropped and the whole log verified instead.
+pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path, anchor: Option<Anchor>) -> Result<Scan> {
+    let numbers = segment_numbers(io, log_dir)?;
+    let empty = Scan {
         ledger: None,
         segments: Vec::new(),
         offsets: Vec::new(),
+        base: 0,
         head: Seq(0),
         chain: ChainHash([0; 32]),
         tail: None,
     };
-    let mut key = [0u8; 32];
-    let count = numbers.len();
-    for number in numbers {
-        let last = number == count as u64;
+    if let Some(a) = anchor.filter(|a| a.seq.0 > 0) {
+        if let Some(prefix) = anchored_prefix(io, log_dir, &numbers, a)? {
+            let start = prefix.segments.len();
+            let (scan, at_anchor) = scan_segments(io, log_dir, &numbers[start..], prefix, a.seq)?;
+            if at_anchor == Some(a.chain) {
+                return Ok(scan);
+            }
+        }
+    }
+    Ok(scan_segments(io, log_dir, &numbers, empty, Seq(0))?.0)
+}
+
+/// The segments wholly before the one holding `a.seq`, checked by header
+/// only, as a scan state ready to verify the rest; `None` if anything is
+/// off (the full scan then says what).
+fn anchored_prefix<I: Io + ?Sized>(
+    io: &I,
+    log_dir: &Path,
+    numbers: &[u64],
+    a: Anchor,
+) -> Result<Option<Scan>> {
+    let mut headers = Vec::new();
+    for &number in numbers {
+        let path = segment::path(log_dir, number);
+        super::io::refuse_symlink(io, &path)?;
+        let len = io
+            .file_len(&path)
+            .map_err(|e| StorageError::io("stat", &path, e))?;
+        let mut w = Window::new(io, &path, len);
+        let Ok(h) = SegmentHeader::decode(w.get_upto(0, segment::HEADER_LEN as usize)?) else {
+            return Ok(None);
+        };
+        if h.first_seq > a.seq {
+            break;
+        }
+        headers.push((path, len, h));
+    }
+    // `headers.last()` holds the anchor's seq: it is verified in full.
+    let Some((_, _, start)) = headers.pop() else {
+        return Ok(None);
+    };
+    let key = chain::chain_key(&start.ledger);
+    let mut chain_v = chain::genesis(&key, &start.ledger);
+    let mut next = Seq(1);
+    let mut segments = Vec::new();
+    for (i, (path, len, h)) in headers.iter().enumerate() {
+        let following = headers.get(i + 1).map_or(&start, |x| &x.2);
+        let ok = h.ledger == start.ledger
+            && h.number == i as u64 + 1
+            && h.first_seq == next
+            && h.prev_chain == chain_v
+            && following.first_seq > h.first_seq
+            && *len >= segment::HEADER_LEN + frame::OVERHEAD as u64;
+        if !ok {
+            return Ok(None);
+        }
+        // A non-last segment ends with its last frame's chain value and crc:
+        // the chain value the next segment carries in (a cut segment does not).
+        let mut w = Window::new(io, path, *len);
+        let end = w.get(len - 36, 32)?.unwrap_or_default();
+        if end != following.prev_chain.as_bytes() {
+            return Ok(None);
+        }
+        chain_v = following.prev_chain;
+        next = following.first_seq;
+        segments.push(SegmentMeta {
+            number: h.number,
+            version: h.version,
+            path: path.clone(),
+            first_seq: h.first_seq,
+            end: *len,
+            lazy_offsets: Some(std::sync::OnceLock::new()),
+        });
+    }
+    Ok(Some(Scan {
+        ledger: Some(start.ledger),
+        segments,
+        offsets: Vec::new(),
+        base: next.0 - 1,
+        head: Seq(next.0 - 1),
+        chain: chain_v,
+        tail: None,
+    }))
+}
+
+/// Verifies every frame of segments `numbers` (the last of the log among
+/// them), continuing `scan`; also returns the chain value after `watch`
+/// if a committed frame of it was verified.
+fn scan_segments<I: Io + ?Sized>(
+    io: &I,
+    log_dir: &Path,
+    numbers: &[u64],
+    mut scan: Scan,
+    watch: Seq,
+) -> Result<(Scan, Option<ChainHash>)> {
+    let mut watched = None;
+    let mut key = scan.ledger.map_or([0u8; 32], |l| chain::chain_key(&l));
+    let count = numbers.last().copied().unwrap_or(0);
+    for &number in numbers {
+        let last = number == count;
         let path = segment::path(log_dir, number);
         super::io::refuse_symlink(io, &path)?;
         let len = io
@@ -261,6 +384,7 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
         let mut head = scan.head;
         let mut chain_v = scan.chain;
         let mut committed = (pos, head, chain_v, scan.offsets.len());
+        let mut seen = None;
         let mut torn: Option<TailReason> = None;
         while pos < len {
             let expect = Seq(head.0 + 1);
@@ -307,8 +431,12 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
             pos += frame_len;
             head = seq;
             chain_v = new_chain;
+            if seq == watch {
+                seen = Some(new_chain);
+            }
             if flags & FLAG_COMMIT != 0 {
                 committed = (pos, head, chain_v, scan.offsets.len());
+                watched = watched.or(seen);
             }
         }
         let (end, c_head, c_chain, c_count) = committed;
@@ -340,7 +468,8 @@ pub(crate) fn scan<I: Io + ?Sized>(io: &I, log_dir: &Path) -> Result<Scan> {
             path,
             first_seq: header.first_seq,
             end,
+            lazy_offsets: None,
         });
     }
-    Ok(scan)
+    Ok((scan, watched))
 }

@@ -31,6 +31,7 @@ use super::error::{Result, StorageError};
 use super::io::Io;
 use super::log::{Log, SNAP_DIR};
 use super::mapped::MappedBytes;
+use super::recovery::Anchor;
 use super::types::{ChainHash, LedgerId, Seq, SnapshotKey};
 
 /// `keyed_hash(key, header ‖ blake3(payload))`. The payload enters through
@@ -310,6 +311,7 @@ fn read3(
     path: &Path,
     bytes: std::sync::Arc<MappedBytes>,
     key: Option<&SnapshotKey>,
+    check: Check,
 ) -> Result<Sections> {
     let corrupt = |off: usize, what: &str| StorageError::corrupt(path, off as u64, None, what);
     let b = bytes.as_bytes();
@@ -355,6 +357,12 @@ fn read3(
                 "snapshot MAC mismatch: damaged, or not written with this ledger's key",
             ));
         }
+    }
+    if check == Check::Pin {
+        return Ok(Sections {
+            bytes,
+            ranges: Vec::new(),
+        });
     }
     // Padding is zero: every byte of the file is then either authenticated
     // or fixed.
@@ -454,6 +462,61 @@ pub(crate) fn read<I: Io + ?Sized>(
     key: Option<&SnapshotKey>,
     allow_unauthenticated: bool,
 ) -> Result<Snapshot> {
+    read_with(
+        io,
+        path,
+        name_seq,
+        ledger,
+        key,
+        allow_unauthenticated,
+        Check::All,
+    )
+}
+
+/// How much of a snapshot file [`read_with`] checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Everything: the MAC, the padding and every section chunk.
+    All,
+    /// A format 3 file's header and MAC only (its pin, not its sections,
+    /// which are not returned).
+    Pin,
+}
+
+/// The newest format 3 snapshot in `dir` at or before `head` whose header
+/// is authenticated by `key`: the `(seq, chain)` it vouches for, which an
+/// open then need not re-verify frame by frame. `None` when there is none
+/// (or `dir` cannot be read): the open verifies the whole log. Its
+/// sections are checked later, when the snapshot is loaded.
+pub(crate) fn trusted_anchor<I: Io + ?Sized>(
+    io: &I,
+    dir: &Path,
+    ledger: &LedgerId,
+    key: &SnapshotKey,
+    head: Seq,
+) -> Option<Anchor> {
+    list(io, dir)
+        .ok()?
+        .into_iter()
+        .filter(|(seq, _)| *seq <= head)
+        .find_map(|(seq, path)| {
+            read_with(io, &path, seq, ledger, Some(key), false, Check::Pin).ok()
+        })
+        .map(|s| Anchor {
+            seq: s.seq,
+            chain: s.chain_head,
+        })
+}
+
+fn read_with<I: Io + ?Sized>(
+    io: &I,
+    path: &Path,
+    name_seq: Seq,
+    ledger: &LedgerId,
+    key: Option<&SnapshotKey>,
+    allow_unauthenticated: bool,
+    check: Check,
+) -> Result<Snapshot> {
     let corrupt = |off: usize, what: &str| StorageError::corrupt(path, off as u64, None, what);
     super::io::refuse_symlink(io, path)?;
     let len = io
@@ -509,6 +572,13 @@ pub(crate) fn read<I: Io + ?Sized>(
         ));
     }
     let body = n - DIGEST_LEN;
+    if version == SNAPSHOT_VERSION && check == Check::Pin {
+        // Its MAC covers the whole payload: not a cheap pin.
+        return Err(StorageError::UnsupportedVersion {
+            file: path.to_path_buf(),
+            version,
+        });
+    }
     if version == SNAPSHOT_VERSION {
         let payload_len = u64_at(72);
         if payload_len != len - min {
@@ -538,7 +608,7 @@ pub(crate) fn read<I: Io + ?Sized>(
     let (payload, sections) = if version == SNAPSHOT_VERSION {
         (b[HEADER_LEN..body].to_vec(), None)
     } else {
-        (Vec::new(), Some(read3(path, bytes.clone(), key)?))
+        (Vec::new(), Some(read3(path, bytes.clone(), key, check)?))
     };
     Ok(Snapshot {
         path: path.to_path_buf(),
