@@ -237,8 +237,13 @@ fn anchored_prefix<I: Io + ?Sized>(
         let len = io
             .file_len(&path)
             .map_err(|e| StorageError::io("stat", &path, e))?;
-        let mut w = Window::new(io, &path, len);
-        let Ok(h) = SegmentHeader::decode(w.get_upto(0, segment::HEADER_LEN as usize)?) else {
+        let mut hb = [0u8; segment::HEADER_LEN as usize];
+        if len < segment::HEADER_LEN {
+            return Ok(None);
+        }
+        io.read_at(&path, 0, &mut hb)
+            .map_err(|e| StorageError::io("read", &path, e))?;
+        let Ok(h) = SegmentHeader::decode(&hb) else {
             return Ok(None);
         };
         if h.first_seq > a.seq {
@@ -267,9 +272,10 @@ fn anchored_prefix<I: Io + ?Sized>(
         }
         // A non-last segment ends with its last frame's chain value and crc:
         // the chain value the next segment carries in (a cut segment does not).
-        let mut w = Window::new(io, path, *len);
-        let end = w.get(len - 36, 32)?.unwrap_or_default();
-        if end != following.prev_chain.as_bytes() {
+        let mut end = [0u8; 32];
+        io.read_at(path, len - 36, &mut end)
+            .map_err(|e| StorageError::io("read", path, e))?;
+        if end != *following.prev_chain.as_bytes() {
             return Ok(None);
         }
         chain_v = following.prev_chain;
