@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use optout::storage::{
-    verify, FindingKind, Io, LedgerId, Log, LogOptions, MemIo, Seq, SnapshotKey, StorageError,
+    verify, verify_keyed, FindingKind, Io, LedgerId, Log, LogOptions, MemIo, Seq, SnapshotKey,
+    StorageError,
 };
 
 const ROOT: &str = "/ledger";
@@ -118,6 +119,15 @@ fn a_flip_before_the_snapshot_is_not_seen_by_open_but_is_by_verify() {
     let f = corrupt_findings(&io);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!((f[0].file.clone(), f[0].offset), (segs[0].clone(), 84));
+    // With the key too (`optout verify --key-file`): still every frame.
+    let keyed = verify_keyed(&io, ROOT, Some(&KEY)).unwrap();
+    assert!(
+        keyed
+            .findings
+            .iter()
+            .any(|x| x.kind == FindingKind::Corrupt && x.file == segs[0] && x.offset == 84),
+        "{keyed:?}"
+    );
 }
 
 #[test]
