@@ -47,6 +47,7 @@ declare -A runs=(
     [segment]=500000
     [snapshot]=3000000
     [snapshot_file]=120000
+    [snapshot_sections]=2000000
     [manifest]=3000000
     [entry]=2500000
     [jsonl_record]=2000000
