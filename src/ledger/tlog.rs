@@ -414,6 +414,20 @@ mod signing {
             self.receipts(&seqs, note)
         }
 
+        /// A checkpoint signed at the head with `key` and the receipts of
+        /// every entry after `after` in it: what `apply --receipts` (and
+        /// Python's `apply(..., receipts=True)`) hands out for a batch.
+        pub fn receipts_after(
+            &self,
+            after: Seq,
+            key: &SignerKey,
+        ) -> Result<(SignedCheckpoint, Vec<Receipt>)> {
+            let c = self.checkpoint(key)?;
+            let seqs: Vec<Seq> = (after.0 + 1..=c.checkpoint.size).map(Seq).collect();
+            let receipts = self.receipts(&seqs, &c)?;
+            Ok((c, receipts))
+        }
+
         /// The receipts of the entries at `seqs` in checkpoint `note`, the
         /// tree opened once.
         pub fn receipts(&self, seqs: &[Seq], note: &SignedCheckpoint) -> Result<Vec<Receipt>> {

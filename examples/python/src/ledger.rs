@@ -505,14 +505,12 @@ impl PyLedger {
         };
         let (s, made) = self.with(py, move |l| {
             let events = input::events(&srcs, &keyer)?;
-            let before = l.head().0 .0;
+            let before = l.head().0;
             let s = l.apply_with(events, opts)?;
             let Some(sk) = sk else {
                 return Ok((s, None));
             };
-            let c = l.checkpoint(&sk)?;
-            let seqs: Vec<Seq> = (before + 1..=s.seq.0).map(Seq).collect();
-            let rs = l.receipts(&seqs, &c)?;
+            let (_, rs) = l.receipts_after(before, &sk)?;
             Ok((s, Some(rs.iter().map(|r| r.to_json()).collect::<Vec<_>>())))
         })?;
         let answer = apply_answer(py, &s, summary)?;

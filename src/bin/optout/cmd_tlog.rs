@@ -421,10 +421,8 @@ pub fn write_receipts(
         return Ok(None);
     };
     let head = l.head().0 .0;
-    let seqs: Vec<optout::Seq> = (after + 1..=head).map(optout::Seq).collect();
     let made = (|| -> Result<(SignedCheckpoint, Vec<String>)> {
-        let c = l.checkpoint(sk)?;
-        let receipts = l.receipts(&seqs, &c)?;
+        let (c, receipts) = l.receipts_after(optout::Seq(after), sk)?;
         std::fs::create_dir_all(dir).with_context(|| format!("{}: create", dir.display()))?;
         let mut names = Vec::with_capacity(receipts.len());
         for r in &receipts {
