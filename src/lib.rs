@@ -80,7 +80,10 @@ pub use index::{Index, IndexStats};
 /// The JSONL grammar, at its old path ([`ingest::jsonl`]).
 pub use ingest::jsonl;
 #[cfg(feature = "signing")]
-pub use ledger::{create_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+pub use ledger::{
+    create_key_pair, init_signing_key, new_ledger_id, origin_of, verify_ledger_receipt,
+    SignedCheckpoint, SigningKeyInit,
+};
 pub use ledger::{
     default_key_path, default_signing_key_path, default_signing_pub_path, divergence,
     entry_summary, ApplyOptions, ApplySummary, CheckpointCheck, IngestSummary, Ledger,

@@ -616,7 +616,7 @@ fn manifest_with_first_bitmap(bitmap: &[u8]) -> Vec<u8> {
     at += 4; // shard count
     at += 4 + u32_at(at); // dataset
     at += 4 + u32_at(at); // shard
-    at += 8 + 4; // registered, bitmap count
+    at += 8 + 8 + 4; // registered, row end (format 3), bitmap count
     let old = u32_at(at);
     let mut h = b[..at].to_vec();
     h.extend_from_slice(&(bitmap.len() as u32).to_le_bytes());

@@ -142,6 +142,13 @@ pub enum LedgerError {
     /// says it is (a damaged or inconsistent log).
     #[error("{0}")]
     Damaged(String),
+    /// Creating a ledger without naming a signing key, where the default
+    /// signing key file already exists (it may be another ledger's).
+    #[error("{}: a signing key file already exists (another ledger's?); name it explicitly to create the ledger with it, or move it away", path.display())]
+    SigningKeyExists {
+        /// The existing key file.
+        path: PathBuf,
+    },
 }
 
 /// A manifest that did not decode or verify. Names the byte offset.

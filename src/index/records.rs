@@ -305,6 +305,31 @@ impl Records {
         }
     }
 
+    /// Per shard id, one past the largest row registered at `seq` (rows
+    /// may be sparse, so this is not the count of rows): the row end a
+    /// manifest at `seq` records. Shards with no row yet are absent.
+    pub(crate) fn row_ends_at(&self, seq: Seq) -> HashMap<u32, u64> {
+        let limit = self.limit_at(seq);
+        let mut out: HashMap<u32, u64> = HashMap::new();
+        for (i, r) in self.runs.iter().enumerate() {
+            if r.ord >= limit {
+                break;
+            }
+            let end = self
+                .runs
+                .get(i + 1)
+                .map_or(self.n_ords, |n| n.ord)
+                .min(limit);
+            // A superseded version has the row of its replacement, so the
+            // largest row over all ordinals below the limit is the largest
+            // live one.
+            let row_end = u64::from(r.row) + u64::from(end - r.ord);
+            let e = out.entry(r.shard).or_default();
+            *e = (*e).max(row_end);
+        }
+        out
+    }
+
     /// Whether ordinal `o` was the live version of its record at `seq`.
     pub(crate) fn visible(&self, o: u32, limit: u32, seq: Seq) -> bool {
         o < limit && self.superseded.get(&o).is_none_or(|&s| s > seq)

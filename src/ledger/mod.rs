@@ -34,7 +34,10 @@ mod seal;
 mod tlog;
 
 #[cfg(feature = "signing")]
-pub use tlog::{create_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+pub use tlog::{
+    create_key_pair, init_signing_key, new_ledger_id, origin_of, verify_ledger_receipt,
+    SignedCheckpoint, SigningKeyInit,
+};
 pub use tlog::{
     default_signing_key_path, default_signing_pub_path, divergence, entry_summary, CheckpointCheck,
     ORIGIN_PREFIX, TREE_DIR,

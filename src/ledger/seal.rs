@@ -2,6 +2,7 @@
 //! verification against the ledger, pinned heads, registering a run.
 
 use super::*;
+use crate::tlog::Hash;
 
 impl<I: Io> Ledger<I> {
     /// Registers a training run that used `manifest`, which must come from
@@ -97,6 +98,56 @@ impl<I: Io> Ledger<I> {
             *chain.as_bytes(),
         ))
     }
+    /// [`Ledger::manifest`] with the checkpoint it is computed at recorded
+    /// in its header: the size N (= `q.seq`) and root of the Merkle tree of
+    /// the first N entries. The tree is caught up first, which replays the
+    /// log entries appended since it last was (hashing them): that is why
+    /// a plain `manifest` does not record one (docs/FORMAT.md, "Manifests").
+    /// Needs a ledger opened for writing (the tree store is updated).
+    pub fn manifest_at_checkpoint(&self, q: &Query) -> Result<Manifest> {
+        let mut m = self.manifest(q)?;
+        let root = self.tree_root_at(q.seq.0)?;
+        m.header.checkpoint = Some(crate::manifest::TreeHead {
+            size: q.seq.0,
+            root,
+        });
+        Ok(m)
+    }
+    /// Checks `m` against a checkpoint of this ledger's log (its
+    /// signatures already verified, `Ledger::verify_checkpoint_note`):
+    /// this ledger must extend both the checkpoint and the one the manifest
+    /// records (so one is a prefix of the other). A ledger rolled back,
+    /// forked or rewritten since the checkpoint was published, or a
+    /// manifest recording a checkpoint of another history, is refused with
+    /// the seqs between which history diverges. The roots are recomputed
+    /// from the log in one sequential read (never from the tree store it
+    /// would check). This does not recompute the manifest: `check --ledger`
+    /// and `runs add` also call [`Ledger::verify_manifest`] (which ties a
+    /// manifest without a checkpoint to this ledger by its chain head).
+    pub fn check_manifest_checkpoint(&self, m: &Manifest, checkpoint: (u64, Hash)) -> Result<()> {
+        let mut pairs = vec![checkpoint];
+        if let Some(t) = &m.header.checkpoint {
+            pairs.push((t.size, t.root));
+        }
+        let checks = self.check_checkpoints(&pairs)?;
+        // Each on its own: the ledger agreeing with one checkpoint says
+        // nothing about where it parts from a checkpoint of another history.
+        for (i, c) in checks.iter().enumerate() {
+            if let Some((after, upto)) = crate::ledger::divergence(std::slice::from_ref(c)) {
+                let which = if i == 0 {
+                    "the checkpoint"
+                } else {
+                    "the manifest's checkpoint"
+                };
+                return Err(Error::ManifestMismatch(format!(
+                    "this ledger does not extend {which} (tree size {}): history diverges {}",
+                    pairs[i].0,
+                    diverges(after, upto)
+                )));
+            }
+        }
+        Ok(())
+    }
     /// Checks that `m` is exactly what this ledger computes at the seq N,
     /// valid time T, policy and dataset scope it claims: same ledger id,
     /// the chain head it pins is this log's chain at N (a manifest from a
@@ -142,6 +193,21 @@ impl<I: Io> Ledger<I> {
             datasets: h.datasets.clone(),
         };
         let mut again = self.manifest(&q)?;
+        if let Some(t) = &h.checkpoint {
+            // Recomputed from the log, never taken from the tree store.
+            let ours = self.roots_from_log(&[t.size])?[0];
+            if ours != Some(t.root) {
+                return mismatch(format!(
+                    "the manifest records tree root {} at size {}, but this ledger's first {} entries give {}: \
+                     its history was rewritten",
+                    t.root,
+                    t.size,
+                    t.size,
+                    ours.map_or("nothing".into(), |r| r.to_hex())
+                ));
+            }
+            again.header.checkpoint = Some(t.clone());
+        }
         if m.version < again.version {
             // An older format re-encodes to its own bytes (FORMAT.md, Manifests).
             again.version = m.version;
@@ -180,5 +246,15 @@ impl<I: Io> Ledger<I> {
         pin.check_manifest_header(m, true)?;
         self.check_extends(pin)?;
         self.verify_manifest(m)
+    }
+}
+
+/// Where history diverges, in words: "at seq N", "at or before seq N"
+/// or "after seq A, at or before seq B".
+pub(crate) fn diverges(after: u64, upto: u64) -> String {
+    match after {
+        _ if after + 1 == upto => format!("at seq {upto}"),
+        0 => format!("at or before seq {upto}"),
+        _ => format!("after seq {after}, at or before seq {upto}"),
     }
 }

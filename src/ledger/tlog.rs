@@ -343,6 +343,102 @@ mod signing {
         Ok(k)
     }
 
+    /// A fresh random ledger id (the signing key is named after the log's
+    /// origin, so the id is chosen before the ledger exists).
+    pub fn new_ledger_id() -> Result<[u8; 16]> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| Error::Other(format!("no OS randomness: {e}")))?;
+        Ok(id)
+    }
+
+    /// The signing key a new ledger uses, as [`init_signing_key`] found or
+    /// made it.
+    #[derive(Debug)]
+    pub struct SigningKeyInit {
+        /// The secret key's file.
+        pub key: PathBuf,
+        /// The public key's file (`LEDGER.signing.pub`).
+        pub public: PathBuf,
+        /// The key pair was created (else an existing key was named).
+        pub created: bool,
+        /// The public key file was written.
+        pub public_created: bool,
+        /// The key.
+        pub signer: SignerKey,
+    }
+
+    impl SigningKeyInit {
+        /// Removes the files it created (when creating the ledger failed).
+        pub fn undo(&self) {
+            if self.created {
+                let _ = std::fs::remove_file(&self.key);
+            }
+            if self.public_created {
+                let _ = std::fs::remove_file(&self.public);
+            }
+        }
+    }
+
+    /// The checkpoint signing key for a new ledger at `ledger` with id
+    /// `id`, before the ledger is created (`optout init`, Python
+    /// `Ledger.create`): the existing Ed25519 key file `given` (its public
+    /// key written to `LEDGER.signing.pub` if that is missing), else a new
+    /// pair at `LEDGER.signing.key` / `.pub`. Refused: a key inside the
+    /// ledger directory (whoever can write the ledger could sign a rewritten
+    /// history), a witness's cosigning key, and, when no key is named, an
+    /// existing file at the default path (it may be another ledger's key:
+    /// reusing it unasked would sign two logs with one key).
+    pub fn init_signing_key(
+        ledger: &Path,
+        given: Option<&Path>,
+        id: &[u8; 16],
+    ) -> Result<SigningKeyInit> {
+        let key = given.map_or_else(|| default_signing_key_path(ledger), Path::to_path_buf);
+        let public = default_signing_pub_path(ledger);
+        if crate::pseudonym::key_inside_ledger(&key, ledger) {
+            return Err(Error::Invalid(format!(
+                "{}: the signing key must be kept outside the ledger directory {} (whoever can write \
+                 the ledger could then sign a rewritten history)",
+                key.display(),
+                ledger.display()
+            )));
+        }
+        if given.is_none() && key.exists() {
+            return Err(LedgerError::SigningKeyExists { path: key }.into());
+        }
+        if given.is_some() {
+            let signer = SignerKey::load_file(&key).map_err(TlogError::from)?;
+            if signer.verifier().kind() != crate::tlog::KeyKind::Ed25519 {
+                return Err(Error::Invalid(format!(
+                    "{}: a witness's cosigning key cannot sign checkpoints",
+                    key.display()
+                )));
+            }
+            let public_created = !public.exists();
+            if public_created {
+                signer
+                    .verifier()
+                    .write_file(&public)
+                    .map_err(TlogError::from)?;
+            }
+            return Ok(SigningKeyInit {
+                key,
+                public,
+                created: false,
+                public_created,
+                signer,
+            });
+        }
+        let signer = create_key_pair(&key, &public, &origin_of(id), crate::tlog::KeyKind::Ed25519)?;
+        Ok(SigningKeyInit {
+            key,
+            public,
+            created: true,
+            public_created: true,
+            signer,
+        })
+    }
+
     /// A signed checkpoint of the ledger's log, as written to a file.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct SignedCheckpoint {
@@ -412,6 +508,19 @@ mod signing {
                 .map(Seq)
                 .collect();
             self.receipts(&seqs, note)
+        }
+
+        /// A checkpoint signed at the head with `key` and the receipts of
+        /// the subject's events in it ([`Ledger::subject_receipts`]): what
+        /// `report --receipts` and Python's `report(..., receipts=True)` add.
+        pub fn subject_receipts_at_head(
+            &self,
+            report: &crate::report::SubjectReport,
+            key: &SignerKey,
+        ) -> Result<(SignedCheckpoint, Vec<Receipt>)> {
+            let c = self.checkpoint(key)?;
+            let receipts = self.subject_receipts(report, &c)?;
+            Ok((c, receipts))
         }
 
         /// A checkpoint signed at the head with `key` and the receipts of
@@ -500,7 +609,10 @@ mod signing {
 }
 
 #[cfg(feature = "signing")]
-pub use signing::{create_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
+pub use signing::{
+    create_key_pair, init_signing_key, new_ledger_id, origin_of, verify_ledger_receipt,
+    SignedCheckpoint, SigningKeyInit,
+};
 
 #[cfg(test)]
 mod tests {

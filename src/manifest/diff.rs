@@ -2,7 +2,7 @@
 
 use roaring::RoaringBitmap;
 
-use super::{Manifest, ManifestShard};
+use super::{Manifest, ManifestShard, RowPastEnd};
 use crate::engine::Reason;
 
 /// What changed in one shard between two manifests.
@@ -50,6 +50,7 @@ impl ManifestDiff {
             dataset: String::new(),
             shard: String::new(),
             registered: 0,
+            row_end: None,
             excluded: RoaringBitmap::new(),
             reasons: Default::default(),
         };
@@ -133,8 +134,8 @@ pub struct UnknownShard {
     pub shard: String,
 }
 
-/// What [`check`] found: the excluded records a job read and the shards the
-/// manifest does not cover.
+/// What [`check`] found: the excluded records a job read, the shards the
+/// manifest does not cover and the rows past their shard's end.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// Used records the manifest excludes, in input order.
@@ -143,22 +144,27 @@ pub struct CheckReport {
     pub unknown_shards: Vec<UnknownShard>,
     /// Used records in those shards.
     pub unknown_rows: u64,
+    /// Used rows past their shard's end in the manifest (the ledger knew
+    /// no such row at its seq), in input order.
+    pub past_end: Vec<RowPastEnd>,
 }
 
 impl CheckReport {
     /// Whether the check found something: an excluded record, or (failing
-    /// closed, unless `allow_unknown_shards`) a record of a shard the
-    /// manifest does not cover. A shard the manifest does not cover is
-    /// usually a naming mismatch (a path prefix, another dataset) and proves
-    /// nothing.
-    pub fn found(&self, allow_unknown_shards: bool) -> bool {
-        !self.hits.is_empty() || (self.unknown_rows > 0 && !allow_unknown_shards)
+    /// closed, unless `allow_uncovered`) a record the manifest does not
+    /// cover: of a shard it does not list or past its shard's end. Such a
+    /// record is usually a naming or numbering mismatch (a path prefix,
+    /// another dataset, rows counted differently) and proves nothing.
+    pub fn found(&self, allow_uncovered: bool) -> bool {
+        !self.hits.is_empty()
+            || ((self.unknown_rows > 0 || !self.past_end.is_empty()) && !allow_uncovered)
     }
 }
 
 /// Checks the `used` records (in input order) against the manifest: which
-/// it excludes, and which lie in shards it does not cover. The one copy of
-/// the rule; the CLI's `optout check` and Python's `Manifest.check` call it.
+/// it excludes, which lie in shards it does not cover and which are past
+/// their shard's end. The one copy of the rule; the CLI's `optout check`
+/// and Python's `Manifest.check` call it.
 pub fn check<'a>(
     m: &Manifest,
     used: impl IntoIterator<Item = (&'a str, &'a str, u32)>,
@@ -180,6 +186,10 @@ pub fn check<'a>(
             }
             continue;
         };
+        if u64::from(row) >= sh.end() {
+            r.past_end.push(sh.row_past_end(index, row.into()));
+            continue;
+        }
         if sh.excluded.contains(row) {
             r.hits.push(CheckHit {
                 index,

@@ -1,9 +1,10 @@
-//! The manifest file format, versions 1 and 2 (see `docs/FORMAT.md`).
+//! The manifest file format, versions 1 to 3 (see `docs/FORMAT.md`).
 //!
 //! ```text
 //! magic "OPTOUTMF" | version u16 | reserved u16 | header_len u32 | header (JSON)
 //! shard_count u32 | per shard: dataset (u32 len + UTF-8) | shard (u32 len + UTF-8)
-//!   | registered u64 | bitmap_count u32 | per bitmap: u32 len + portable roaring
+//!   | registered u64 | row_end u64 (version 3 on)
+//!   | bitmap_count u32 | per bitmap: u32 len + portable roaring
 //! digest [32]: blake3 keyed hash (derive_key "optout 2026-11 manifest v1") of all before
 //! ```
 //! All integers little-endian. Bitmaps: the excluded set, then one per reason.
@@ -40,6 +41,12 @@ fn put_bitmap(out: &mut Vec<u8>, b: &RoaringBitmap) {
     debug_assert_eq!(out.len() - start, len);
 }
 
+/// Whether format `version` has what version 3 added: each shard's row end and
+/// the header's optional checkpoint.
+fn since_v3(version: u16) -> bool {
+    version >= 3
+}
+
 pub(super) fn encode(m: &Manifest) -> Vec<u8> {
     let header = serde_json::to_vec(&m.header).unwrap_or_default();
     let mut out = Vec::with_capacity(
@@ -62,6 +69,9 @@ pub(super) fn encode(m: &Manifest) -> Vec<u8> {
         put_str(&mut out, &s.dataset);
         put_str(&mut out, &s.shard);
         out.extend_from_slice(&s.registered.to_le_bytes());
+        if since_v3(m.version) {
+            out.extend_from_slice(&s.end().to_le_bytes());
+        }
         out.extend_from_slice(&(1 + nr as u32).to_le_bytes());
         put_bitmap(&mut out, &s.excluded);
         for r in &s.reasons[..nr] {
@@ -194,8 +204,31 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
     c.take(4, "version")?;
     let hl = c.u32("header length")? as usize;
     let at = c.pos;
-    let header: ManifestHeader = serde_json::from_slice(c.take(hl, "header")?)
+    let header_bytes = c.take(hl, "header")?;
+    let header: ManifestHeader = serde_json::from_slice(header_bytes)
         .map_err(|e| ManifestError::at(at, format!("header: {e}")))?;
+    // The header must be exactly what encoding writes, so that a manifest
+    // re-encodes to its own bytes (no reordered fields, spaces, upper-case hex).
+    if serde_json::to_vec(&header).ok().as_deref() != Some(header_bytes) {
+        return Err(ManifestError::at(at, "header: not in canonical form"));
+    }
+    if let Some(t) = &header.checkpoint {
+        if !since_v3(version) {
+            return Err(ManifestError::at(
+                at,
+                format!("header: a checkpoint in a version {version} manifest (format 3 added it)"),
+            ));
+        }
+        if t.size != header.seq {
+            return Err(ManifestError::at(
+                at,
+                format!(
+                    "header: checkpoint of tree size {}, but the manifest is at seq {}",
+                    t.size, header.seq
+                ),
+            ));
+        }
+    }
     let n = c.u32("shard count")? as usize;
     // Each shard takes at least 20 + 4 * bitmaps bytes: bound the count by the input.
     if n > (c.b.len() - c.pos) / 20 {
@@ -211,6 +244,21 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let dataset = c.string("dataset name")?;
         let shard = c.string("shard name")?;
         let registered = c.u64("registered")?;
+        let row_end = if since_v3(version) {
+            let end_at = c.pos;
+            let end = c.u64("row end")?;
+            if end < registered || end > 1 << 32 {
+                return Err(ManifestError::at(
+                    end_at,
+                    format!(
+                        "shard {dataset}/{shard}: row end {end} is below its {registered} registered rows or past 2^32"
+                    ),
+                ));
+            }
+            Some(end)
+        } else {
+            None
+        };
         let nb = c.u32("bitmap count")? as usize;
         if nb != 1 + nr {
             return Err(ManifestError::at(
@@ -234,6 +282,16 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
                 ),
             ));
         }
+        if let (Some(end), Some(max)) = (row_end, excluded.max()) {
+            if u64::from(max) >= end {
+                return Err(ManifestError::at(
+                    shard_at,
+                    format!(
+                        "shard {dataset}/{shard}: excluded row {max} is past the row end {end}"
+                    ),
+                ));
+            }
+        }
         if let Some(prev) = shards.last() {
             if (&prev.dataset, &prev.shard) >= (&dataset, &shard) {
                 return Err(ManifestError::at(
@@ -246,6 +304,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
             dataset,
             shard,
             registered,
+            row_end,
             excluded,
             reasons,
         });

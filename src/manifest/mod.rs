@@ -27,9 +27,10 @@ use crate::index::Index;
 use crate::policy::Policy;
 
 /// Format version written by this build. Version 2 added reason 8,
-/// `signal_unparsable` (10 bitmaps per shard instead of 9); version 1
+/// `signal_unparsable` (10 bitmaps per shard instead of 9); version 3 added
+/// each shard's row end ([`ManifestShard::row_end`]). Version 1 and 2
 /// manifests are still read (and re-encode to their own bytes).
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Largest manifest file [`Manifest::load`] reads (1 GiB): a manifest of a
 /// billion records with a tenth of them excluded is a few hundred MiB.
@@ -39,7 +40,7 @@ pub const MAX_MANIFEST_FILE: u64 = 1 << 30;
 pub fn reasons_in(version: u16) -> Option<usize> {
     match version {
         1 => Some(8),
-        2 => Some(Reason::COUNT),
+        2 | 3 => Some(Reason::COUNT),
         _ => None,
     }
 }
@@ -74,6 +75,27 @@ pub struct ManifestHeader {
     pub excluded: u64,
     /// Rows excluded per reason (by reason name, in code order).
     pub counts: Vec<(String, u64)>,
+    /// The checkpoint of the ledger's transparency log the manifest was
+    /// computed at (format 3 on, when asked for: see
+    /// `Ledger::manifest_at_checkpoint`); absent otherwise, and then not
+    /// written, so older headers keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<TreeHead>,
+}
+
+/// The transparency-log checkpoint a manifest was computed at: the Merkle
+/// tree of the ledger's first `size` entries (`size` = the manifest's seq
+/// N) and its root. Unsigned on purpose: the manifest stays a function of
+/// the ledger alone (anyone holding the ledger recomputes it, byte for
+/// byte, without the signing key); a signed checkpoint note of the same or
+/// a later size is what proves it to outsiders (`check --checkpoint`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeHead {
+    /// Tree size: the number of entries, = the manifest's seq N.
+    pub size: u64,
+    /// The RFC 9162 root (SHA-256) of the tree of the first `size` entries.
+    pub root: crate::tlog::Hash,
 }
 
 /// One shard (data file) of a manifest.
@@ -85,13 +107,84 @@ pub struct ManifestShard {
     pub shard: String,
     /// Rows of this shard the ledger knew at N.
     pub registered: u64,
+    /// One past the largest row of this shard the ledger knew at N (rows
+    /// may be sparse, so it can exceed `registered`). `None` in a version 1
+    /// or 2 manifest, which does not record it: there
+    /// [`ManifestShard::end`] falls back to a lower bound.
+    pub row_end: Option<u64>,
     /// Rows excluded for any reason: the union of `reasons`.
     pub excluded: RoaringBitmap,
     /// Rows excluded per reason, indexed by `Reason as usize`.
     pub reasons: [RoaringBitmap; Reason::COUNT],
 }
 
+/// A row past its shard's end in the manifest: the ledger knew no such row
+/// at the manifest's seq, so the manifest says nothing about it (often a
+/// row numbering that differs from the ledger's, or a newer file version).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "row {row} of shard {dataset}/{shard} is past the shard's end in the manifest \
+     ({}): the manifest says nothing about it",
+    if *.exact { format!("the ledger registered no row at or past {}", .row_end) }
+    else { format!("this version 1 or 2 manifest records no row end, so the bound is {}, its registered \
+                    row count or one past its largest excluded row; a manifest computed by this optout \
+                    (format 3) records the exact end", .row_end) }
+)]
+pub struct RowPastEnd {
+    /// Position of the row in the caller's input (0-based).
+    pub index: usize,
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard name.
+    pub shard: String,
+    /// The row.
+    pub row: u64,
+    /// The shard's end ([`ManifestShard::end`]).
+    pub row_end: u64,
+    /// Whether the manifest records the row end (format 3 on); otherwise
+    /// the bound is a lower bound ([`ManifestShard::end`]).
+    pub exact: bool,
+}
+
 impl ManifestShard {
+    /// One past the last row the manifest covers: the recorded row end, or
+    /// for a version 1 or 2 manifest (which has none) the registered row
+    /// count or one past the largest excluded row, whichever is larger.
+    /// Both are at most the true end, so this fails closed: a sparse
+    /// shard's higher rows are refused, never let through unexamined.
+    pub fn end(&self) -> u64 {
+        self.row_end.unwrap_or_else(|| {
+            self.registered
+                .max(self.excluded.max().map_or(0, |m| u64::from(m) + 1))
+        })
+    }
+
+    /// The first of `rows` (in input order) past the shard's
+    /// [`end`](ManifestShard::end), as an error naming it. The one copy of
+    /// the rule behind `keep_mask`, `check` and the Python binding's
+    /// `keep_mask`, `contains_many` and `check`.
+    pub fn past_end<T: Copy + Into<u64>>(&self, rows: &[T]) -> Result<(), RowPastEnd> {
+        let end = self.end();
+        // A branch-free pass (vectorised) first; the position only on failure.
+        if !rows.iter().fold(false, |any, &r| any | (r.into() >= end)) {
+            return Ok(());
+        }
+        let index = rows.iter().position(|&r| r.into() >= end).unwrap_or(0);
+        Err(self.row_past_end(index, rows[index].into()))
+    }
+
+    /// The error for `row` (at input position `index`) past this shard's end.
+    pub fn row_past_end(&self, index: usize, row: u64) -> RowPastEnd {
+        RowPastEnd {
+            index,
+            dataset: self.dataset.clone(),
+            shard: self.shard.clone(),
+            row,
+            row_end: self.end(),
+            exact: self.row_end.is_some(),
+        }
+    }
+
     /// Reasons that exclude `row`.
     pub fn reasons_of(&self, row: u32) -> Vec<Reason> {
         Reason::ALL
@@ -102,23 +195,33 @@ impl ManifestShard {
     }
 
     /// For each row of `rows`, whether it may be used (not excluded).
-    /// Sorted input is fastest (a merge); any order works.
+    /// Sorted input is fastest (a merge); any order works. A row past the
+    /// shard's [`end`](ManifestShard::end) is refused ([`RowPastEnd`]):
+    /// the manifest says nothing about a row the ledger did not know.
     ///
     /// ```
     /// # use optout::manifest::ManifestShard;
     /// # let mut s = ManifestShard { dataset: "d".into(), shard: "s".into(), registered: 9,
-    /// #     excluded: Default::default(), reasons: Default::default() };
+    /// #     row_end: Some(9), excluded: Default::default(), reasons: Default::default() };
     /// s.excluded.insert(3);
-    /// assert_eq!(s.keep_mask(&[1, 3, 5]), vec![true, false, true]);
+    /// assert_eq!(s.keep_mask(&[1, 3, 5]).unwrap(), vec![true, false, true]);
+    /// assert_eq!(s.keep_mask(&[1, 9]).unwrap_err().row, 9);
     /// ```
-    pub fn keep_mask(&self, rows: &[u32]) -> Vec<bool> {
+    pub fn keep_mask(&self, rows: &[u32]) -> Result<Vec<bool>, RowPastEnd> {
         let mut out = vec![true; rows.len()];
-        self.keep_mask_into(rows, &mut out);
-        out
+        self.keep_mask_into(rows, &mut out)?;
+        Ok(out)
     }
 
-    /// [`ManifestShard::keep_mask`] into a caller's buffer (`out.len() == rows.len()`).
-    pub fn keep_mask_into(&self, rows: &[u32], out: &mut [bool]) {
+    /// [`ManifestShard::keep_mask`] into a caller's buffer (`out.len() ==
+    /// rows.len()`; left unspecified on error).
+    pub fn keep_mask_into(&self, rows: &[u32], out: &mut [bool]) -> Result<(), RowPastEnd> {
+        self.past_end(rows)?;
+        self.mask_unchecked(rows, out);
+        Ok(())
+    }
+
+    fn mask_unchecked(&self, rows: &[u32], out: &mut [bool]) {
         let sorted = rows.windows(2).all(|w| w[0] <= w[1]);
         if !sorted {
             for (o, r) in out.iter_mut().zip(rows) {
@@ -159,7 +262,7 @@ impl ManifestShard {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     /// The file format version ([`FORMAT_VERSION`] for every manifest this
-    /// build computes; 1 for an older file that was read).
+    /// build computes; 1 or 2 for an older file that was read).
     pub version: u16,
     /// What it was computed from.
     pub header: ManifestHeader,
@@ -181,6 +284,7 @@ impl Manifest {
         ledger_id: [u8; 16],
         chain_head: [u8; 32],
     ) -> Manifest {
+        let row_ends = index.records.row_ends_at(q.seq);
         let mut shards: Vec<ManifestShard> = ex
             .shards
             .iter()
@@ -192,6 +296,7 @@ impl Manifest {
                     dataset: d.to_string(),
                     shard: s.to_string(),
                     registered: e.registered,
+                    row_end: Some(row_ends.get(&id.0).copied().unwrap_or(0)),
                     excluded: e.excluded.clone(),
                     reasons: e.reasons.clone(),
                 }
@@ -223,6 +328,7 @@ impl Manifest {
                     .iter()
                     .map(|r| (r.name().to_string(), counts[*r as usize]))
                     .collect(),
+                checkpoint: None,
             },
             shards,
         }
@@ -236,10 +342,50 @@ impl Manifest {
             .map(|i| &self.shards[i])
     }
 
-    /// Whether `(dataset, shard, row)` is excluded.
+    /// Whether `(dataset, shard, row)` is excluded (false for a shard the
+    /// manifest does not cover or a row past its end: callers that must
+    /// fail closed use [`check`] or [`ManifestShard::keep_mask`]).
     pub fn is_excluded(&self, dataset: &str, shard: &str, row: u32) -> bool {
         self.shard(dataset, shard)
             .is_some_and(|s| s.excluded.contains(row))
+    }
+
+    /// The origin of the log of the ledger the manifest is from
+    /// (`optout/<ledger id hex>`, the first line of its checkpoints).
+    pub fn origin(&self) -> String {
+        format!("{}/{}", crate::ledger::ORIGIN_PREFIX, self.header.ledger_id)
+    }
+
+    /// Checks the manifest against a checkpoint of its ledger's log
+    /// (`size`, `root`; its signatures verified by the caller) without the
+    /// ledger: the manifest must record that very checkpoint. A root that
+    /// differs at the same size means the histories diverge at or before
+    /// that seq; a checkpoint of another size can only be related to the
+    /// manifest's with the ledger (`Ledger::check_manifest_checkpoint`).
+    pub fn check_checkpoint(&self, size: u64, root: &crate::tlog::Hash) -> Result<()> {
+        let mismatch = |what: String| Err(Error::ManifestMismatch(what));
+        let Some(t) = &self.header.checkpoint else {
+            return mismatch(
+                "the manifest records no checkpoint (it was computed without one); \
+                 checking it against a checkpoint needs the ledger"
+                    .into(),
+            );
+        };
+        if t.size != size {
+            return mismatch(format!(
+                "the manifest records the checkpoint of tree size {}, the checkpoint is of size {size}: \
+                 relating them needs the ledger",
+                t.size
+            ));
+        }
+        if t.root != *root {
+            return mismatch(format!(
+                "the manifest records tree root {} at size {size}, the checkpoint has {root}: \
+                 their histories diverge at or before seq {size}",
+                t.root
+            ));
+        }
+        Ok(())
     }
 
     /// The digest sealing the manifest (hex), as written at its end.

@@ -189,7 +189,8 @@ pub fn ledger(py: Python<'_>, e: &LedgerError) -> PyErr {
         | LedgerError::UnknownDataset(_)
         | LedgerError::BadPurpose(_)
         | LedgerError::PolicyPurpose { .. }
-        | LedgerError::EmptyRun => raise(py, "InvalidRequestError", msg, &[]),
+        | LedgerError::EmptyRun
+        | LedgerError::SigningKeyExists { .. } => raise(py, "InvalidRequestError", msg, &[]),
         LedgerError::Locked { path, .. } => raise(
             py,
             "LockedError",

@@ -195,9 +195,13 @@ impl PyLedger {
     /// Creates a ledger directory at ``path``. The subject key is read from
     /// ``key_file`` if given, else from ``PATH.key`` if it exists, else a new
     /// one is created there (mode 0600). Keep the key apart from the ledger.
-    /// The checkpoint signing key likewise: ``signing_key`` if given, else
-    /// ``PATH.signing.key`` if it exists, else a new pair is created there
-    /// (``PATH.signing.key``, mode 0600, and ``PATH.signing.pub``).
+    /// The checkpoint signing key, as ``optout init`` does: ``signing_key``
+    /// if given (an existing key file; ``PATH.signing.pub`` is written if
+    /// missing), else a new pair is created (``PATH.signing.key``, mode
+    /// 0600, and ``PATH.signing.pub``). An existing ``PATH.signing.key``
+    /// that was not named raises ``InvalidRequestError`` (it may be
+    /// another ledger's key; pass ``signing_key=`` to use it). Nothing is
+    /// left behind on failure.
     #[staticmethod]
     #[pyo3(signature = (path, key_file = None, *, signing_key = None))]
     fn create(
@@ -209,23 +213,35 @@ impl PyLedger {
         let p = path.clone();
         let (ledger, keyer) = py
             .detach(move || -> Result<_, optout::Error> {
-                let keyer = match key_file {
-                    Some(k) => load_key(&k)?,
+                let (keyer, created) = match key_file {
+                    Some(k) => (load_key(&k)?, None),
                     None => {
                         let k = default_key_path(&p);
                         if k.exists() {
-                            load_key(&k)?
+                            (load_key(&k)?, None)
                         } else {
-                            SubjectKeyer::create_key_file(&k)?
+                            (SubjectKeyer::create_key_file(&k)?, Some(k))
                         }
                     }
                 };
-                let l = Ledger::create(&p, keyer.clone())?;
-                let sk = optout::default_signing_key_path(&p);
-                if signing_key.is_none() && !sk.exists() {
-                    let public = optout::default_signing_pub_path(&p);
-                    optout::create_key_pair(&sk, &public, &l.origin(), optout::tlog::KeyKind::Ed25519)?;
-                }
+                let remove_key = || {
+                    if let Some(k) = &created {
+                        let _ = std::fs::remove_file(k);
+                    }
+                };
+                // The library's rule, shared with `optout init`.
+                let id = optout::new_ledger_id().inspect_err(|_| remove_key())?;
+                let sig = optout::init_signing_key(&p, signing_key.as_deref(), &id)
+                    .inspect_err(|_| remove_key())?;
+                let opts = optout::LedgerOptions {
+                    ledger_id: Some(id),
+                    ..Default::default()
+                };
+                let l = Ledger::create_with(optout::storage::FsIo::new(), &p, keyer.clone(), opts)
+                    .inspect_err(|_| {
+                        remove_key();
+                        sig.undo();
+                    })?;
                 Ok((l, keyer))
             })
             .py(py)?;
@@ -675,18 +691,42 @@ impl PyLedger {
     }
 
     /// The GDPR Art. 15/20 report of ``subject`` (records, provenance,
-    /// events, runs, status per purpose) as a dict. Needs the key.
-    #[pyo3(signature = (subject, at = None))]
+    /// events, runs, status per purpose) as a dict. Needs the key. With
+    /// ``receipts=True`` (like ``optout report --receipts``), also
+    /// ``"receipts"``: the receipts of the subject's events (JSON strings,
+    /// as ``apply(..., receipts=True)`` returns them; check each with
+    /// ``optout.verify_receipt``) in a checkpoint signed at the head with
+    /// ``signing_key`` (default ``PATH.signing.key``).
+    #[pyo3(signature = (subject, at = None, *, receipts = false, signing_key = None))]
     fn report<'py>(
         &self,
         py: Python<'py>,
         subject: &str,
         at: Option<&Bound<'py, PyAny>>,
+        receipts: bool,
+        signing_key: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let at = timestamp(py, at, "at")?;
         self.keyer(py)?;
-        let r = self.with(py, |l| subject_report(l, subject, at))?;
-        to_py(py, &r)
+        let sk = match receipts {
+            true => Some(self::signing_key(py, &self.path, signing_key)?),
+            false => None,
+        };
+        let (r, rs) = self.with(py, |l| {
+            let r = subject_report(l, subject, at)?;
+            let rs = match &sk {
+                Some(k) => Some(l.subject_receipts_at_head(&r, k)?.1),
+                None => None,
+            };
+            Ok((r, rs))
+        })?;
+        let mut v = serde_json::to_value(&r)
+            .map_err(|e| optout::Error::Other(e.to_string()))
+            .py(py)?;
+        if let Some(rs) = rs {
+            v["receipts"] = rs.iter().map(|r| r.to_json()).collect();
+        }
+        to_py(py, &v)
     }
 
     /// Verifies the ledger on disk: every frame, the whole chain, every

@@ -97,6 +97,11 @@ impl PyManifest {
                     let s = a
                         .as_slice()
                         .map_err(|e| bad_arg(py, "rows", e.to_string()))?;
+                    if strict {
+                        self.m.shards[i]
+                            .past_end(s)
+                            .map_err(|e| row_past_end(py, &e))?;
+                    }
                     py.detach(|| {
                         let d = self.dense_of(i);
                         keep::keep_mask(ex, d, s, o);
@@ -109,6 +114,11 @@ impl PyManifest {
                     let s = a
                         .as_slice()
                         .map_err(|e| bad_arg(py, "rows", e.to_string()))?;
+                    if strict {
+                        self.m.shards[i]
+                            .past_end(s)
+                            .map_err(|e| row_past_end(py, &e))?;
+                    }
                     py.detach(|| {
                         let d = self.dense_of(i);
                         keep::keep_mask(ex, d, s, o);
@@ -381,8 +391,10 @@ impl PyManifest {
     /// For each row of ``rows`` (a 1-D integer numpy array; ``uint32`` and
     /// ``uint64`` are read in place, sorted input is fastest), whether it may
     /// be used: a ``numpy.bool_`` array, ``True`` = keep. Runs without the GIL.
-    /// A shard the manifest does not cover raises ``UnknownShardError``
-    /// unless ``strict=False`` (then every row is kept).
+    /// A shard the manifest does not cover raises ``UnknownShardError``,
+    /// and a row past the shard's end (a row the ledger did not know at the
+    /// manifest's seq) ``RowPastEndError``, unless ``strict=False`` (then
+    /// every such row is kept).
     #[pyo3(signature = (dataset, shard, rows, *, strict = true))]
     fn keep_mask<'py>(
         &self,
@@ -395,7 +407,8 @@ impl PyManifest {
         self.mask(py, dataset, shard, rows, strict, true)
     }
 
-    /// For each row of ``rows``, whether it is excluded (the complement of ``keep_mask``).
+    /// For each row of ``rows``, whether it is excluded (the complement of
+    /// ``keep_mask``, refusing the same rows).
     #[pyo3(signature = (dataset, shard, rows, *, strict = true))]
     fn contains_many<'py>(
         &self,
@@ -510,8 +523,9 @@ impl PyManifest {
     /// of ``(dataset, shard, row)`` tuples or ``{"dataset", "shard", "row"}``
     /// dicts. Returns hits in input order: ``{"dataset", "shard", "row", "reasons"}``.
     /// A used record of a shard the manifest does not cover raises
-    /// ``UnknownShardError`` (fail closed, like ``optout check``) unless
-    /// ``strict=False`` (then it counts as not excluded).
+    /// ``UnknownShardError`` and one past its shard's end ``RowPastEndError``
+    /// (fail closed, like ``optout check``) unless ``strict=False`` (then it
+    /// counts as not excluded).
     #[pyo3(signature = (used, *, strict = true))]
     fn check<'py>(
         &self,
@@ -557,8 +571,17 @@ impl PyManifest {
                 items.iter().map(|(d, s, r)| (d.as_str(), s.as_str(), *r)),
             )
         });
-        if let (true, Some(u)) = (strict, report.unknown_shards.first()) {
-            return Err(unknown_shard(py, &u.dataset, &u.shard)?);
+        if strict {
+            // The first uncovered record in input order: an unknown shard
+            // or a row past its shard's end.
+            let u = report.unknown_shards.first();
+            match (u, report.past_end.first()) {
+                (Some(u), p) if p.is_none_or(|p| u.index < p.index) => {
+                    return Err(unknown_shard(py, &u.dataset, &u.shard)?)
+                }
+                (_, Some(p)) => return Err(row_past_end(py, p)),
+                _ => {}
+            }
         }
         let out = PyList::empty(py);
         for h in report.hits {
@@ -620,6 +643,27 @@ fn unknown_shard(py: Python<'_>, dataset: &str, shard: &str) -> PyResult<PyErr> 
             ("shard", shard.into_pyobject(py)?.into_any().unbind()),
         ],
     ))
+}
+
+/// `RowPastEndError`: a row past its shard's end in the manifest.
+fn row_past_end(py: Python<'_>, e: &optout::manifest::RowPastEnd) -> PyErr {
+    let obj = |v: Bound<'_, PyAny>| v.unbind();
+    let attrs = (|| -> PyResult<Vec<(&str, Py<PyAny>)>> {
+        Ok(vec![
+            (
+                "dataset",
+                obj(e.dataset.as_str().into_pyobject(py)?.into_any()),
+            ),
+            ("shard", obj(e.shard.as_str().into_pyobject(py)?.into_any())),
+            ("row", obj(e.row.into_pyobject(py)?.into_any())),
+            ("row_end", obj(e.row_end.into_pyobject(py)?.into_any())),
+            ("index", obj(e.index.into_pyobject(py)?.into_any())),
+        ])
+    })();
+    match attrs {
+        Ok(a) => raise(py, "RowPastEndError", e.to_string(), &a),
+        Err(err) => err,
+    }
 }
 
 /// The bytes of a `bytes`, `bytearray`, `memoryview` or other buffer.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,25 +63,36 @@ def test_keep_mask_equals_numpy(manifest, reference, dtype, order):
         rows = rng.permutation(rows)
     elif order == "dups":
         rows = np.sort(rng.integers(0, n + 50, size=3 * n)).astype(dtype)
-    keep = manifest.keep_mask(gen.DATASET, SHARD0, rows)
+    # Rows past the shard's end are refused by default (the manifest says
+    # nothing about them); strict=False keeps them.
+    for f in (manifest.keep_mask, manifest.contains_many):
+        with pytest.raises(optout.RowPastEndError) as e:
+            f(gen.DATASET, SHARD0, rows)
+        assert (e.value.row_end, e.value.shard) == (n, SHARD0)
+        assert e.value.row >= n and rows[e.value.index] == e.value.row
+    keep = manifest.keep_mask(gen.DATASET, SHARD0, rows, strict=False)
     ex = np.fromiter(sorted(reference[SHARD0]), dtype=np.int64)
     expected = ~np.isin(rows.astype(np.int64), ex)
     assert keep.dtype == np.bool_ and keep.shape == rows.shape
     np.testing.assert_array_equal(keep, expected)
-    np.testing.assert_array_equal(manifest.contains_many(gen.DATASET, SHARD0, rows), ~expected)
+    np.testing.assert_array_equal(manifest.contains_many(gen.DATASET, SHARD0, rows, strict=False), ~expected)
+    inside = rows[rows < n]
+    np.testing.assert_array_equal(manifest.keep_mask(gen.DATASET, SHARD0, inside), expected[rows < n])
 
 
 def test_keep_mask_edge_inputs(manifest, reference):
     ex = sorted(reference[SHARD0])
     # Plain lists, non-contiguous views, empty arrays, rows beyond u32.
-    assert manifest.keep_mask(gen.DATASET, SHARD0, [ex[0], ex[0] + 1000000]).tolist() == [False, True]
+    assert manifest.keep_mask(gen.DATASET, SHARD0, [ex[0], ex[0] + 1000000], strict=False).tolist() == [False, True]
     big = np.arange(20, dtype=np.uint32)[::2]
     np.testing.assert_array_equal(
         manifest.keep_mask(gen.DATASET, SHARD0, big), ~np.isin(big, np.array(ex))
     )
     assert manifest.keep_mask(gen.DATASET, SHARD0, np.array([], dtype=np.uint64)).shape == (0,)
     wide = np.array([ex[0], 2**32 + ex[0], 2**63], dtype=np.uint64)
-    assert manifest.keep_mask(gen.DATASET, SHARD0, wide).tolist() == [False, True, True]
+    assert manifest.keep_mask(gen.DATASET, SHARD0, wide, strict=False).tolist() == [False, True, True]
+    with pytest.raises(optout.RowPastEndError):
+        manifest.keep_mask(gen.DATASET, SHARD0, wide)
     with pytest.raises(optout.InputError, match="row numbers must be >= 0"):
         manifest.keep_mask(gen.DATASET, SHARD0, np.array([1, -1]))
     with pytest.raises(optout.InputError, match="integer"):
@@ -248,4 +260,25 @@ def test_keep_mask_without_dense_bitset(tmp_path):
     np.testing.assert_array_equal(m.excluded("big", "s"), ex.astype(np.uint32))
     probe = np.unique(np.concatenate([rows, rows + 1, rng.integers(0, 2**33, 5000)])).astype(np.uint64)
     for q in (probe, probe[probe < 2**32].astype(np.uint32), rng.permutation(probe), probe[::7]):
-        np.testing.assert_array_equal(m.keep_mask("big", "s", q), ~np.isin(q.astype(np.uint64), ex))
+        np.testing.assert_array_equal(m.keep_mask("big", "s", q, strict=False), ~np.isin(q.astype(np.uint64), ex))
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
+
+
+def test_rows_past_the_shard_end_are_refused():
+    # forum/part-0.parquet has rows 0, 1, 5 registered (end 6), part-1 row 2 (end 3).
+    m = optout.Manifest.load(FIXTURES / "manifest-v3" / "sparse.optm")
+    used = [("forum", "part-0.parquet", 5), ("forum", "part-1.parquet", 9999)]
+    with pytest.raises(optout.RowPastEndError) as e:
+        m.check(used)
+    assert (e.value.index, e.value.row, e.value.row_end) == (1, 9999, 3)
+    assert [h["row"] for h in m.check(used, strict=False)] == [5]
+    assert m.keep_mask("forum", "part-0.parquet", np.array([0, 4, 5])).tolist() == [False, True, False]
+    with pytest.raises(optout.RowPastEndError, match="row 6 of shard forum/part-0.parquet"):
+        m.contains_many("forum", "part-0.parquet", np.array([6], dtype=np.uint64))
+    # A version 2 manifest records no row end: the bound is what it knows.
+    v2 = optout.Manifest.load(FIXTURES / "manifest-v2" / "sparse.optm")
+    with pytest.raises(optout.RowPastEndError, match="version 1 or 2 manifest"):
+        v2.keep_mask("forum", "part-1.parquet", [2])
+    assert v2.keep_mask("forum", "part-1.parquet", [2], strict=False).tolist() == [True]

@@ -90,3 +90,46 @@ def test_a_ledger_without_a_signing_key_says_how_to_make_one(tmp_path):
         with pytest.raises(optout.InvalidRequestError, match="optout keygen"):
             led.apply(objection(0), receipts=True)
         assert led.apply(objection(0)) == 2  # nothing was applied by the refused call
+
+
+def test_create_refuses_a_signing_key_it_was_not_given(tmp_path):
+    # Like `optout init`: an existing PATH.signing.key (here another
+    # ledger's) is not reused unasked, and nothing is left behind.
+    with optout.Ledger.create(tmp_path / "A"):
+        pass
+    other = (tmp_path / "A.signing.key").read_bytes()
+    (tmp_path / "B.signing.key").write_bytes(other)
+    with pytest.raises(optout.InvalidRequestError, match="signing key file already exists"):
+        optout.Ledger.create(tmp_path / "B")
+    assert not (tmp_path / "B").exists()
+    assert not (tmp_path / "B.key").exists()
+    assert not (tmp_path / "B.signing.pub").exists()
+    # Named on purpose, it is used (and its public key written beside).
+    with optout.Ledger.create(tmp_path / "B", signing_key=tmp_path / "B.signing.key") as led:
+        assert (tmp_path / "B.signing.pub").read_text() == (tmp_path / "A.signing.pub").read_text()
+        seq, receipts = led.apply(objection(0), receipts=True)
+        assert optout.verify_receipt(receipts[0], tmp_path / "A.signing.pub")["seq"] == seq
+    # A key inside the ledger directory is refused.
+    (tmp_path / "C").mkdir()
+    (tmp_path / "C" / "k").write_bytes(other)
+    with pytest.raises(optout.InvalidRequestError, match="outside the ledger directory"):
+        optout.Ledger.create(tmp_path / "C", signing_key=tmp_path / "C" / "k")
+
+
+def test_the_subject_report_carries_the_receipts_of_their_events(tmp_path):
+    pub = tmp_path / "L.signing.pub"
+    with optout.Ledger.create(tmp_path / "L") as led:
+        led.ingest({"dataset": "forum", "shard": "p0", "row": 0, "subjects": ["p0@x.org"],
+                    "source": "forum.x.org", "collected_at": "2024-03-01T00:00:00Z",
+                    "basis": "legitimate_interest"})
+        led.apply(objection(0), objection(1))
+        led.apply({"type": "erasure", "subject": "p0@x.org", "at": "2025-02-01T00:00:00Z"})
+        plain = led.report("p0@x.org")
+        assert "receipts" not in plain
+        r = led.report("p0@x.org", receipts=True)
+        assert len(r["receipts"]) == len(r["events"]) == 2
+        seqs = sorted(optout.verify_receipt(x, pub)["seq"] for x in r["receipts"])
+        assert seqs == sorted(e["seq"] for e in r["events"])
+        assert all("@x.org" not in x for x in r["receipts"])
+        with pytest.raises(optout.InvalidRequestError, match="optout keygen"):
+            led.report("p0@x.org", receipts=True, signing_key=tmp_path / "none.key")

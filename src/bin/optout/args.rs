@@ -168,15 +168,18 @@ pub enum Command {
         /// The ledger the manifest came from (needed to resolve {"key"} lines).
         #[arg(long, value_name = "LEDGER")]
         ledger: Option<PathBuf>,
-        /// Do not count used rows of shards the manifest does not cover as a
-        /// finding (by default they are: a shard the ledger does not know is
-        /// usually a naming mismatch, and its rows have unknown provenance).
-        #[arg(long)]
+        /// Do not count used rows the manifest does not cover as a finding:
+        /// rows of shards it does not list, and rows past a shard's end
+        /// (by default they are: a shard or row the ledger does not know is
+        /// usually a naming or numbering mismatch, and has unknown provenance).
+        #[arg(long, visible_alias = "allow-uncovered")]
         allow_unknown_shards: bool,
         #[command(flatten)]
         key: KeyArg,
         #[command(flatten)]
         expect: ExpectHead,
+        #[command(flatten)]
+        checkpoint: ManifestCheckpointArg,
     },
     /// List the excluded records of a manifest (dataset, shard, row, reasons[, key]), or
     /// write them as deletion vectors into a Delta table (`--to delta --table PATH`) or an
@@ -413,6 +416,13 @@ pub struct ManifestArgs {
     pub key: KeyArg,
     #[command(flatten)]
     pub expect: ExpectHead,
+    /// Record in the manifest the checkpoint it is computed at (the size
+    /// and root of the ledger's Merkle tree at its seq), so `check` and
+    /// `runs add --checkpoint FILE` can tie it to a signed checkpoint. Catches
+    /// the tree up first (hashes the entries appended since it last was) and
+    /// opens the ledger for writing.
+    #[arg(long)]
+    pub record_checkpoint: bool,
 }
 
 /// `--expect-head`: a head the ledger must extend.
@@ -470,6 +480,8 @@ pub enum RunsCommand {
         require_fresh: bool,
         #[command(flatten)]
         key: KeyArg,
+        #[command(flatten)]
+        checkpoint: ManifestCheckpointArg,
     },
     /// List the registered training runs.
     List {
@@ -673,4 +685,21 @@ pub enum PurposesCommand {
         #[command(flatten)]
         key: KeyArg,
     },
+}
+
+// --- manifests tied to checkpoints (issue 16 part 4) ---
+
+/// `check|runs add --checkpoint FILE`: a signed checkpoint the manifest must agree with.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ManifestCheckpointArg {
+    /// A signed checkpoint of the ledger's log (from `optout checkpoint`):
+    /// refuse (exit 2) a manifest whose history the checkpoint's does not
+    /// agree with (a forked, rewritten or rolled-back ledger), naming the
+    /// seq where they diverge. With a ledger, it must extend both the
+    /// checkpoint and the one the manifest records; without one, the
+    /// manifest must record this very checkpoint (same size and root).
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
 }

@@ -110,9 +110,9 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg)
         "ledger_id": id,
         "key_file": kp,
         "key_created": created,
-        "signing_key_file": sig.key,
-        "signing_pub_file": sig.public,
-        "signing_key_created": sig.created,
+        "signing_key_file": sig.0.key,
+        "signing_pub_file": sig.0.public,
+        "signing_key_created": sig.0.created,
         "seq": seq,
     }))?;
     Ok(Status::Ok)

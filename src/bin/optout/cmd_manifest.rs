@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use optout::manifest::{CheckHit, ManifestDiff, UnknownShard};
+use optout::manifest::{CheckHit, ManifestDiff, RowPastEnd, UnknownShard};
 use optout::{InputError, Manifest, Policy, Reason, Seq};
 use serde_json::{json, Map, Value};
 
-use crate::args::{ExpectHead, ExportFormat, KeyArg, ManifestArgs};
+use crate::args::{ExpectHead, ExportFormat, KeyArg, ManifestArgs, ManifestCheckpointArg};
 use crate::out::{num, secs, Out};
 use crate::{expected_head, input, open_ledger, optional_key, time_arg, Status};
 
@@ -19,7 +19,8 @@ pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
     let sp = out.spinner("opening the ledger");
     let keyer = optional_key(&a.ledger, &a.key)?;
     let pin = expected_head(&a.expect)?;
-    let l = open_ledger(out, &a.ledger, keyer, true)?;
+    // Recording the checkpoint updates the tree store: a writable open.
+    let l = open_ledger(out, &a.ledger, keyer, !a.record_checkpoint)?;
     if let Some(p) = &pin {
         l.check_extends(p)
             .with_context(|| format!("{}: --expect-head", a.ledger.display()))?;
@@ -40,7 +41,12 @@ pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
     }
     q.datasets = a.datasets.clone();
     sp.set_message("computing the manifest");
-    let m = l.manifest(&q).map_err(|e| match e {
+    let m = if a.record_checkpoint {
+        l.manifest_at_checkpoint(&q)
+    } else {
+        l.manifest(&q)
+    }
+    .map_err(|e| match e {
         optout::Error::Ledger(optout::LedgerError::SeqPastHead { .. }) => {
             anyhow::Error::new(e).context("--at-seq")
         }
@@ -182,6 +188,13 @@ pub fn show(out: &mut Out, path: &Path) -> Result<Status> {
         h.ledger_id, h.seq
     ))?;
     out.line(format!("  chain head   {}", h.chain_head))?;
+    out.line(match &h.checkpoint {
+        Some(t) => format!(
+            "  checkpoint   tree size {}, root {} (the ledger's Merkle tree at its seq)",
+            t.size, t.root
+        ),
+        None => "  checkpoint   none recorded (computed without --record-checkpoint)".to_string(),
+    })?;
     out.line(format!(
         "  datasets     {}",
         if h.datasets.is_empty() {
@@ -349,10 +362,11 @@ pub fn check(
     ledger: Option<&Path>,
     allow_unknown_shards: bool,
     key: &KeyArg,
-    expect: &ExpectHead,
+    pins: CheckPins<'_>,
 ) -> Result<Status> {
     let m = Manifest::load(path)?;
-    let pin = expected_head(expect)?;
+    let pin = expected_head(pins.expect)?;
+    let cp = crate::cmd_tlog::manifest_checkpoint(pins.checkpoint, ledger, &m)?;
     let mut lines = Vec::new();
     let input = BufReader::with_capacity(1 << 20, input::open(used)?);
     optout::jsonl::for_lines(input, used, |n, text| {
@@ -369,6 +383,10 @@ pub fn check(
             if let Some(p) = &pin {
                 led.check_pinned_manifest(p, &m).context("--expect-head")?;
             }
+            if let Some((f, c)) = &cp {
+                led.check_manifest_checkpoint(&m, (c.size, c.root))
+                    .with_context(|| format!("{}: --checkpoint", f.display()))?;
+            }
             led.excluded_keys(&m)?
                 .into_iter()
                 .map(|(row, key)| (key, row))
@@ -378,6 +396,10 @@ pub fn check(
             if let Some(p) = &pin {
                 p.check_manifest_header(&m, false)
                     .context("--expect-head")?;
+            }
+            if let Some((f, c)) = &cp {
+                m.check_checkpoint(c.size, &c.root)
+                    .with_context(|| format!("{}: --checkpoint", f.display()))?;
             }
             if let Some((n, _)) = lines.iter().find(|(_, u)| matches!(u, Used::Key(_))) {
                 bail!(
@@ -399,25 +421,28 @@ pub fn check(
         })
         .collect();
     let report = optout::manifest::check(&m, resolved.iter().map(|r| (r.1, r.2, r.3)));
-    // Print findings in input order (a used record is a hit or of an
-    // unknown shard, never both).
-    let mut findings: Vec<(usize, Option<&CheckHit>, Option<&UnknownShard>)> = report
+    // Print findings in input order (a used record is a hit, of an unknown
+    // shard or past its shard's end, never two of them).
+    let mut findings: Vec<Finding> = report
         .hits
         .iter()
-        .map(|h| (h.index, Some(h), None))
-        .chain(
-            report
-                .unknown_shards
-                .iter()
-                .map(|u| (u.index, None, Some(u))),
-        )
+        .map(Finding::Hit)
+        .chain(report.unknown_shards.iter().map(Finding::Unknown))
+        .chain(report.past_end.iter().map(Finding::PastEnd))
         .collect();
-    findings.sort_by_key(|f| f.0);
+    findings.sort_by_key(Finding::index);
     let mut hits = Vec::new();
     let mut unknown: Vec<Value> = Vec::new();
-    for (i, hit, unk) in findings {
-        let (n, key) = (resolved[i].0, resolved[i].4);
-        if let Some(u) = unk {
+    let mut past_end: Vec<Value> = Vec::new();
+    for f in findings {
+        let (n, key) = (resolved[f.index()].0, resolved[f.index()].4);
+        if let Finding::PastEnd(p) = f {
+            if !allow_unknown_shards && past_end.len() < 20 {
+                out.line(format!("{used}:{n}: {p}"))?;
+            }
+            past_end.push(json!({"line": n, "dataset": p.dataset, "shard": p.shard, "row": p.row, "row_end": p.row_end, "exact": p.exact}));
+        }
+        if let Finding::Unknown(u) = f {
             let (d, s) = (&u.dataset, &u.shard);
             if !allow_unknown_shards && unknown.len() < 20 {
                 out.line(format!(
@@ -426,7 +451,7 @@ pub fn check(
             }
             unknown.push(json!({"line": n, "dataset": d, "shard": s}));
         }
-        if let Some(h) = hit {
+        if let Finding::Hit(h) = f {
             let (d, s, row) = (&h.dataset, &h.shard, h.row);
             let reasons: Vec<&str> = h.reasons.iter().map(|r| r.name()).collect();
             out.line(format!(
@@ -461,6 +486,17 @@ pub fn check(
             }
         ))?;
     }
+    if !past_end.is_empty() {
+        out.line(format!(
+            "{} used rows past their shard's end in the manifest{}",
+            num(past_end.len() as u64),
+            if allow_unknown_shards {
+                " (allowed by --allow-uncovered)"
+            } else {
+                ": counted as a finding"
+            }
+        ))?;
+    }
     let found = report.found(allow_unknown_shards);
     out.json(json!({
         "command": "check",
@@ -468,10 +504,34 @@ pub fn check(
         "excluded": hits.len(),
         "unknown_shard_rows": unknown_rows,
         "unknown_shards": unknown,
+        "rows_past_end": past_end,
         "digest": m.digest_hex(),
         "hits": hits,
     }))?;
     Ok(if found { Status::Found } else { Status::Ok })
+}
+
+/// What `check` must tie the manifest to: `--expect-head`, `--checkpoint`.
+pub struct CheckPins<'a> {
+    pub expect: &'a ExpectHead,
+    pub checkpoint: &'a ManifestCheckpointArg,
+}
+
+/// One finding of `check`, by its position in the input.
+enum Finding<'a> {
+    Hit(&'a CheckHit),
+    Unknown(&'a UnknownShard),
+    PastEnd(&'a RowPastEnd),
+}
+
+impl Finding<'_> {
+    fn index(&self) -> usize {
+        match self {
+            Finding::Hit(h) => h.index,
+            Finding::Unknown(u) => u.index,
+            Finding::PastEnd(p) => p.index,
+        }
+    }
 }
 
 /// One line of `export --to jsonl` (fields in this order).

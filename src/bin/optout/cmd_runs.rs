@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use optout::lineage::{self, RunImpact, Use};
 use optout::Manifest;
 use serde_json::json;
@@ -20,6 +20,8 @@ pub struct RunArgs<'a> {
     pub started_at: Option<&'a str>,
     /// `--require-fresh`.
     pub require_fresh: bool,
+    /// `--checkpoint FILE` (with `--pubkey`, `--witness`).
+    pub checkpoint: &'a crate::args::ManifestCheckpointArg,
 }
 
 pub fn add(
@@ -34,6 +36,10 @@ pub fn add(
     let started = time_arg("--started-at", a.started_at)?;
     let keyer = optional_key(ledger, key)?;
     let mut l = open_ledger(out, ledger, keyer, false)?;
+    if let Some((f, c)) = crate::cmd_tlog::manifest_checkpoint(a.checkpoint, Some(ledger), &m)? {
+        l.check_manifest_checkpoint(&m, (c.size, c.root))
+            .with_context(|| format!("{}: --checkpoint", f.display()))?;
+    }
     if a.require_fresh {
         let more = l.excluded_since(&m, started)?;
         if more > 0 {

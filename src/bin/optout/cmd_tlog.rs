@@ -13,10 +13,13 @@ use optout::tlog::{
     cosign as add_cosignature, Checkpoint, CheckpointVerifier, ConsistencyProof, KeyKind, Later,
     Receipt, SignedNote, SignerKey, VerifierKey,
 };
-use optout::{CheckpointCheck, Error, Ledger, SignedCheckpoint};
+use optout::{CheckpointCheck, Error, Ledger, Manifest, SignedCheckpoint};
 use serde_json::json;
 
-use crate::args::{CheckpointArgs, ExpectHead, KeyArg, ReceiptsArg, SigningKeyArg, VerifierArgs};
+use crate::args::{
+    CheckpointArgs, ExpectHead, KeyArg, ManifestCheckpointArg, ReceiptsArg, SigningKeyArg,
+    VerifierArgs,
+};
 use crate::out::Out;
 use crate::{open_ledger, optional_key, Status};
 
@@ -63,39 +66,29 @@ fn load_signing_key(ledger: &Path, arg: &SigningKeyArg) -> Result<SignerKey> {
 }
 
 /// The signing key `init` uses: created (with its .pub) unless
-/// `--signing-key` names an existing file. Returns the key, its path, its
-/// public key's path and whether the files were created (to remove them if
-/// creating the ledger fails).
-pub struct InitSigning {
-    pub key: PathBuf,
-    pub public: PathBuf,
-    pub created: bool,
-    pub public_created: bool,
-}
+/// `--signing-key` names an existing file (the rule is the library's
+/// `init_signing_key`, shared with Python's `Ledger.create`).
+pub struct InitSigning(pub optout::SigningKeyInit);
 
 impl InitSigning {
     /// Removes what `init_signing` created.
     pub fn undo(&self) {
-        if self.created {
-            let _ = std::fs::remove_file(&self.key);
-        }
-        if self.public_created {
-            let _ = std::fs::remove_file(&self.public);
-        }
+        self.0.undo();
     }
 
     pub fn report(&self, out: &mut Out) -> Result<()> {
-        if self.created {
+        let s = &self.0;
+        if s.created {
             out.line(format!(
                 "created checkpoint signing key {} (mode 0600) and its public key {}: keep the \
                  secret key apart from the ledger; publish the public key to whoever checks checkpoints and receipts",
-                self.key.display(),
-                self.public.display()
+                s.key.display(),
+                s.public.display()
             ))?;
         } else {
             out.line(format!(
                 "using existing checkpoint signing key {}",
-                self.key.display()
+                s.key.display()
             ))?;
         }
         Ok(())
@@ -103,57 +96,24 @@ impl InitSigning {
 }
 
 pub fn init_signing(ledger: &Path, arg: &SigningKeyArg, id: &[u8; 16]) -> Result<InitSigning> {
-    let key = signing_key_path(ledger, arg);
-    let public = optout::default_signing_pub_path(ledger);
-    if optout::key_inside_ledger(&key, ledger) {
-        bail!(
-            "{}: the signing key must be kept outside the ledger directory {} (whoever can write \
-             the ledger could then sign a rewritten history)",
-            key.display(),
-            ledger.display()
-        );
-    }
-    if key.exists() {
-        if arg.signing_key.is_none() {
-            bail!(
-                "{}: a signing key file already exists; pass --signing-key {} to create the ledger with it, or move it away",
-                key.display(),
-                key.display()
-            );
-        }
-        let k = SignerKey::load_file(&key)?;
-        if k.verifier().kind() != KeyKind::Ed25519 {
-            bail!(
-                "{}: a witness's cosigning key cannot sign checkpoints",
-                key.display()
-            );
-        }
-        let public_created = !public.exists();
-        if public_created {
-            k.verifier().write_file(&public)?;
-        }
-        return Ok(InitSigning {
-            key,
-            public,
-            created: false,
-            public_created,
-        });
-    }
-    optout::create_key_pair(&key, &public, &optout::origin_of(id), KeyKind::Ed25519)?;
-    Ok(InitSigning {
-        key,
-        public,
-        created: true,
-        public_created: true,
-    })
+    let given = arg.signing_key.as_deref();
+    optout::init_signing_key(ledger, given, id)
+        .map(InitSigning)
+        .map_err(|e| {
+            let hint = match &e {
+                Error::Ledger(optout::LedgerError::SigningKeyExists { path }) => {
+                    format!(" (pass --signing-key {} to use it)", path.display())
+                }
+                _ => String::new(),
+            };
+            anyhow::anyhow!("{e}{hint}")
+        })
 }
 
 /// A fresh random ledger id (the signing key is named after it before the
 /// ledger exists).
 pub fn new_ledger_id() -> Result<[u8; 16]> {
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-    Ok(id)
+    Ok(optout::new_ledger_id()?)
 }
 
 /// `--witness`: a vkey, or a file holding one.
@@ -402,8 +362,7 @@ pub fn subject_receipts(
     report: &optout::report::SubjectReport,
     key: &SignerKey,
 ) -> Result<serde_json::Value> {
-    let c = l.checkpoint(key)?;
-    let rs = l.subject_receipts(report, &c)?;
+    let (_, rs) = l.subject_receipts_at_head(report, key)?;
     Ok(serde_json::to_value(rs)?)
 }
 
@@ -571,12 +530,12 @@ pub fn keygen(
     let l = open_ledger(out, ledger, None, true)?;
     let arg = SigningKeyArg { signing_key };
     let s = init_signing(ledger, &arg, &l.ledger_id())?;
-    if !s.created {
-        bail!("{}: already exists; nothing was created", s.key.display());
+    if !s.0.created {
+        bail!("{}: already exists; nothing was created", s.0.key.display());
     }
     s.report(out)?;
     out.json(
-        json!({"command": "keygen", "key_file": s.key, "pub_file": s.public, "origin": l.origin()}),
+        json!({"command": "keygen", "key_file": s.0.key, "pub_file": s.0.public, "origin": l.origin()}),
     )?;
     Ok(Status::Ok)
 }
@@ -737,4 +696,22 @@ fn c_size(c: &CheckpointCheck) -> u64 {
         | CheckpointCheck::Truncated { size, .. }
         | CheckpointCheck::Diverged { size, .. } => *size,
     }
+}
+
+/// `check|runs add --checkpoint FILE`: the checkpoint, its signatures
+/// verified (by `--pubkey`, default `LEDGER.signing.pub` with a ledger, and
+/// the `--witness` keys) as one of the manifest's ledger's log.
+pub fn manifest_checkpoint(
+    arg: &ManifestCheckpointArg,
+    ledger: Option<&Path>,
+    m: &Manifest,
+) -> Result<Option<(PathBuf, Checkpoint)>> {
+    let Some(p) = &arg.file else {
+        if arg.verifier.pubkey.is_some() || !arg.verifier.witnesses.is_empty() {
+            bail!("--pubkey and --witness are for --checkpoint FILE");
+        }
+        return Ok(None);
+    };
+    let v = verifier(&arg.verifier, ledger)?.origin(m.origin());
+    Ok(Some((p.clone(), read_verified(&v, p)?)))
 }

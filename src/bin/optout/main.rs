@@ -215,6 +215,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             allow_unknown_shards,
             key,
             expect,
+            checkpoint,
         } => cmd_manifest::check(
             out,
             &manifest,
@@ -222,7 +223,10 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             ledger.as_deref(),
             allow_unknown_shards,
             &key,
-            &expect,
+            cmd_manifest::CheckPins {
+                expect: &expect,
+                checkpoint: &checkpoint,
+            },
         ),
         Command::Export {
             manifest,
@@ -247,6 +251,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             started_at,
             require_fresh,
             key,
+            checkpoint,
         }) => cmd_runs::add(
             out,
             &ledger,
@@ -256,6 +261,7 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
                 name: name.as_deref(),
                 started_at: started_at.as_deref(),
                 require_fresh,
+                checkpoint: &checkpoint,
             },
             &key,
         ),

@@ -18,6 +18,7 @@ __all__ = [
     "NotFoundError",
     "StorageIOError",
     "UnknownShardError",
+    "RowPastEndError",
     "TableMismatchError",
     "CommitConflictError",
     "ManifestMismatchError",
@@ -113,6 +114,23 @@ class UnknownShardError(OptoutError, KeyError):
 
     dataset: str
     shard: str
+
+
+class RowPastEndError(OptoutError, IndexError):
+    """A row past its shard's end in the manifest (with ``strict=True``): the
+    ledger knew no such row at the manifest's seq, so the manifest says
+    nothing about it. A version 1 or 2 manifest records no row end; its
+    bound is the registered row count or one past the largest excluded row.
+
+    Attributes: ``dataset``, ``shard``, ``row``, ``row_end`` (one past the
+    last row covered), ``index`` (position of the row in the input).
+    """
+
+    dataset: str
+    shard: str
+    row: int
+    row_end: int
+    index: int
 
 
 class TableMismatchError(InvalidRequestError):

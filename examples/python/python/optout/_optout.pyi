@@ -119,7 +119,8 @@ class Ledger:
 
     @staticmethod
     def create(path: PathLike, key_file: PathLike | None = None, *, signing_key: PathLike | None = None) -> Ledger:
-        """Creates a ledger (and ``PATH.key``, ``PATH.signing.key``/``.pub`` unless keys exist or are given)."""
+        """Creates a ledger (and ``PATH.key`` unless it exists or is given; ``PATH.signing.key``/``.pub``
+        unless ``signing_key`` is given; an existing ``PATH.signing.key`` not given raises ``InvalidRequestError``)."""
     @staticmethod
     def open(
         path: PathLike, key_file: PathLike | None = None, *, read_only: bool = False, wait: float | None = None
@@ -244,8 +245,10 @@ class Ledger:
         """The training runs registered."""
     def affected(self, subject: str, at: Time = None) -> list[dict[str, Any]]:
         """Runs that trained on the subject's records, with status violation/after/used."""
-    def report(self, subject: str, at: Time = None) -> dict[str, Any]:
-        """The subject's Art. 15/20 report."""
+    def report(
+        self, subject: str, at: Time = None, *, receipts: bool = False, signing_key: PathLike | None = None
+    ) -> dict[str, Any]:
+        """The subject's Art. 15/20 report; with ``receipts=True`` also the receipts of their events."""
     def verify(self) -> VerifyReport:
         """Verifies the ledger on disk."""
     def snapshot(self) -> str:
@@ -302,8 +305,8 @@ class Manifest:
     ) -> list[CheckHit]:
         """The used records that this manifest excludes, in input order.
 
-        A record of a shard the manifest does not cover raises ``UnknownShardError``
-        unless ``strict=False``."""
+        A record of a shard the manifest does not cover raises ``UnknownShardError``,
+        and a row past its shard's end ``RowPastEndError``, unless ``strict=False``."""
     def export_delta(
         self,
         table: PathLike,
