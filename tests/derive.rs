@@ -33,7 +33,7 @@ fn derive(
     let sources: Vec<String> = from.iter().map(|s| s.to_string()).collect();
     let mut b = DerivationBuilder::new(dataset, &sources, false);
     b.parse(lines.as_bytes(), "lineage.jsonl")?;
-    l.derive(b.finish())
+    l.derive(b.take())
 }
 
 fn object(l: &mut Ledger, keyer: &SubjectKeyer, line: &str) {
@@ -209,7 +209,7 @@ fn a_missing_parent_allowed_resolves_once_registered() {
         "lineage.jsonl",
     )
     .unwrap();
-    l.derive(b.finish()).unwrap();
+    l.derive(b.take()).unwrap();
     let linked = l.index().seq();
     l.ingest(
         jsonl::parse_records(
@@ -277,7 +277,7 @@ fn a_cycle_closed_through_a_pending_parent_is_refused() {
         "a.jsonl",
     )
     .unwrap();
-    l.derive(b.finish()).unwrap();
+    l.derive(b.take()).unwrap();
     let (f, w) = derive_err(
         &mut l,
         &["forum", "packed"],

@@ -6,6 +6,7 @@
 //! stdout (`optout ... | head`) ends the program quietly with 0.
 
 mod args;
+mod cmd_derive;
 mod cmd_export;
 mod cmd_ledger;
 mod cmd_manifest;
@@ -205,6 +206,9 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         }
         Command::Snapshot { ledger, key } => cmd_ledger::snapshot(out, &ledger, &key),
         Command::Signals(a) => cmd_signals::signals(out, &a),
+        // --- derive (issue 15) ---
+        Command::Derive(a) => cmd_derive::derive(out, &a),
+        // --- end derive ---
         Command::Manifest(a) => cmd_manifest::manifest(out, &a),
         Command::Show { manifest } => cmd_manifest::show(out, &manifest),
         Command::Diff { old, new } => cmd_manifest::diff(out, &old, &new),

@@ -69,14 +69,19 @@ impl DerivationBuilder {
             .map(|(f, l)| (f.as_str(), *l))
     }
 
-    /// The derivation.
+    /// The derivation so far.
     pub fn derivation(&self) -> &Derivation {
         &self.d
     }
 
-    /// The derivation, taken.
-    pub fn finish(self) -> Derivation {
-        self.d
+    /// The derivation, taken (the builder still locates its rows).
+    pub fn take(&mut self) -> Derivation {
+        Derivation {
+            dataset: self.d.dataset.clone(),
+            sources: self.d.sources.clone(),
+            allow_missing: self.d.allow_missing,
+            shards: std::mem::take(&mut self.d.shards),
+        }
     }
 }
 

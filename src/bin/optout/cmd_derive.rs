@@ -1,0 +1,62 @@
+//! `optout derive`: lineage JSONL files into one derivation, refused with
+//! the file, line and field of the row at fault.
+
+use std::io::BufReader;
+use std::time::Instant;
+
+use anyhow::Result;
+use optout::jsonl::DerivationBuilder;
+use optout::InputError;
+use serde_json::json;
+
+use crate::args::DeriveArgs;
+use crate::out::{num, secs, Out};
+use crate::{input, load_key, open_ledger, Status};
+
+pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
+    let t0 = Instant::now();
+    let keyer = load_key(&a.ledger, &a.key)?;
+    let mut l = open_ledger(out, &a.ledger, Some(keyer), false)?;
+    let before = l.head().0;
+    let mut b = DerivationBuilder::new(&a.dataset, &a.from, a.allow_missing_parents);
+    for name in &a.files {
+        b.parse(BufReader::new(input::open(name)?), name)?;
+    }
+    let (rows, links) = (b.derivation().len(), b.derivation().links());
+    let s = match l.derive(b.take()) {
+        Err(optout::Error::Derive(e)) => {
+            let what = format!(
+                "derived row {}/{}#{}: {}",
+                e.dataset, e.shard, e.row, e.what
+            );
+            return Err(match b.locate(&e) {
+                Some((file, line)) => InputError::new(file, line, Some(&e.field), what).into(),
+                None => optout::Error::Derive(e).into(),
+            });
+        }
+        r => r?,
+    };
+    out.line(format!(
+        "derived {} rows of {} from {} with {} links: {} registered, {} unchanged; seq {} -> {} ({})",
+        num(rows as u64),
+        a.dataset,
+        a.from.join(", "),
+        num(links as u64),
+        num(s.registered),
+        num(s.unchanged),
+        before,
+        s.seq,
+        secs(t0.elapsed()),
+    ))?;
+    out.json(json!({
+        "command": "derive",
+        "dataset": a.dataset,
+        "rows": rows,
+        "registered": s.registered,
+        "unchanged": s.unchanged,
+        "links": s.links,
+        "seq_before": before.0,
+        "seq": s.seq.0,
+    }))?;
+    Ok(Status::Ok)
+}
