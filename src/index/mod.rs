@@ -6,7 +6,7 @@
 //! entry at its sequence number. It never holds raw subject ids.
 
 mod col;
-mod derive;
+mod derivation;
 mod lineage;
 mod records;
 mod snapshot;
@@ -15,7 +15,9 @@ mod subjects;
 
 use std::collections::HashMap;
 
-pub use derive::DERIVED_BASIS;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use derivation::derived_profile;
+pub use derivation::DERIVED_BASIS;
 pub(crate) use lineage::{input_key, Lineage, ParentKey};
 pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
