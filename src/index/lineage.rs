@@ -57,6 +57,7 @@ pub(crate) enum ShardOrName {
 /// The small, irregular part of the lineage (stored as bincode in snapshots).
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LineageSmall {
+    #[serde(deserialize_with = "super::sorted::canonical_bitmap_field")]
     pub(crate) derived: RoaringBitmap,
     /// Per slot: what it names, and its source set (index into `sources`).
     pub(crate) slots: Vec<(Slot, u32)>,
