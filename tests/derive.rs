@@ -286,3 +286,77 @@ fn a_cycle_closed_through_a_pending_parent_is_refused() {
     assert_eq!(f, "parents");
     assert!(w.contains("cycle"), "{w}");
 }
+
+#[test]
+fn runs_on_a_derived_dataset_and_the_report_reach_the_subject() {
+    let (_t, mut l, keyer) = setup();
+    derive(
+        &mut l,
+        "packed",
+        &["forum"],
+        r#"{"shard":"t0","row":0,"parents":[{"dataset":"forum","shard":"p0","row":0},{"key":"post/1"}]}
+{"shard":"t0","row":1,"parents":[{"dataset":"forum","shard":"p0","row":2}]}"#,
+    )
+    .unwrap();
+    derive(
+        &mut l,
+        "mix",
+        &["packed"],
+        r#"{"shard":"m0","row":0,"parents":[{"dataset":"packed","shard":"t0","row":0}]}"#,
+    )
+    .unwrap();
+    let mut q = l.query(None, "ai-training", at()).unwrap();
+    q.datasets = vec!["mix".into()];
+    let m = l.manifest(&q).unwrap();
+    let started = Timestamp::parse("2025-03-01T00:00:00Z").unwrap();
+    l.register_run("r-mix", "model-a", &m, started).unwrap();
+    // Ben (post/1, in packed t0#0, in mix m0#0) objects after the run.
+    object(
+        &mut l,
+        &keyer,
+        r#"{"type":"objection","subject":"ben@example.com","at":"2025-04-01T00:00:00Z","purposes":["ai-training"]}"#,
+    );
+    let ben = l.pseudonym("ben@example.com").unwrap();
+    let now = Timestamp::parse("2025-06-01T00:00:00Z").unwrap();
+    let runs = optout::lineage::affected(l.index(), &ben, l.index().seq(), now);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].run, "r-mix");
+    assert_eq!(runs[0].status, optout::lineage::Use::After);
+    let r = &runs[0].records[0];
+    assert_eq!(
+        (r.dataset.as_str(), r.shard.as_str(), r.row),
+        ("mix", "m0", 0)
+    );
+    assert_eq!(r.reasons, vec![Reason::Objection]);
+    assert_eq!(r.path, vec!["forum/p0#1", "packed/t0#0", "mix/m0#0"]);
+    // Cat's data is in packed t0#1 only, which the run did not read.
+    let cat = l.pseudonym("cat@example.com").unwrap();
+    assert!(optout::lineage::affected(l.index(), &cat, l.index().seq(), now).is_empty());
+    // A second run trained after the objection on a stale manifest: a violation.
+    l.register_run("r-late", "model-b", &m, now).unwrap();
+    let runs = optout::lineage::affected(l.index(), &ben, l.index().seq(), now);
+    let late = runs.iter().find(|r| r.run == "r-late").unwrap();
+    assert_eq!(late.status, optout::lineage::Use::Violation);
+    // The Art. 15 report lists the derived rows with their paths.
+    let rep = optout::report::subject_report(&l, "ben@example.com", now).unwrap();
+    let rows: Vec<(String, Vec<String>)> = rep
+        .derived
+        .iter()
+        .map(|d| {
+            (
+                format!("{}/{}#{}", d.dataset, d.shard, d.row),
+                d.path.clone(),
+            )
+        })
+        .collect();
+    let packed = vec!["forum/p0#1".to_string(), "packed/t0#0".to_string()];
+    let mut mix = packed.clone();
+    mix.push("mix/m0#0".into());
+    assert_eq!(
+        rows,
+        vec![
+            ("packed/t0#0".to_string(), packed),
+            ("mix/m0#0".to_string(), mix)
+        ]
+    );
+}

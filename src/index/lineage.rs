@@ -298,3 +298,74 @@ pub(crate) fn input_key(recs: &Records, p: &ParentRef) -> ParentKey {
         ParentRef::ContentHash(h) => ParentKey::Hash(*h),
     }
 }
+
+impl super::Index {
+    /// The derived rows known at `seq` that descend from `subject`'s
+    /// records, each with its path: the subject's record first, then each
+    /// derived row down to it. A derived row's subjects are its ancestors'.
+    pub fn subject_derived(
+        &self,
+        subject: &crate::ids::SubjectKey,
+        seq: Seq,
+    ) -> Vec<(crate::ids::RecordId, Vec<crate::ids::RecordId>)> {
+        let (recs, lin) = (&self.records, &self.lineage);
+        let Some(sid) = self.subjects.get(subject) else {
+            return Vec::new();
+        };
+        if lin.is_empty() {
+            return Vec::new();
+        }
+        let limit = recs.limit_at(seq);
+        let mut own = std::collections::HashSet::new();
+        self.links.for_each(sid, |o| {
+            if recs.visible(o, limit, seq) {
+                own.insert(o);
+            }
+        });
+        // Until nothing changes: a derived row is reached through a parent
+        // that is the subject's record or a reached derived row (one pass
+        // per level of derivation).
+        let mut via: HashMap<u32, u32> = HashMap::new();
+        let mut parents = Vec::new();
+        loop {
+            let mut changed = false;
+            for (i, o) in lin.small.derived.iter().enumerate() {
+                if o >= limit || via.contains_key(&o) || !recs.visible(o, limit, seq) {
+                    continue;
+                }
+                parents.clear();
+                for &p in lin.parents_of(i) {
+                    lin.resolve(recs, p, seq, &mut parents);
+                }
+                if let Some(&p) = parents
+                    .iter()
+                    .find(|p| own.contains(p) || via.contains_key(p))
+                {
+                    via.insert(o, p);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut out: Vec<_> = via
+            .keys()
+            .map(|&o| {
+                let mut path = vec![o];
+                let mut at = o;
+                while let Some(&p) = via.get(&at) {
+                    path.push(p);
+                    at = p;
+                }
+                path.reverse();
+                (
+                    recs.record_of(o),
+                    path.into_iter().map(|x| recs.record_of(x)).collect(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
