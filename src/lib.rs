@@ -84,8 +84,9 @@ pub use ingest::jsonl;
 pub use ledger::{create_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
 pub use ledger::{
     default_key_path, default_signing_key_path, default_signing_pub_path, divergence,
-    entry_summary, ApplyOptions, ApplySummary, CheckpointCheck, DeriveSummary, IngestSummary,
-    Ledger, LedgerOptions, PurposeInfo, DEFAULT_PURPOSE, ORIGIN_PREFIX, TREE_DIR,
+    entry_summary, ApplyOptions, ApplySummary, CheckpointCheck, DeriveSummary, ExcludedDerived,
+    ExcludedRecord, IngestSummary, Ledger, LedgerOptions, PurposeInfo, DEFAULT_PURPOSE,
+    ORIGIN_PREFIX, TREE_DIR,
 };
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};

@@ -122,6 +122,42 @@ fn derive_then_a_derived_manifest_excludes_the_packed_row() {
     );
     let out = run(&["check", &m, &hit], 1);
     assert!(out.contains("packed/t0#0 is excluded: objection"), "{out}");
+    // The re-packing help: the excluded parents of each excluded derived row.
+    let out = run(
+        &[
+            "export",
+            &m,
+            "--to",
+            "jsonl",
+            "--ledger",
+            &f.ledger,
+            "--parents",
+        ],
+        0,
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![serde_json::json!({
+            "dataset": "packed", "shard": "t0", "row": 0, "reasons": ["objection"],
+            "parents": [{"dataset": "forum", "shard": "p0", "row": 0, "reasons": ["objection"]}],
+        })]
+    );
+    run(
+        &[
+            "export",
+            &m,
+            "--to",
+            "csv",
+            "--ledger",
+            &f.ledger,
+            "--parents",
+        ],
+        2,
+    );
     let clean = f.file(
         "u1.jsonl",
         "{\"dataset\":\"packed\",\"shard\":\"t0\",\"row\":1}\n",

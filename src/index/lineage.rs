@@ -369,3 +369,24 @@ impl super::Index {
         out
     }
 }
+
+impl super::Index {
+    /// The parents of `id` as known at `seq` (each resolved to the records
+    /// it stood for then), or `None` when `id` is not a derived row then.
+    pub fn parents_at(
+        &self,
+        id: crate::ids::RecordId,
+        seq: Seq,
+    ) -> Option<Vec<crate::ids::RecordId>> {
+        let recs = &self.records;
+        let o = recs.version_at(id.shard(), id.row(), seq)?;
+        let i = self.lineage.child(o)?;
+        let mut ords = Vec::new();
+        for &p in self.lineage.parents_of(i) {
+            self.lineage.resolve(recs, p, seq, &mut ords);
+        }
+        ords.sort_unstable();
+        ords.dedup();
+        Some(ords.into_iter().map(|o| recs.record_of(o)).collect())
+    }
+}

@@ -3,7 +3,10 @@
 
 use std::collections::HashSet;
 
+use serde::Serialize;
+
 use super::*;
+use crate::engine::{Exclusions, Reason};
 use crate::error::DeriveError;
 use crate::event::Derivation;
 use crate::index::ParentKey;
@@ -21,7 +24,89 @@ pub struct DeriveSummary {
     pub seq: Seq,
 }
 
+/// A record named with the reasons it is excluded for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExcludedRecord {
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard name.
+    pub shard: String,
+    /// Row.
+    pub row: u32,
+    /// Why it is excluded.
+    pub reasons: Vec<Reason>,
+}
+
+/// An excluded derived row and its excluded parents, so a re-packer can
+/// rebuild the row without them instead of dropping it whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExcludedDerived {
+    /// The derived row and its reasons (its own and its ancestors').
+    #[serde(flatten)]
+    pub record: ExcludedRecord,
+    /// Its parents that are excluded, and why (empty: excluded for a reason of its own).
+    pub parents: Vec<ExcludedRecord>,
+}
+
+fn excluded_record(index: &Index, ex: &Exclusions, id: RecordId) -> Option<ExcludedRecord> {
+    let s = ex.shards.get(&id.shard())?;
+    if !s.excluded.contains(id.row()) {
+        return None;
+    }
+    let (d, sh) = index.names_of(id)?;
+    Some(ExcludedRecord {
+        dataset: d.to_string(),
+        shard: sh.to_string(),
+        row: id.row(),
+        reasons: Reason::ALL
+            .iter()
+            .copied()
+            .filter(|r| s.reasons[*r as usize].contains(id.row()))
+            .collect(),
+    })
+}
+
 impl<I: Io> Ledger<I> {
+    /// Per excluded derived row of `m` (which must come from this ledger),
+    /// its parents excluded by the same rules at the same seq and time,
+    /// with their reasons (`export --to jsonl --parents`).
+    pub fn excluded_parents(&self, m: &Manifest) -> Result<Vec<ExcludedDerived>> {
+        self.verify_manifest(m)?;
+        let h = &m.header;
+        let seq = Seq(h.seq);
+        let q = Query {
+            policy: h.policy.clone(),
+            seq,
+            at: Timestamp(h.at_ns),
+            datasets: Vec::new(),
+        };
+        let ex = evaluate(&self.index, &q);
+        let recs = &self.index.records;
+        let mut out = Vec::new();
+        for s in &m.shards {
+            let Some(sh) = recs.find_shard(&s.dataset, &s.shard) else {
+                continue;
+            };
+            for row in s.excluded.iter() {
+                let id = RecordId::new(sh, row);
+                let Some(parents) = self.index.parents_at(id, seq) else {
+                    continue;
+                };
+                let Some(record) = excluded_record(&self.index, &ex, id) else {
+                    continue;
+                };
+                out.push(ExcludedDerived {
+                    record,
+                    parents: parents
+                        .into_iter()
+                        .filter_map(|p| excluded_record(&self.index, &ex, p))
+                        .collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Registers the rows of a derived dataset with their parents as one
     /// entry. A row already derived from the same parents (compared by
     /// name, in any order) is unchanged; every other problem (a parent

@@ -34,7 +34,7 @@ mod readback;
 mod seal;
 mod tlog;
 
-pub use derive::DeriveSummary;
+pub use derive::{DeriveSummary, ExcludedDerived, ExcludedRecord};
 #[cfg(feature = "signing")]
 pub use tlog::{create_key_pair, origin_of, verify_ledger_receipt, SignedCheckpoint};
 pub use tlog::{

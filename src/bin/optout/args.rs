@@ -229,6 +229,11 @@ pub enum Command {
         /// The ledger the manifest came from: adds each record's key.
         #[arg(long, value_name = "LEDGER")]
         ledger: Option<PathBuf>,
+        // --- derive (issue 15) ---
+        /// With --to jsonl --ledger: per excluded derived row, its excluded parents and why.
+        #[arg(long, requires = "ledger")]
+        parents: bool,
+        // --- end derive ---
         #[command(flatten)]
         table: TableArgs,
         #[command(flatten)]

@@ -1,7 +1,8 @@
 //! `optout derive`: lineage JSONL files into one derivation, refused with
 //! the file, line and field of the row at fault.
 
-use std::io::BufReader;
+use std::io::{BufReader, Write};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -9,9 +10,9 @@ use optout::jsonl::DerivationBuilder;
 use optout::InputError;
 use serde_json::json;
 
-use crate::args::DeriveArgs;
+use crate::args::{DeriveArgs, KeyArg};
 use crate::out::{num, secs, Out};
-use crate::{input, load_key, open_ledger, Status};
+use crate::{input, load_key, open_ledger, optional_key, Status};
 
 pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
     let t0 = Instant::now();
@@ -58,5 +59,39 @@ pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
         "seq_before": before.0,
         "seq": s.seq.0,
     }))?;
+    Ok(Status::Ok)
+}
+
+/// `export M --to jsonl --ledger L --parents`: one line per excluded
+/// derived row of the manifest, with its excluded parents and why.
+pub fn export_parents(
+    out: &mut Out,
+    manifest: &Path,
+    dest: &str,
+    ledger: &Path,
+    key: &KeyArg,
+) -> Result<Status> {
+    let m = optout::Manifest::load(manifest)?;
+    let keyer = optional_key(ledger, key)?;
+    let rows = open_ledger(out, ledger, keyer, true)?.excluded_parents(&m)?;
+    let mut file = match dest {
+        "-" => None,
+        _ => Some(std::io::BufWriter::new(optout::Output::create(Path::new(
+            dest,
+        ))?)),
+    };
+    let mut stdout = out.raw();
+    let w: &mut dyn Write = match file.as_mut() {
+        Some(f) => f,
+        None => &mut stdout,
+    };
+    for r in &rows {
+        serde_json::to_writer(&mut *w, r).map_err(std::io::Error::from)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    if let Some(f) = file {
+        f.into_inner().map_err(|e| e.into_error())?.commit()?;
+    }
     Ok(Status::Ok)
 }

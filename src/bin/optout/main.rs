@@ -233,9 +233,17 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             to,
             out: dest,
             ledger,
+            parents,
             table,
             key,
         } => match to {
+            // --- derive (issue 15) ---
+            ExportFormat::Jsonl if parents => {
+                let ledger = ledger.expect("clap: --parents requires --ledger");
+                cmd_derive::export_parents(out, &manifest, &dest, &ledger, &key)
+            }
+            _ if parents => anyhow::bail!("--parents is for --to jsonl"),
+            // --- end derive ---
             ExportFormat::Delta => cmd_export::delta(out, &manifest, &table),
             ExportFormat::Iceberg => cmd_export::iceberg(out, &manifest, &dest, &table),
             _ if table.table.is_some() || table.dataset.is_some() || table.data_root.is_some() => {
