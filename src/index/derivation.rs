@@ -277,3 +277,34 @@ impl Index {
         self.records.checkpoints.push((seq, self.records.n_ords));
     }
 }
+
+#[cfg(any(test, feature = "testing"))]
+impl Index {
+    /// Benchmarks (W-D): registers `rows` derived rows in `shards` shards of
+    /// `dataset`, each with 1-20 parents drawn from the ordinals already
+    /// registered, at one new seq, exactly as [`Index::apply_derivation`]
+    /// stores them but without building a [`Derivation`] of 100M names.
+    #[doc(hidden)]
+    pub fn derive_synthetic(&mut self, dataset: &str, shards: u32, rows: u32, seed: u64) {
+        let seq = Seq(self.seq.0 + 1);
+        let n = self.records.n_ords as u64;
+        let profile = self.records.profile(&derived_profile());
+        let mut x = seed;
+        let mut parents = Vec::with_capacity(20);
+        for s in 0..shards {
+            let shard = self.records.shard(dataset, &format!("packed-{s:05}"), seq);
+            for row in 0..rows {
+                let (ord, _) = self.records.push(shard, row, profile, 0, seq);
+                x = crate::workload::splitmix64(x);
+                parents.clear();
+                for _ in 0..1 + x % 20 {
+                    x = crate::workload::splitmix64(x);
+                    parents.push((x % n) as u32);
+                }
+                self.lineage.push(ord, &parents);
+            }
+        }
+        self.records.checkpoints.push((seq, self.records.n_ords));
+        self.seq = seq;
+    }
+}

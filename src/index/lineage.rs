@@ -86,6 +86,17 @@ impl Lineage {
         self.parents.len()
     }
 
+    /// Gives back the slack of the link columns (before snapshots and
+    /// measurements: a growing `Vec` holds up to twice its length).
+    pub(crate) fn shrink(&mut self) {
+        if let Col::Owned(v) = &mut self.offsets {
+            v.shrink_to_fit();
+        }
+        if let Col::Owned(v) = &mut self.parents {
+            v.shrink_to_fit();
+        }
+    }
+
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.offsets.bytes() + self.parents.bytes() + self.small.derived.serialized_size()

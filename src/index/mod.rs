@@ -525,5 +525,6 @@ impl Index {
     /// Merges all subject links into one array (done before snapshots).
     pub fn compact(&mut self) {
         self.links.compact(self.subjects.len());
+        self.lineage.shrink();
     }
 }

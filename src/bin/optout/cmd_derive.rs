@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use optout::jsonl::DerivationBuilder;
-use optout::InputError;
 use serde_json::json;
 
 use crate::args::{DeriveArgs, KeyArg};
@@ -25,16 +24,7 @@ pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
     }
     let (rows, links) = (b.derivation().len(), b.derivation().links());
     let s = match l.derive(b.take()) {
-        Err(optout::Error::Derive(e)) => {
-            let what = format!(
-                "derived row {}/{}#{}: {}",
-                e.dataset, e.shard, e.row, e.what
-            );
-            return Err(match b.locate(&e) {
-                Some((file, line)) => InputError::new(file, line, Some(&e.field), what).into(),
-                None => optout::Error::Derive(e).into(),
-            });
-        }
+        Err(optout::Error::Derive(e)) => return Err(b.located(e).into()),
         r => r?,
     };
     out.line(format!(

@@ -54,12 +54,15 @@ impl DerivationBuilder {
 
     /// Parses lineage lines of `input` (named `file`) into the derivation.
     pub fn parse(&mut self, input: impl BufRead, file: &str) -> Result<(), InputError> {
-        for_lines(input, file, |n, line| {
-            let (shard, row) = parse_lineage_line(line)
-                .map_err(|(f, m)| InputError::new(file, n, f.as_deref(), m))?;
-            self.push(&shard, row, file, n);
-            Ok(())
-        })
+        for_lines(input, file, |n, line| self.parse_line(line, file, n))
+    }
+
+    /// Parses one lineage line, read at `file:line`, into the derivation.
+    pub fn parse_line(&mut self, text: &str, file: &str, line: u64) -> Result<(), InputError> {
+        let (shard, row) = parse_lineage_line(text)
+            .map_err(|(f, m)| InputError::new(file, line, f.as_deref(), m))?;
+        self.push(&shard, row, file, line);
+        Ok(())
     }
 
     /// The `(file, line)` a refused row was read at.
@@ -67,6 +70,21 @@ impl DerivationBuilder {
         self.lines
             .get(&(e.shard.clone(), e.row))
             .map(|(f, l)| (f.as_str(), *l))
+    }
+
+    /// A refusal of the ledger as an input error at the refused row's file
+    /// and line (when this builder read it), naming the field.
+    pub fn located(&self, e: DeriveError) -> crate::Error {
+        match self.locate(&e) {
+            Some((file, line)) => {
+                let what = format!(
+                    "derived row {}/{}#{}: {}",
+                    e.dataset, e.shard, e.row, e.what
+                );
+                InputError::new(file, line, Some(&e.field), what).into()
+            }
+            None => e.into(),
+        }
     }
 
     /// The derivation so far.
