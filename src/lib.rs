@@ -70,9 +70,10 @@ mod vocab;
 pub mod workload;
 
 pub use engine::{evaluate, Exclusions, Query, Reason, ShardExclusion};
-pub use error::{Error, InputError, LedgerError, Result};
+pub use error::{DeriveError, Error, InputError, LedgerError, Result};
 pub use event::{
-    Declaration, Entry, Event, EventKind, SignalEvidence, SignalTarget, TrainingRun, Vocabulary,
+    Declaration, Derivation, DerivedRow, DerivedShard, Entry, Event, EventKind, ParentRef,
+    SignalEvidence, SignalTarget, TrainingRun, Vocabulary,
 };
 pub use fsutil::{read_bounded, Output};
 pub use ids::{hex, DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
@@ -86,8 +87,9 @@ pub use ledger::{
 };
 pub use ledger::{
     default_key_path, default_signing_key_path, default_signing_pub_path, divergence,
-    entry_summary, ApplyOptions, ApplySummary, CheckpointCheck, IngestSummary, Ledger,
-    LedgerOptions, PurposeInfo, DEFAULT_PURPOSE, ORIGIN_PREFIX, TREE_DIR,
+    entry_summary, ApplyOptions, ApplySummary, CheckpointCheck, DeriveSummary, ExcludedDerived,
+    ExcludedRecord, IngestSummary, Ledger, LedgerOptions, PurposeInfo, DEFAULT_PURPOSE,
+    ORIGIN_PREFIX, TREE_DIR,
 };
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};

@@ -47,6 +47,11 @@ pub struct UsedRecord {
     pub status: Use,
     /// The reasons that exclude it now (for `violation`: already at the run).
     pub reasons: Vec<Reason>,
+    /// For a derived row: how the subject's data reached it, from the
+    /// subject's own record to this row (`dataset/shard#row` each); empty
+    /// for the subject's own records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
 }
 
 /// One training run that used the subject's records.
@@ -77,6 +82,12 @@ impl RunImpact {
     }
 }
 
+/// `dataset/shard#row`.
+pub(crate) fn record_name(index: &Index, id: RecordId) -> String {
+    let (d, s) = index.names_of(id).unwrap_or(("?", "?"));
+    format!("{d}/{s}#{}", id.row())
+}
+
 fn query_of(run: &TrainingRun, seq: Seq, at: Timestamp) -> Query {
     Query {
         policy: run.policy.clone(),
@@ -105,11 +116,24 @@ pub fn affected(
                     .names_of(id)
                     .is_some_and(|(d, _)| run.datasets.iter().any(|x| x == d))
         };
-        let known: Vec<RecordId> = index
+        // The subject's records and the rows derived from them (whose
+        // subjects are their ancestors'), as known at the manifest's seq.
+        let derived = index.subject_derived(subject, run.manifest_seq);
+        let mut known: Vec<RecordId> = index
             .subject_records(subject, run.manifest_seq)
             .into_iter()
+            .chain(derived.iter().map(|(id, _)| *id))
             .filter(|&id| in_scope(id))
             .collect();
+        known.sort();
+        known.dedup();
+        let path_of = |id: RecordId| -> Vec<String> {
+            derived
+                .iter()
+                .find(|(d, _)| *d == id)
+                .map(|(_, p)| p.iter().map(|&x| record_name(index, x)).collect())
+                .unwrap_or_default()
+        };
         if known.is_empty() {
             continue;
         }
@@ -155,6 +179,7 @@ pub fn affected(
                     row: id.row(),
                     status,
                     reasons: why,
+                    path: path_of(id),
                 }
             })
             .collect();

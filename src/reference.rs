@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::{Exclusions, Query, Reason};
 use crate::event::{
-    ConsentMethod, ContentHash, Entry, Event, EventKind, SignalTarget, TakedownTarget,
+    ConsentMethod, ContentHash, Entry, Event, EventKind, ParentRef, SignalTarget, TakedownTarget,
 };
 use crate::ids::{Seq, SubjectKey};
 use crate::index::Index;
@@ -32,6 +32,8 @@ struct Version {
     profile: Profile,
     key: Option<String>,
     hash: Option<ContentHash>,
+    /// For a derived row: its parents and the derivation's source datasets.
+    parents: Option<(Vec<ParentRef>, Vec<String>)>,
 }
 
 /// Whether a signal recorded at `seq`, in effect from `at`, is lifted by a
@@ -82,6 +84,28 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
                                 profile: b.profiles[r.profile as usize].clone(),
                                 key: r.key.clone(),
                                 hash: r.content_hash,
+                                parents: None,
+                            },
+                        );
+                    }
+                }
+            }
+            Entry::Derive(d) => {
+                for g in &d.shards {
+                    if in_scope(&d.dataset) {
+                        out.shards
+                            .entry((d.dataset.clone(), g.shard.clone()))
+                            .or_insert(0);
+                    }
+                    for r in &g.rows {
+                        records.insert(
+                            (d.dataset.clone(), g.shard.clone(), r.row),
+                            Version {
+                                subjects: Vec::new(),
+                                profile: crate::index::derived_profile(),
+                                key: None,
+                                hash: None,
+                                parents: Some((r.parents.clone(), d.sources.clone())),
                             },
                         );
                     }
@@ -93,13 +117,13 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
     }
     events.sort_by_key(|(s, e)| (e.at, *s));
 
+    let mut own: BTreeMap<&RecordName, BTreeSet<Reason>> = BTreeMap::new();
     for (name, v) in &records {
-        if !in_scope(&name.0) {
-            continue;
+        if in_scope(&name.0) {
+            *out.shards
+                .entry((name.0.clone(), name.1.clone()))
+                .or_insert(0) += 1;
         }
-        *out.shards
-            .entry((name.0.clone(), name.1.clone()))
-            .or_insert(0) += 1;
         let mut reasons = BTreeSet::new();
         for subject in &v.subjects {
             let mine: Vec<&Event> = events
@@ -130,10 +154,12 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
                 reasons.insert(Reason::ConsentMissing);
             }
         }
-        if v.subjects.is_empty() && q.policy.needs_consent(&v.profile) {
+        // A derived row is under no policy rule of its own.
+        let derived = v.parents.is_some();
+        if !derived && v.subjects.is_empty() && q.policy.needs_consent(&v.profile) {
             reasons.insert(Reason::ConsentMissing);
         }
-        if q.policy.filters_out(&v.profile) {
+        if !derived && q.policy.filters_out(&v.profile) {
             reasons.insert(Reason::Filtered);
         }
         for (s, e) in &events {
@@ -178,10 +204,55 @@ pub fn evaluate(entries: &[(Seq, Entry)], q: &Query) -> Verdict {
                 _ => {}
             }
         }
-        if !reasons.is_empty() {
-            out.excluded.insert(name.clone(), reasons);
+        own.insert(name, reasons);
+    }
+    // A derived row: its own reasons and every ancestor's.
+    let mut memo: BTreeMap<&RecordName, BTreeSet<Reason>> = BTreeMap::new();
+    for name in records.keys() {
+        let r = with_ancestors(name, &records, &own, &mut memo, &mut BTreeSet::new());
+        if in_scope(&name.0) && !r.is_empty() {
+            out.excluded.insert(name.clone(), r);
         }
     }
+    out
+}
+
+/// The reasons of `name` and of everything it was derived from.
+fn with_ancestors<'a>(
+    name: &'a RecordName,
+    records: &'a BTreeMap<RecordName, Version>,
+    own: &BTreeMap<&'a RecordName, BTreeSet<Reason>>,
+    memo: &mut BTreeMap<&'a RecordName, BTreeSet<Reason>>,
+    path: &mut BTreeSet<&'a RecordName>,
+) -> BTreeSet<Reason> {
+    if let Some(r) = memo.get(name) {
+        return r.clone();
+    }
+    let mut out = own.get(name).cloned().unwrap_or_default();
+    let Some((parents, sources)) = records.get(name).and_then(|v| v.parents.as_ref()) else {
+        return out;
+    };
+    if !path.insert(name) {
+        return BTreeSet::new();
+    }
+    for p in parents {
+        for (pn, pv) in records.range::<RecordName, _>(..) {
+            let hit = match p {
+                ParentRef::Record {
+                    dataset,
+                    shard,
+                    row,
+                } => (dataset, shard, row) == (&pn.0, &pn.1, &pn.2),
+                ParentRef::Key(k) => sources.contains(&pn.0) && pv.key.as_ref() == Some(k),
+                ParentRef::ContentHash(h) => sources.contains(&pn.0) && pv.hash.as_ref() == Some(h),
+            };
+            if hit {
+                out.extend(with_ancestors(pn, records, own, memo, path));
+            }
+        }
+    }
+    path.remove(name);
+    memo.insert(name, out.clone());
     out
 }
 

@@ -57,6 +57,20 @@ pub struct ReportRecord {
     pub other_subjects: u32,
 }
 
+/// A row of a derived dataset made from the subject's records (a packed
+/// sequence holding one of their posts): its subjects are its ancestors'.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportDerived {
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard (data file) name.
+    pub shard: String,
+    /// Row position.
+    pub row: u32,
+    /// From the subject's record to this row (`dataset/shard#row` each).
+    pub path: Vec<String>,
+}
+
 /// Where the subject stands for one purpose, now.
 #[derive(Clone, Debug, Serialize)]
 pub struct PurposeStatus {
@@ -93,6 +107,9 @@ pub struct SubjectReport {
     pub at: String,
     /// Records linked to the subject.
     pub records: Vec<ReportRecord>,
+    /// Rows of derived datasets made from those records (omitted when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<ReportDerived>,
     /// Events the subject filed (or that were filed for them), in log order.
     pub events: Vec<serde_json::Value>,
     /// Training runs that used their records.
@@ -135,6 +152,22 @@ pub fn subject_report<I: Io>(
             other_subjects: (row.subjects.len() as u32).saturating_sub(1),
         });
     }
+    let derived = index
+        .subject_derived(&key, seq)
+        .into_iter()
+        .map(|(id, path)| {
+            let (d, s) = index.names_of(id).unwrap_or(("?", "?"));
+            ReportDerived {
+                dataset: d.to_string(),
+                shard: s.to_string(),
+                row: id.row(),
+                path: path
+                    .into_iter()
+                    .map(|x| crate::lineage::record_name(index, x))
+                    .collect(),
+            }
+        })
+        .collect();
     let evs = index.subject_events(&key);
     let mut purposes: BTreeSet<String> = BTreeSet::from([Purpose::AI_TRAINING.to_string()]);
     for (_, e) in &evs {
@@ -214,6 +247,7 @@ pub fn subject_report<I: Io>(
         seq: seq.0,
         at: at.to_rfc3339(),
         records,
+        derived,
         events: evs.iter().map(|(s, e)| event_json(*s, e)).collect(),
         runs: affected(index, &key, seq, at),
         status,

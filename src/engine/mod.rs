@@ -15,11 +15,12 @@ use roaring::RoaringBitmap;
 
 use crate::event::{EventKind, SignalTarget, TakedownTarget};
 use crate::ids::{Purpose, RecordId, Seq, ShardId};
-use crate::index::{key_hash, Index};
+use crate::index::{key_hash, Index, DERIVED_BASIS};
 use crate::policy::Policy;
 use crate::status::{fold_into, ConsentStatus, ObjectionScope, SubjectStatus};
 use crate::time::Timestamp;
 
+mod derived;
 mod gather;
 mod rows;
 
@@ -100,6 +101,20 @@ pub fn evaluate(index: &Index, q: &Query) -> Exclusions {
 #[doc(hidden)]
 pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclusions {
     let recs = &index.records;
+    if !index.lineage.is_empty() && !q.datasets.is_empty() {
+        // Derived rows take their parents' reasons: evaluate every
+        // dataset, then keep the scope.
+        let wide = Query {
+            datasets: Vec::new(),
+            ..q.clone()
+        };
+        let mut ex = evaluate_split(index, &wide, workers);
+        ex.shards.retain(|sh, _| {
+            let d = recs.shards[sh.0 as usize].dataset;
+            q.datasets.contains(&recs.datasets[d.0 as usize])
+        });
+        return ex;
+    }
     let seq = q.seq;
     let limit = recs.limit_at(seq);
     let none_replaced = recs.superseded.is_empty();
@@ -108,12 +123,17 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
     let purpose = q.purpose();
 
     // Profiles under the consent rule, and the ordinals that have them.
+    // A derived row's own profile is under no policy rule: those reach it
+    // through its parents.
+    let own_rules = |i: &usize| recs.profiles[*i].basis != DERIVED_BASIS;
     let consent_profiles: Vec<usize> = (0..recs.profiles.len())
+        .filter(own_rules)
         .filter(|&i| policy.needs_consent(&recs.profiles[i]))
         .collect();
     let consent_rows = union_of(recs, &consent_profiles, limit);
     // Records a consent withdrawal excludes: consent-basis ones, whatever the policy.
     let withdrawal_profiles: Vec<usize> = (0..recs.profiles.len())
+        .filter(own_rules)
         .filter(|&i| policy.withdrawal_applies(&recs.profiles[i]))
         .collect();
     let withdrawal_rows = union_of(recs, &withdrawal_profiles, limit);
@@ -198,6 +218,7 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
 
     // 3. Policy filters, as a union of profile bitmaps.
     let filtered: Vec<usize> = (0..recs.profiles.len())
+        .filter(own_rules)
         .filter(|&i| policy.filters_out(&recs.profiles[i]))
         .collect();
     bitmap_reasons[Reason::Filtered as usize] = union_of(recs, &filtered, limit) - &replaced;
@@ -366,6 +387,9 @@ pub fn evaluate_split(index: &Index, q: &Query, workers: Option<usize>) -> Exclu
             all |= b;
         }
         e.excluded = all;
+    }
+    if !index.lineage.is_empty() {
+        derived::propagate(index, seq, &mut shards);
     }
     Exclusions { shards }
 }

@@ -239,6 +239,24 @@ fn list(problems: &[String]) -> String {
     s
 }
 
+/// A derived row the ledger refuses (a parent that does not exist or is
+/// not of a source dataset, a cycle, a row registered twice with different
+/// parents). Names the row and the field; the CLI adds the file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("derived row {dataset}/{shard}#{row}: field `{field}`: {what}")]
+pub struct DeriveError {
+    /// The derived dataset.
+    pub dataset: String,
+    /// The derived row's shard.
+    pub shard: String,
+    /// Its row.
+    pub row: u32,
+    /// The field to blame (`row`, `parents`, `parents[2].dataset`, ...).
+    pub field: String,
+    /// What is wrong.
+    pub what: String,
+}
+
 /// Everything that can go wrong in optout.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -286,6 +304,9 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A derivation (`derive`) refused: nothing of it was written.
+    #[error(transparent)]
+    Derive(#[from] DeriveError),
     /// A manifest failed to decode or verify.
     #[error(transparent)]
     Manifest(#[from] ManifestError),

@@ -6,6 +6,8 @@
 //! entry at its sequence number. It never holds raw subject ids.
 
 mod col;
+mod derivation;
+mod lineage;
 mod records;
 mod snapshot;
 mod sorted;
@@ -13,6 +15,10 @@ mod subjects;
 
 use std::collections::HashMap;
 
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use derivation::derived_profile;
+pub use derivation::DERIVED_BASIS;
+pub(crate) use lineage::{input_key, Lineage, ParentKey};
 pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
 
@@ -43,6 +49,12 @@ pub struct IndexStats {
     pub link_bytes: u64,
     /// Approximate heap bytes held by the whole index.
     pub heap_bytes: u64,
+    /// Derived rows (records registered by a derivation).
+    pub derived: u64,
+    /// Lineage links (derived row → parent).
+    pub lineage_links: u64,
+    /// Approximate heap bytes held by the lineage links.
+    pub lineage_bytes: u64,
 }
 
 /// Purposes interned per index (bits 0..63 of an event's mask).
@@ -83,6 +95,8 @@ pub struct Index {
     pub(crate) records: Records,
     pub(crate) subjects: SubjectTable,
     pub(crate) links: Links,
+    /// Derived rows and their parents.
+    pub(crate) lineage: Lineage,
     /// All events with the sequence number that recorded them, in log order.
     pub(crate) events: Vec<(Seq, Event)>,
     /// Subject index → positions in `events`.
@@ -125,6 +139,7 @@ impl Index {
     /// Sizes.
     pub fn stats(&self) -> IndexStats {
         let link_bytes = (self.links.heap_bytes()) as u64;
+        let lineage_bytes = self.lineage.heap_bytes() as u64;
         IndexStats {
             records: self.records.n_ords as u64,
             links: self.links.len() as u64,
@@ -136,8 +151,12 @@ impl Index {
             runs: self.runs.len() as u64,
             link_bytes,
             heap_bytes: link_bytes
+                + lineage_bytes
                 + self.subjects.heap_bytes() as u64
                 + self.records.heap_bytes() as u64,
+            derived: self.lineage.small.derived.len(),
+            lineage_links: self.lineage.len() as u64,
+            lineage_bytes,
         }
     }
 
@@ -146,6 +165,7 @@ impl Index {
     pub fn check(&self, entry: &Entry) -> Result<()> {
         match entry {
             Entry::Records(b) => self.check_records(b),
+            Entry::Derive(d) => self.check_derivation(d),
             Entry::Event(_) => Ok(()),
             Entry::Init(_) if self.key_fingerprint.is_some() => {
                 Err(Error::Invalid("a second ledger init entry".into()))
@@ -273,6 +293,7 @@ impl Index {
     fn apply_entry(&mut self, seq: Seq, entry: &Entry) {
         match entry {
             Entry::Records(b) => self.apply_records(seq, b),
+            Entry::Derive(d) => self.apply_derivation(seq, d),
             Entry::Event(e) => self.apply_event(seq, e.clone()),
             Entry::Run(r) => self.runs.push((seq, r.clone())),
             Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
@@ -504,5 +525,6 @@ impl Index {
     /// Merges all subject links into one array (done before snapshots).
     pub fn compact(&mut self) {
         self.links.compact(self.subjects.len());
+        self.lineage.shrink();
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 use super::col::Col;
-use super::{Csr, Index, Links, Records, SubjectTable};
+use super::lineage::LineageSmall;
+use super::{Csr, Index, Lineage, Links, Records, SubjectTable};
 use crate::codec::{self, CodecError};
 use crate::event::{Declaration, Event, QuarantineAck, TrainingRun};
 use crate::ids::Seq;
@@ -19,6 +20,10 @@ use crate::storage::{Sections, Snapshot};
 const MAGIC: &[u8; 8] = b"OPTIDX02";
 /// The first bytes of section 0 of an index snapshot in sections.
 const SECTIONS_MAGIC: &[u8; 8] = b"OPTIDX03";
+/// The first bytes of section 5 (lineage), present only when rows are
+/// derived: a snapshot without lineage keeps its five sections, so those
+/// written before lineage existed load unchanged.
+const LINEAGE_MAGIC: &[u8; 8] = b"OPTLIN01";
 
 #[derive(Serialize, Deserialize)]
 struct Small {
@@ -75,6 +80,11 @@ impl<'a> Reader<'a> {
 impl Index {
     /// Encodes the whole index (compacting its links first).
     pub fn to_snapshot_bytes(&mut self) -> Result<Vec<u8>, CodecError> {
+        if !self.lineage.is_empty() {
+            return Err(CodecError::Invalid(
+                "an index with derived rows is written only in sections (format 3)".into(),
+            ));
+        }
         self.compact();
         let small = self.small_state();
         let small = codec::encode_large(&small)?;
@@ -119,13 +129,21 @@ impl Index {
         let mut small = SECTIONS_MAGIC.to_vec();
         small.extend_from_slice(&codec::encode_large(&self.small_state())?);
         let csr = &self.links.base;
-        Ok(vec![
+        let mut out = vec![
             Cow::Owned(small),
             Cow::Borrowed(bytemuck::cast_slice(self.subjects.keys())),
             le_bytes(&csr.offsets),
             le_bytes(&csr.targets),
             Cow::Borrowed(&self.records.nsubj),
-        ])
+        ];
+        if !self.lineage.is_empty() {
+            let mut lin = LINEAGE_MAGIC.to_vec();
+            lin.extend_from_slice(&codec::encode_large(&self.lineage.small)?);
+            out.push(Cow::Owned(lin));
+            out.push(le_bytes(&self.lineage.offsets));
+            out.push(le_bytes(&self.lineage.parents));
+        }
+        Ok(out)
     }
 
     /// The index of [`Index::to_snapshot_sections`], its large columns
@@ -136,8 +154,8 @@ impl Index {
     /// the sections were authenticated, and the writer interned them.
     pub fn from_snapshot_sections(s: &Sections) -> Result<Index, CodecError> {
         let bad = |m: &str| CodecError::Invalid(format!("index snapshot sections: {m}"));
-        if s.len() != 5 {
-            return Err(bad("not five sections"));
+        if s.len() != 5 && s.len() != 8 {
+            return Err(bad("not five (or eight) sections"));
         }
         let small = s
             .get(0)
@@ -151,7 +169,19 @@ impl Index {
         let targets = le_col::<u32>(s, 3).ok_or_else(|| bad("targets misaligned"))?;
         let (b, r) = view(4)?;
         let nsubj = Col::shared(b, r).ok_or_else(|| bad("subject counts out of range"))?;
-        Index::assemble(small, keys, offsets, targets, nsubj, false)
+        let mut index = Index::assemble(small, keys, offsets, targets, nsubj, false)?;
+        if s.len() == 8 {
+            let lin = s
+                .get(5)
+                .strip_prefix(LINEAGE_MAGIC)
+                .ok_or_else(|| bad("bad lineage magic"))?;
+            let small: LineageSmall = codec::decode_large(lin)?;
+            let offsets = le_col::<u32>(s, 6).ok_or_else(|| bad("lineage offsets misaligned"))?;
+            let parents = le_col::<u32>(s, 7).ok_or_else(|| bad("lineage parents misaligned"))?;
+            index.lineage = Lineage::from_parts(small, offsets, parents, &index.records)
+                .ok_or_else(|| bad("inconsistent lineage"))?;
+        }
+        Ok(index)
     }
 
     /// The index as a snapshot in sections, read back in place
@@ -315,6 +345,7 @@ impl Index {
             records,
             subjects,
             links: Links::from_base(Csr { offsets, targets }),
+            lineage: Lineage::default(),
             events: small.events,
             subject_events: small.subject_events.into_iter().collect(),
             purposes: Vec::new(),

@@ -107,29 +107,39 @@ pub(crate) fn canonical_bitmap(s: &[u8]) -> Result<RoaringBitmap, String> {
     Ok(b)
 }
 
+/// One roaring bitmap, in canonical form (see [`canonical_bitmap`]).
+struct One(RoaringBitmap);
+
+impl<'de> Deserialize<'de> for One {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = One;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a serialized roaring bitmap")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, s: &[u8]) -> Result<One, E> {
+                canonical_bitmap(s).map(One).map_err(E::custom)
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
+}
+
 /// Deserializes bitmaps written by roaring's `Serialize` (bytes), each
 /// through [`canonical_bitmap`].
 pub(crate) fn canonical_bitmaps<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<RoaringBitmap>, D::Error> {
-    struct One(RoaringBitmap);
-    impl<'de> Deserialize<'de> for One {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct Bytes;
-            impl<'de> Visitor<'de> for Bytes {
-                type Value = One;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a serialized roaring bitmap")
-                }
-                fn visit_bytes<E: serde::de::Error>(self, s: &[u8]) -> Result<One, E> {
-                    canonical_bitmap(s).map(One).map_err(E::custom)
-                }
-            }
-            d.deserialize_bytes(Bytes)
-        }
-    }
     let v: Vec<One> = Vec::deserialize(d)?;
     Ok(v.into_iter().map(|o| o.0).collect())
+}
+
+/// [`canonical_bitmaps`] for a single bitmap.
+pub(crate) fn canonical_bitmap_field<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<RoaringBitmap, D::Error> {
+    One::deserialize(d).map(|o| o.0)
 }
 
 #[cfg(test)]

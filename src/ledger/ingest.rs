@@ -51,6 +51,15 @@ impl<I: Io> Ledger<I> {
             for r in std::mem::take(&mut g.rows) {
                 let existing = self.index.records.shards[shard.0 as usize].current(r.row);
                 match existing {
+                    Some(ord) if !r.replace && self.index.lineage.child(ord).is_some() => {
+                        return Err(Error::RecordConflict {
+                            dataset: g.dataset.clone(),
+                            shard: g.shard.clone(),
+                            row: r.row,
+                            twice_in_batch: false,
+                            what: "is a derived row (registered by a derivation); set \"replace\": true to replace it",
+                        });
+                    }
                     Some(ord) if !r.replace => {
                         let (old, old_profile) =
                             self.stored_row(&mut cache, ord, &g.dataset, &g.shard, r.row)?;

@@ -27,12 +27,14 @@ use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery}
 use crate::time::Timestamp;
 
 mod apply;
+mod derive;
 mod ingest;
 mod lock;
 mod readback;
 mod seal;
 mod tlog;
 
+pub use derive::{DeriveSummary, ExcludedDerived, ExcludedRecord};
 #[cfg(feature = "signing")]
 pub use tlog::{
     create_key_pair, init_signing_key, new_ledger_id, origin_of, verify_ledger_receipt,

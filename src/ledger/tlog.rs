@@ -307,6 +307,13 @@ pub fn entry_summary(seq: Seq, entry: &Entry) -> serde_json::Value {
             "vocabulary": d.vocabulary,
             "name": d.name,
         }),
+        Entry::Derive(d) => serde_json::json!({
+            "seq": seq.0,
+            "type": "derive",
+            "dataset": d.dataset,
+            "rows": d.len(),
+            "links": d.links(),
+        }),
     }
 }
 

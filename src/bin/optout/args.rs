@@ -90,6 +90,35 @@ pub struct IngestFormat {
     pub replace: bool,
 }
 
+/// `optout derive`.
+#[derive(Args, Debug)]
+pub struct DeriveArgs {
+    /// The ledger directory.
+    pub ledger: PathBuf,
+    /// The derived dataset.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// The datasets parents may come from (a record parent must name one;
+    /// key and content-hash parents match among their records); repeat the
+    /// flag or separate with commas.
+    #[arg(
+        long = "from",
+        value_name = "DATASET",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub from: Vec<String>,
+    /// Record parents that match nothing yet; each resolves once a matching
+    /// record is registered (until then it excludes nothing).
+    #[arg(long)]
+    pub allow_missing_parents: bool,
+    /// Lineage JSONL files ('-' = stdin): `{"shard","row","parents":[...]}`.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    #[command(flatten)]
+    pub key: KeyArg,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -145,6 +174,13 @@ pub enum Command {
     /// adds nothing already recorded; a signal missing from a later crawl
     /// lifts nothing.
     Signals(SignalsArgs),
+    // --- derive (issue 15) ---
+    /// Register rows of a derived dataset (deduplicated, tokenised, packed
+    /// shards) with their parents, from lineage JSONL files ('-' = stdin);
+    /// all files are one all-or-nothing derivation. A derived row is
+    /// excluded when any ancestor is, with the ancestors' reasons.
+    Derive(DeriveArgs),
+    // --- end derive ---
     /// Compute an exclusion manifest and write it to OUT.
     Manifest(ManifestArgs),
     /// Show a manifest: header, clocks, digest, counts per reason and dataset.
@@ -196,6 +232,11 @@ pub enum Command {
         /// The ledger the manifest came from: adds each record's key.
         #[arg(long, value_name = "LEDGER")]
         ledger: Option<PathBuf>,
+        // --- derive (issue 15) ---
+        /// With --to jsonl --ledger: per excluded derived row, its excluded parents and why.
+        #[arg(long, requires = "ledger")]
+        parents: bool,
+        // --- end derive ---
         #[command(flatten)]
         table: TableArgs,
         #[command(flatten)]

@@ -6,6 +6,7 @@
 //! stdout (`optout ... | head`) ends the program quietly with 0.
 
 mod args;
+mod cmd_derive;
 mod cmd_export;
 mod cmd_ledger;
 mod cmd_manifest;
@@ -205,6 +206,9 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
         }
         Command::Snapshot { ledger, key } => cmd_ledger::snapshot(out, &ledger, &key),
         Command::Signals(a) => cmd_signals::signals(out, &a),
+        // --- derive (issue 15) ---
+        Command::Derive(a) => cmd_derive::derive(out, &a),
+        // --- end derive ---
         Command::Manifest(a) => cmd_manifest::manifest(out, &a),
         Command::Show { manifest } => cmd_manifest::show(out, &manifest),
         Command::Diff { old, new } => cmd_manifest::diff(out, &old, &new),
@@ -233,9 +237,17 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             to,
             out: dest,
             ledger,
+            parents,
             table,
             key,
         } => match to {
+            // --- derive (issue 15) ---
+            ExportFormat::Jsonl if parents => {
+                let ledger = ledger.expect("clap: --parents requires --ledger");
+                cmd_derive::export_parents(out, &manifest, &dest, &ledger, &key)
+            }
+            _ if parents => anyhow::bail!("--parents is for --to jsonl"),
+            // --- end derive ---
             ExportFormat::Delta => cmd_export::delta(out, &manifest, &table),
             ExportFormat::Iceberg => cmd_export::iceberg(out, &manifest, &dest, &table),
             _ if table.table.is_some() || table.dataset.is_some() || table.data_root.is_some() => {

@@ -24,9 +24,11 @@ use crate::time::Timestamp;
 pub use super::lines::{for_lines, MAX_LINE};
 
 mod events;
+mod lineage;
 mod records;
 
 pub use events::{parse_event_line, parse_events, parse_events_located};
+pub use lineage::{parse_lineage_line, DerivationBuilder};
 pub use records::{locate_record, parse_record_line, parse_records, BatchBuilder};
 #[cfg(feature = "parquet")]
 pub(crate) use records::{record_profile, subject_keys};

@@ -1,0 +1,87 @@
+//! `optout derive`: lineage JSONL files into one derivation, refused with
+//! the file, line and field of the row at fault.
+
+use std::io::{BufReader, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use optout::jsonl::DerivationBuilder;
+use serde_json::json;
+
+use crate::args::{DeriveArgs, KeyArg};
+use crate::out::{num, secs, Out};
+use crate::{input, load_key, open_ledger, optional_key, Status};
+
+pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
+    let t0 = Instant::now();
+    let keyer = load_key(&a.ledger, &a.key)?;
+    let mut l = open_ledger(out, &a.ledger, Some(keyer), false)?;
+    let before = l.head().0;
+    let mut b = DerivationBuilder::new(&a.dataset, &a.from, a.allow_missing_parents);
+    for name in &a.files {
+        b.parse(BufReader::new(input::open(name)?), name)?;
+    }
+    let (rows, links) = (b.derivation().len(), b.derivation().links());
+    let s = match l.derive(b.take()) {
+        Err(optout::Error::Derive(e)) => return Err(b.located(e).into()),
+        r => r?,
+    };
+    out.line(format!(
+        "derived {} rows of {} from {} with {} links: {} registered, {} unchanged; seq {} -> {} ({})",
+        num(rows as u64),
+        a.dataset,
+        a.from.join(", "),
+        num(links as u64),
+        num(s.registered),
+        num(s.unchanged),
+        before,
+        s.seq,
+        secs(t0.elapsed()),
+    ))?;
+    out.json(json!({
+        "command": "derive",
+        "dataset": a.dataset,
+        "rows": rows,
+        "registered": s.registered,
+        "unchanged": s.unchanged,
+        "links": s.links,
+        "seq_before": before.0,
+        "seq": s.seq.0,
+    }))?;
+    Ok(Status::Ok)
+}
+
+/// `export M --to jsonl --ledger L --parents`: one line per excluded
+/// derived row of the manifest, with its excluded parents and why.
+pub fn export_parents(
+    out: &mut Out,
+    manifest: &Path,
+    dest: &str,
+    ledger: &Path,
+    key: &KeyArg,
+) -> Result<Status> {
+    let m = optout::Manifest::load(manifest)?;
+    let keyer = optional_key(ledger, key)?;
+    let rows = open_ledger(out, ledger, keyer, true)?.excluded_parents(&m)?;
+    let mut file = match dest {
+        "-" => None,
+        _ => Some(std::io::BufWriter::new(optout::Output::create(Path::new(
+            dest,
+        ))?)),
+    };
+    let mut stdout = out.raw();
+    let w: &mut dyn Write = match file.as_mut() {
+        Some(f) => f,
+        None => &mut stdout,
+    };
+    for r in &rows {
+        serde_json::to_writer(&mut *w, r).map_err(std::io::Error::from)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    if let Some(f) = file {
+        f.into_inner().map_err(|e| e.into_error())?.commit()?;
+    }
+    Ok(Status::Ok)
+}
