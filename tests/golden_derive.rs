@@ -13,8 +13,15 @@ use optout::jsonl::{self, DerivationBuilder};
 use optout::{Ledger, LedgerOptions, SubjectKeyer, Timestamp};
 
 const SECRET: [u8; 32] = [0x42; 32];
-/// Manifest digests (all datasets; `packed` only), as computed when the fixture was made.
+/// Manifest digests (all datasets; `packed` only) in manifest format 3
+/// (each shard's row end recorded).
 const GOLDEN_DIGESTS: [&str; 2] = [
+    "d789a2374661734f536d45e03be838037315cc7573ce9d00cb57685110fcc92d",
+    "0010d19f312fbf1fcbc48d1f4082a796bc30c8f587bff005de7dfce5270bb199",
+];
+/// The same manifests written as format 2, as computed when the fixture
+/// was made (before format 3): only the format changed, not the answer.
+const GOLDEN_DIGESTS_V2: [&str; 2] = [
     "b17c5b75d7fb4a3e47142ad357d44a708b409218e9a1e729616bb9b85ba7459e",
     "72430a0960538e8def214b79ba545038d304a25e5ce2a147c91c1a0cef3752c6",
 ];
@@ -94,12 +101,21 @@ fn build(path: &Path) {
 }
 
 fn digests(l: &Ledger) -> [String; 2] {
-    let all = l
+    digests_as(l, None)
+}
+
+/// The digests, written as manifest format `version` (None: this build's).
+fn digests_as(l: &Ledger, version: Option<u16>) -> [String; 2] {
+    let mut all = l
         .manifest(&l.query(None, "ai-training", at()).unwrap())
         .unwrap();
     let mut q = l.query(None, "ai-training", at()).unwrap();
     q.datasets = vec!["packed".into()];
-    let packed = l.manifest(&q).unwrap();
+    let mut packed = l.manifest(&q).unwrap();
+    if let Some(v) = version {
+        all.version = v;
+        packed.version = v;
+    }
     [all.digest_hex(), packed.digest_hex()]
 }
 
@@ -131,6 +147,11 @@ fn golden_derive_ledger_opens_and_answers_the_same() {
     let s = l.index().stats();
     assert_eq!((s.derived, s.lineage_links), (3, 5));
     assert_eq!(digests(&l), GOLDEN_DIGESTS.map(String::from));
+    assert_eq!(
+        digests_as(&l, Some(2)),
+        GOLDEN_DIGESTS_V2.map(String::from),
+        "as manifest format 2"
+    );
     let m = l
         .manifest(&l.query(None, "ai-training", at()).unwrap())
         .unwrap();
