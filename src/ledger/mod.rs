@@ -30,6 +30,7 @@ mod apply;
 mod ingest;
 mod lock;
 mod readback;
+mod runs;
 mod seal;
 mod tlog;
 

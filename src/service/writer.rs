@@ -481,15 +481,9 @@ impl Writer {
                 manifest,
                 started_at,
             } => {
-                let name =
-                    name.unwrap_or_else(|| format!("{model}-run-{}", l.index().runs().len() + 1));
+                let name = name.unwrap_or_else(|| l.default_run_name(&model));
                 let h = &manifest.header;
-                let later = l
-                    .index()
-                    .events()
-                    .iter()
-                    .filter(|(s, e)| s.0 > h.seq && e.at <= started_at)
-                    .count();
+                let later = l.events_after_manifest(&manifest, started_at);
                 let digest = manifest.digest_hex();
                 let body = json!({
                     "name": name,
