@@ -4,7 +4,11 @@
 
 use super::*;
 
-pub(super) async fn events(app: Arc<App>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn events(
+    app: Arc<App>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (headers, query, bytes) = read_body(&app, req).await?;
     let meta = meta(&caller, &headers, "/v1/events", &query, &bytes)?;
     let a = Arc::clone(&app);
@@ -21,7 +25,11 @@ pub(super) async fn events(app: Arc<App>, caller: Caller, req: Request) -> Resul
     ))
 }
 
-pub(super) async fn records(app: Arc<App>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn records(
+    app: Arc<App>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (headers, query, bytes) = read_body(&app, req).await?;
     let meta = meta(&caller, &headers, "/v1/records", &query, &bytes)?;
     let a = Arc::clone(&app);
@@ -38,7 +46,11 @@ pub(super) async fn records(app: Arc<App>, caller: Caller, req: Request) -> Resu
     ))
 }
 
-pub(super) async fn signals(app: Arc<App>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn signals(
+    app: Arc<App>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (headers, query, bytes) = read_body(&app, req).await?;
     let meta = meta(&caller, &headers, "/v1/signals", &query, &bytes)?;
     // `?agent=A&agent=B&purpose=P&dry_run=true`, as `optout signals`' flags.
@@ -132,7 +144,11 @@ fn manifest_answer(s: Sealed) -> Response {
     r
 }
 
-pub(super) async fn manifest(app: Arc<App>, _caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn manifest(
+    app: Arc<App>,
+    _caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (_, _, bytes) = read_body(&app, req).await?;
     let r: ManifestRequest = if body::is_blank(&bytes) {
         ManifestRequest::default()
@@ -143,7 +159,11 @@ pub(super) async fn manifest(app: Arc<App>, _caller: Caller, req: Request) -> Re
     Ok(manifest_answer(s))
 }
 
-pub(super) async fn manifest_get(app: Arc<App>, _caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn manifest_get(
+    app: Arc<App>,
+    _caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let digest = req
         .uri()
         .path()
@@ -174,7 +194,11 @@ struct RunRequest {
     manifest: Option<String>,
 }
 
-pub(super) async fn runs_add(app: Arc<App>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn runs_add(
+    app: Arc<App>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (headers, query, bytes) = read_body(&app, req).await?;
     let meta = meta(&caller, &headers, "/v1/runs", &query, &bytes)?;
     let r: RunRequest = parse_json(&bytes)?;
@@ -207,7 +231,11 @@ pub(super) async fn runs_add(app: Arc<App>, caller: Caller, req: Request) -> Res
     Ok(write_answer(app.ledger.write(op, meta).await?))
 }
 
-pub(super) async fn runs_list(app: Arc<App>, _caller: Caller, _req: Request) -> Result<Response, ApiError> {
+pub(super) async fn runs_list(
+    app: Arc<App>,
+    _caller: Caller,
+    _req: Request,
+) -> Result<Response, ApiError> {
     let v = blocking(move || app.ledger.runs()).await?;
     Ok(json_answer(StatusCode::OK, v))
 }
@@ -220,7 +248,10 @@ struct SubjectRequest {
     at: Option<String>,
 }
 
-pub(super) async fn subject_request(app: &App, req: Request) -> Result<(String, Timestamp), ApiError> {
+pub(super) async fn subject_request(
+    app: &App,
+    req: Request,
+) -> Result<(String, Timestamp), ApiError> {
     let (_, _, bytes) = read_body(app, req).await?;
     let r: SubjectRequest = parse_json(&bytes)?;
     if r.subject.trim().is_empty() {
@@ -229,24 +260,40 @@ pub(super) async fn subject_request(app: &App, req: Request) -> Result<(String, 
     Ok((r.subject, time_or_now("at", r.at.as_deref())?))
 }
 
-pub(super) async fn affected(app: Arc<App>, _caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn affected(
+    app: Arc<App>,
+    _caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (subject, at) = subject_request(&app, req).await?;
     let v = blocking(move || app.ledger.affected(&subject, at)).await?;
     Ok(json_answer(StatusCode::OK, v))
 }
 
-pub(super) async fn report(app: Arc<App>, _caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn report(
+    app: Arc<App>,
+    _caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (subject, at) = subject_request(&app, req).await?;
     let v = blocking(move || app.ledger.report(&subject, at)).await?;
     Ok(json_answer(StatusCode::OK, v))
 }
 
-pub(super) async fn head(app: Arc<App>, _caller: Caller, _req: Request) -> Result<Response, ApiError> {
+pub(super) async fn head(
+    app: Arc<App>,
+    _caller: Caller,
+    _req: Request,
+) -> Result<Response, ApiError> {
     let v = blocking(move || app.ledger.head()).await?;
     Ok(json_answer(StatusCode::OK, v))
 }
 
-pub(super) async fn fides_intake(app: Arc<App>, caller: Caller, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn fides_intake(
+    app: Arc<App>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (_, _, bytes) = read_body(&app, req).await?;
     let plan = fides::map(&bytes)?;
     if plan.events.is_empty() {
@@ -280,7 +327,11 @@ pub(super) async fn fides_intake(app: Arc<App>, caller: Caller, req: Request) ->
     Ok(r)
 }
 
-pub(super) async fn healthz(app: Arc<App>, _caller: Caller, _req: Request) -> Result<Response, ApiError> {
+pub(super) async fn healthz(
+    app: Arc<App>,
+    _caller: Caller,
+    _req: Request,
+) -> Result<Response, ApiError> {
     Ok(match app.ledger.writer_failure() {
         None => json_answer(StatusCode::OK, json!({"ok": true})),
         Some(why) => json_answer(
@@ -290,7 +341,11 @@ pub(super) async fn healthz(app: Arc<App>, _caller: Caller, _req: Request) -> Re
     })
 }
 
-pub(super) async fn metrics(app: Arc<App>, _caller: Caller, _req: Request) -> Result<Response, ApiError> {
+pub(super) async fn metrics(
+    app: Arc<App>,
+    _caller: Caller,
+    _req: Request,
+) -> Result<Response, ApiError> {
     Ok((
         StatusCode::OK,
         [(
