@@ -46,6 +46,10 @@ impl SiteFile for TdmFile {
     }
 }
 
+/// What reading a site file's text gives: `None`, no file (a 4xx status);
+/// else the file or why it could not be read.
+type Parsed = Option<Result<Box<dyn SiteFile>, String>>;
+
 /// One site-level file a crawl line carries.
 pub(crate) struct Read {
     /// The signal kind (`robots`, `ai.txt`, `tdmrep`).
@@ -64,23 +68,19 @@ pub(crate) struct Read {
 pub(crate) fn read(c: &Crawl) -> Vec<Read> {
     let l = &c.line;
     let mut out = Vec::new();
-    let mut add =
-        |kind,
-         file,
-         text: &Option<String>,
-         parse: &dyn Fn(&str) -> Option<Result<Box<dyn SiteFile>, String>>| {
-            if let Some(t) = text {
-                let text: Arc<str> = Arc::from(t.as_str());
-                if let Some(parsed) = parse(&text) {
-                    out.push(Read {
-                        kind,
-                        at: origin_url(c, file),
-                        text,
-                        parsed,
-                    });
-                }
+    let mut add = |kind, file, text: &Option<String>, parse: &dyn Fn(&str) -> Parsed| {
+        if let Some(t) = text {
+            let text: Arc<str> = Arc::from(t.as_str());
+            if let Some(parsed) = parse(&text) {
+                out.push(Read {
+                    kind,
+                    at: origin_url(c, file),
+                    text,
+                    parsed,
+                });
             }
-        };
+        }
+    };
     add("robots", "/robots.txt", &l.robots_txt, &|t| {
         Robots::parse(t, l.robots_status).map(|r| Ok(Box::new(r) as Box<dyn SiteFile>))
     });

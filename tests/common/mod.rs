@@ -299,3 +299,28 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Runs the `optout` binary with `args` (no `OPTOUT_KEY_FILE` from the
+/// environment), waiting for its output.
+#[cfg(feature = "cli")]
+pub fn optout(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_optout"))
+        .args(args)
+        .env_remove("OPTOUT_KEY_FILE")
+        .output()
+        .expect("run optout")
+}
+
+/// The segment files of the log of the ledger at `root` in `io`, oldest first.
+pub fn segments(io: &optout::storage::MemIo, root: &str) -> Vec<std::path::PathBuf> {
+    use optout::storage::Io;
+    let dir = std::path::Path::new(root).join("log");
+    let mut v: Vec<std::path::PathBuf> = io
+        .list_dir(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|n| dir.join(n))
+        .collect();
+    v.sort();
+    v
+}
