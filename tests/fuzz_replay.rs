@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use optout::event::Entry;
 use optout::storage::{Log, LogOptions, Seq as SSeq};
-use optout::{codec, Index, Ledger, Policy, Purpose};
+use optout::{codec, Index, Policy, Purpose};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -277,24 +277,7 @@ fn write_seeds() {
         &[6, 90, 0, 1, 200, 0, 0x10],
     );
     // manifest
-    let l = Ledger::open_with(
-        fuzz::base_ledger().fork(),
-        Path::new(fuzz::ROOT),
-        Some(fuzz::keyer()),
-        optout::LedgerOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let q = l
-        .query(
-            None,
-            "ai-training",
-            optout::Timestamp::parse("2025-06-01T00:00:00Z").unwrap(),
-        )
-        .unwrap();
-    let m = l.manifest(&q).unwrap().to_bytes();
+    let m = fuzz::base_manifests()[0].clone();
     put("manifest", "base", &[&[0u8][..], &m].concat());
     put("manifest", "base-fixup", &[&[1u8][..], &m].concat());
     // jsonl

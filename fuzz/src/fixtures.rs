@@ -199,7 +199,7 @@ pub fn reseal_snapshot_file(b: &mut [u8]) {
 }
 
 /// The manifests of the base ledger for the purposes the targets check.
-pub(crate) fn base_manifests() -> &'static Vec<Vec<u8>> {
+pub fn base_manifests() -> &'static Vec<Vec<u8>> {
     static M: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     M.get_or_init(|| {
         let l = Ledger::open_with(

@@ -14,6 +14,10 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
+    /// The generator in state `s` as given (not mixed like [`Rng::new`]'s seed).
+    pub const fn from_state(s: u64) -> Self {
+        Rng(s)
+    }
     pub fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
@@ -27,6 +31,11 @@ impl Rng {
     }
     pub fn chance(&mut self, pct: u64) -> bool {
         self.below(100) < pct
+    }
+    /// Up to `max` random bytes (the length random too).
+    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = (self.next() % (max as u64 + 1)) as usize;
+        (0..n).map(|_| self.next() as u8).collect()
     }
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len() as u64) as usize]
