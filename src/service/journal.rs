@@ -231,7 +231,8 @@ impl Journal {
                 }
                 Err(e) => return Err(bad(&path, n, format!("journal line does not parse: {e}"))),
             };
-            match line {
+            // The answer this line leaves remembered, if any.
+            let answer = match line {
                 Line::Header { v, ledger_id: id } => {
                     if n != 1 || v != 1 {
                         return Err(bad(&path, n, "unexpected journal header"));
@@ -243,6 +244,7 @@ impl Journal {
                             format!("this journal belongs to ledger {id}, not {ledger_id}: give another --state directory"),
                         ));
                     }
+                    None
                 }
                 _ if n == 1 => return Err(bad(&path, n, "no journal header")),
                 Line::Intent {
@@ -258,19 +260,10 @@ impl Journal {
                 } => {
                     if reached(holds, Seq(first), Seq(last), &digest) {
                         report.resolved += 1;
-                        insert(
-                            &mut map,
-                            actor,
-                            key,
-                            fp,
-                            response,
-                            &at,
-                            now,
-                            ttl_ns,
-                            &mut report,
-                        );
+                        Some((actor, key, fp, response, at))
                     } else {
                         report.dropped += 1;
+                        None
                     }
                 }
                 Line::Done {
@@ -279,7 +272,10 @@ impl Journal {
                     fp,
                     response,
                     at,
-                } => insert(
+                } => Some((actor, key, fp, response, at)),
+            };
+            if let Some((actor, key, fp, response, at)) = answer {
+                insert(
                     &mut map,
                     actor,
                     key,
@@ -289,7 +285,7 @@ impl Journal {
                     now,
                     ttl_ns,
                     &mut report,
-                ),
+                );
             }
         }
         report.keys = map.len();
