@@ -8,10 +8,11 @@
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz;
 
+use fuzz::base_payloads;
+
 use std::path::{Path, PathBuf};
 
 use optout::event::Entry;
-use optout::storage::{Log, LogOptions, Seq as SSeq};
 use optout::{codec, Index, Policy, Purpose};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
@@ -168,24 +169,6 @@ fn base_frames() -> Vec<(u8, Vec<u8>)> {
         out.push((flags, seg[at + 24..at + 24 + len].to_vec()));
         at += 60 + len;
     }
-    out
-}
-
-/// The payloads of the base ledger's log, in order.
-fn base_payloads() -> Vec<Vec<u8>> {
-    let io = fuzz::base_ledger().fork();
-    let log = Log::open(
-        io,
-        fuzz::ROOT,
-        LogOptions::new().create(false).read_only(true),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    log.replay::<optout::storage::StorageError, _>(SSeq(1), |_, p| {
-        out.push(p.to_vec());
-        Ok(())
-    })
-    .unwrap();
     out
 }
 

@@ -103,26 +103,9 @@ fn assert_bounded(what: &str, input: usize, peak: usize) {
 
 // ---------------------------------------------------------------- helpers
 
-fn payloads() -> Vec<Vec<u8>> {
-    let io = fuzz::base_ledger().fork();
-    let log = Log::open(
-        io,
-        fuzz::ROOT,
-        LogOptions::new().create(false).read_only(true),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    log.replay::<optout::storage::StorageError, _>(SSeq(1), |_, p| {
-        out.push(p.to_vec());
-        Ok(())
-    })
-    .unwrap();
-    out
-}
-
 fn snapshot_bytes() -> Vec<u8> {
     let mut ix = Index::new();
-    for (i, p) in payloads().iter().enumerate() {
+    for (i, p) in fuzz::base_payloads().iter().enumerate() {
         let e: Entry = codec::decode(p).unwrap();
         ix.apply(optout::Seq(i as u64 + 1), &e).unwrap();
     }
@@ -404,7 +387,7 @@ fn snapshot_random_inputs_are_errors() {
 
 #[test]
 fn entry_every_truncation_is_an_error() {
-    for p in payloads() {
+    for p in fuzz::base_payloads() {
         for n in 0..p.len() {
             assert!(codec::decode::<Entry>(&p[..n]).is_err());
         }
@@ -413,7 +396,7 @@ fn entry_every_truncation_is_an_error() {
 
 #[test]
 fn entry_every_bit_flip_is_clean() {
-    for p in payloads() {
+    for p in fuzz::base_payloads() {
         for bit in 0..p.len() * 8 {
             let mut h = p.clone();
             h[bit / 8] ^= 1 << (bit % 8);
@@ -423,7 +406,7 @@ fn entry_every_bit_flip_is_clean() {
 }
 
 fn entry_lengths(values: &[u64]) {
-    for p in payloads() {
+    for p in fuzz::base_payloads() {
         for at in 0..p.len().saturating_sub(8) {
             for &v in values {
                 let mut h = p.clone();

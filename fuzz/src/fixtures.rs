@@ -218,3 +218,16 @@ pub fn base_manifests() -> &'static Vec<Vec<u8>> {
             .collect()
     })
 }
+
+/// The payloads of the base ledger's log, in order.
+pub fn base_payloads() -> Vec<Vec<u8>> {
+    let io = base_ledger().fork();
+    let log = Log::open(io, ROOT, LogOptions::new().create(false).read_only(true)).unwrap();
+    let mut out = Vec::new();
+    log.replay::<optout::storage::StorageError, _>(SSeq(1), |_, p| {
+        out.push(p.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    out
+}
