@@ -30,10 +30,7 @@ pub fn segment(data: &[u8]) {
             b
         }
     };
-    let io = base_ledger().fork();
-    let p = Path::new(SEG);
-    io.create_file(p).unwrap();
-    io.write_at(p, 0, &bytes).unwrap();
+    let io = with_file(base_ledger(), SEG, &bytes);
     let _ = optout::storage::verify(&io, ROOT);
     if let Ok(log) = Log::open(
         io.clone(),
@@ -189,10 +186,7 @@ pub fn snapshot_file(data: &[u8]) {
         }
     };
     let (io0, path) = base_ledger_with_snapshot();
-    let io = io0.fork();
-    let p = Path::new(path);
-    io.create_file(p).unwrap();
-    io.write_at(p, 0, &bytes).unwrap();
+    let io = with_file(io0, path, &bytes);
     let _ = optout::storage::verify(&io, ROOT);
     if let Ok(log) = Log::open(
         io.clone(),

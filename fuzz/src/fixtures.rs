@@ -231,3 +231,12 @@ pub fn base_payloads() -> Vec<Vec<u8>> {
     .unwrap();
     out
 }
+
+/// A fork of `base` with the file at `path` replaced by `bytes`.
+pub fn with_file(base: &MemIo, path: &str, bytes: &[u8]) -> MemIo {
+    let io = base.fork();
+    let p = Path::new(path);
+    io.create_file(p).unwrap();
+    io.write_at(p, 0, bytes).unwrap();
+    io
+}
