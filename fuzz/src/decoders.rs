@@ -77,12 +77,7 @@ pub fn snapshot(data: &[u8]) {
     let ix2 = Index::from_snapshot_bytes(&again).expect("re-encoded index decodes");
     let _ = ix.stats();
     for p in ["ai-training", "ads"] {
-        let q = Query {
-            policy: Policy::default_for(Purpose::new(p).unwrap()),
-            seq: ix.seq(),
-            at: t("2025-06-01T00:00:00Z"),
-            datasets: vec![],
-        };
+        let q = default_query(&ix, p);
         let a = engine::evaluate(&ix, &q);
         let b = engine::evaluate(&ix2, &q);
         assert_eq!(
@@ -127,12 +122,7 @@ pub fn snapshot_sections(data: &[u8]) {
     let twin = Index::from_snapshot_bytes(&ix.to_snapshot_bytes().unwrap())
         .expect("its format 2 encoding decodes");
     for p in ["ai-training", "ads"] {
-        let q = Query {
-            policy: Policy::default_for(Purpose::new(p).unwrap()),
-            seq: ix.seq(),
-            at: t("2025-06-01T00:00:00Z"),
-            datasets: vec![],
-        };
+        let q = default_query(&ix, p);
         assert_eq!(engine::evaluate(&ix, &q), engine::evaluate(&twin, &q));
     }
 }

@@ -240,3 +240,14 @@ pub fn with_file(base: &MemIo, path: &str, bytes: &[u8]) -> MemIo {
     io.write_at(p, 0, bytes).unwrap();
     io
 }
+
+/// The query of `purpose`'s default policy over all of `ix`, at its seq
+/// and 2025-06-01.
+pub fn default_query(ix: &Index, purpose: &str) -> Query {
+    Query {
+        policy: Policy::default_for(Purpose::new(purpose).unwrap()),
+        seq: ix.seq(),
+        at: t("2025-06-01T00:00:00Z"),
+        datasets: vec![],
+    }
+}
