@@ -7,9 +7,9 @@
 //! the root package's integration tests can include it.
 //! Every check returns normally for any input; a panic is a finding.
 //!
-//! Here: the target table ([`TARGETS`], [`run`]); [`fixtures`] (the base
-//! ledger, segment, snapshot files, manifests), [`decoders`] (one check per
-//! parser), [`ops`] (the operation targets: `grammar`, `build`, `harness`).
+//! Here: the target table ([`TARGETS`], [`run`]); `fixtures` (the base
+//! ledger, segment, snapshot files, manifests), `decoders` (one check per
+//! parser), `ops` (the operation targets: `grammar`, `build`, `harness`).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
