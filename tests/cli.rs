@@ -2,19 +2,14 @@
 //! output, all-or-nothing batches, the writer lock, damage detection, demo.
 #![cfg(feature = "cli")]
 
+mod common;
+use common::optout;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-
-fn optout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optout"))
-        .args(args)
-        .env_remove("OPTOUT_KEY_FILE")
-        .output()
-        .expect("run optout")
-}
 
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exit code")

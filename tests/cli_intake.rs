@@ -6,18 +6,12 @@
 //! stale manifest is refused by `runs add --require-fresh` (part 8).
 #![cfg(feature = "cli")]
 
+mod common;
+use common::optout;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn optout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optout"))
-        .args(args)
-        .env_remove("OPTOUT_KEY_FILE")
-        .output()
-        .expect("run optout")
-}
 
 fn run(args: &[&str], code: i32) -> (String, String) {
     let o = optout(args);

@@ -4,22 +4,16 @@
 //! name the file, row and column, and nothing is half-applied.
 #![cfg(feature = "cli")]
 
+mod common;
+use common::optout;
+
 mod table;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray};
 use serde_json::Value;
-
-fn optout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optout"))
-        .args(args)
-        .env_remove("OPTOUT_KEY_FILE")
-        .output()
-        .expect("run optout")
-}
 
 fn ok(args: &[&str]) -> String {
     let o = optout(args);

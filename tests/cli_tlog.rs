@@ -5,18 +5,13 @@
 //! tampered receipts and checkpoints refused, witnesses, old ledgers.
 #![cfg(feature = "cli")]
 
+mod common;
+use common::{copy_dir, optout};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn optout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optout"))
-        .args(args)
-        .env_remove("OPTOUT_KEY_FILE")
-        .output()
-        .expect("run optout")
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -62,19 +57,6 @@ impl Dir {
         let p = self.p(name);
         std::fs::write(&p, body).unwrap();
         p
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
     }
 }
 

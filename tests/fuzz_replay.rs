@@ -8,11 +8,12 @@
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz;
 
+use fuzz::base_payloads;
+
 use std::path::{Path, PathBuf};
 
 use optout::event::Entry;
-use optout::storage::{Log, LogOptions, Seq as SSeq};
-use optout::{codec, Index, Ledger, Policy, Purpose};
+use optout::{codec, Index, Policy, Purpose};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -171,24 +172,6 @@ fn base_frames() -> Vec<(u8, Vec<u8>)> {
     out
 }
 
-/// The payloads of the base ledger's log, in order.
-fn base_payloads() -> Vec<Vec<u8>> {
-    let io = fuzz::base_ledger().fork();
-    let log = Log::open(
-        io,
-        fuzz::ROOT,
-        LogOptions::new().create(false).read_only(true),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    log.replay::<optout::storage::StorageError, _>(SSeq(1), |_, p| {
-        out.push(p.to_vec());
-        Ok(())
-    })
-    .unwrap();
-    out
-}
-
 #[test]
 fn base_ledger_frames_round_trip_through_frames_from() {
     // The structure-aware segment mode rebuilds the base log exactly.
@@ -277,24 +260,7 @@ fn write_seeds() {
         &[6, 90, 0, 1, 200, 0, 0x10],
     );
     // manifest
-    let l = Ledger::open_with(
-        fuzz::base_ledger().fork(),
-        Path::new(fuzz::ROOT),
-        Some(fuzz::keyer()),
-        optout::LedgerOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let q = l
-        .query(
-            None,
-            "ai-training",
-            optout::Timestamp::parse("2025-06-01T00:00:00Z").unwrap(),
-        )
-        .unwrap();
-    let m = l.manifest(&q).unwrap().to_bytes();
+    let m = fuzz::base_manifests()[0].clone();
     put("manifest", "base", &[&[0u8][..], &m].concat());
     put("manifest", "base-fixup", &[&[1u8][..], &m].concat());
     // jsonl

@@ -11,6 +11,9 @@
 //! tests/tamper_log.rs and tests/manifest.rs (every bit flip and truncation
 //! of a sealed manifest).
 
+mod common;
+use common::Rng;
+
 #[path = "../fuzz/src/lib.rs"]
 #[allow(unused)]
 mod fuzz;
@@ -21,7 +24,7 @@ use std::path::Path;
 
 use optout::event::Entry;
 use optout::storage::{Io, Log, LogOptions, Seq as SSeq};
-use optout::{codec, jsonl, Index, Ledger, Manifest, Policy, SubjectKeyer};
+use optout::{codec, jsonl, Index, Manifest, Policy, SubjectKeyer};
 
 // ---------------------------------------------------------------- allocator
 
@@ -100,43 +103,9 @@ fn assert_bounded(what: &str, input: usize, peak: usize) {
 
 // ---------------------------------------------------------------- helpers
 
-/// xorshift64*: deterministic random inputs.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = (self.next() % (max as u64 + 1)) as usize;
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-fn payloads() -> Vec<Vec<u8>> {
-    let io = fuzz::base_ledger().fork();
-    let log = Log::open(
-        io,
-        fuzz::ROOT,
-        LogOptions::new().create(false).read_only(true),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    log.replay::<optout::storage::StorageError, _>(SSeq(1), |_, p| {
-        out.push(p.to_vec());
-        Ok(())
-    })
-    .unwrap();
-    out
-}
-
 fn snapshot_bytes() -> Vec<u8> {
     let mut ix = Index::new();
-    for (i, p) in payloads().iter().enumerate() {
+    for (i, p) in fuzz::base_payloads().iter().enumerate() {
         let e: Entry = codec::decode(p).unwrap();
         ix.apply(optout::Seq(i as u64 + 1), &e).unwrap();
     }
@@ -144,24 +113,7 @@ fn snapshot_bytes() -> Vec<u8> {
 }
 
 fn manifest_bytes() -> Vec<u8> {
-    let l = Ledger::open_with(
-        fuzz::base_ledger().fork(),
-        Path::new(fuzz::ROOT),
-        Some(fuzz::keyer()),
-        optout::LedgerOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let q = l
-        .query(
-            None,
-            "ai-training",
-            optout::Timestamp::parse("2025-06-01T00:00:00Z").unwrap(),
-        )
-        .unwrap();
-    l.manifest(&q).unwrap().to_bytes()
+    fuzz::base_manifests()[0].clone()
 }
 
 /// Recomputes a manifest's digest (the key is public: the digest detects
@@ -417,7 +369,7 @@ fn snapshot_profile_bitmaps_must_be_canonical() {
 
 #[test]
 fn snapshot_random_inputs_are_errors() {
-    let mut r = Rng(11);
+    let mut r = Rng::from_state(11);
     for _ in 0..3000 {
         let mut x = r.bytes(300);
         assert!(Index::from_snapshot_bytes(&x).is_err());
@@ -435,7 +387,7 @@ fn snapshot_random_inputs_are_errors() {
 
 #[test]
 fn entry_every_truncation_is_an_error() {
-    for p in payloads() {
+    for p in fuzz::base_payloads() {
         for n in 0..p.len() {
             assert!(codec::decode::<Entry>(&p[..n]).is_err());
         }
@@ -444,7 +396,7 @@ fn entry_every_truncation_is_an_error() {
 
 #[test]
 fn entry_every_bit_flip_is_clean() {
-    for p in payloads() {
+    for p in fuzz::base_payloads() {
         for bit in 0..p.len() * 8 {
             let mut h = p.clone();
             h[bit / 8] ^= 1 << (bit % 8);
@@ -454,7 +406,7 @@ fn entry_every_bit_flip_is_clean() {
 }
 
 fn entry_lengths(values: &[u64]) {
-    for p in payloads() {
+    for p in fuzz::base_payloads() {
         for at in 0..p.len().saturating_sub(8) {
             for &v in values {
                 let mut h = p.clone();
@@ -486,7 +438,7 @@ fn entry_string_length_reproducer_is_bounded() {
 
 #[test]
 fn entry_random_inputs_are_clean() {
-    let mut r = Rng(12);
+    let mut r = Rng::from_state(12);
     for _ in 0..5000 {
         let x = r.bytes(200);
         let peak = peak_during(|| fuzz::entry(&x));
@@ -556,7 +508,7 @@ fn manifest_resealed_bit_flips_are_clean() {
 
 #[test]
 fn manifest_random_inputs_are_errors() {
-    let mut r = Rng(13);
+    let mut r = Rng::from_state(13);
     let b = manifest_bytes();
     for _ in 0..3000 {
         let x = r.bytes(400);
@@ -710,7 +662,7 @@ fn segment_every_bit_flip_is_clean() {
 
 #[test]
 fn segment_random_inputs_are_clean() {
-    let mut r = Rng(14);
+    let mut r = Rng::from_state(14);
     for i in 0..300u32 {
         let mut x = r.bytes(600);
         x.insert(0, (i % 3) as u8);
@@ -766,7 +718,7 @@ fn text_inputs_bit_flips_and_random_bytes_are_clean() {
             fuzz::policy(&h);
         }
     }
-    let mut r = Rng(15);
+    let mut r = Rng::from_state(15);
     for _ in 0..3000 {
         let x = r.bytes(200);
         fuzz::jsonl_record(&x);
@@ -869,7 +821,7 @@ fn snapshot_file_hostile_lengths_are_bounded() {
 
 #[test]
 fn snapshot_file_random_inputs_are_clean() {
-    let mut r = Rng(16);
+    let mut r = Rng::from_state(16);
     let b = fuzz::base_snapshot_file();
     for i in 0..400u32 {
         let x = r.bytes(300);

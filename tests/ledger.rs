@@ -733,3 +733,38 @@ fn refusals_are_structured_and_name_no_cli_flags() {
         assert!(!e.to_string().contains("--"), "names a CLI flag: {e}");
     }
 }
+
+#[test]
+fn run_rules_default_name_and_events_after_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::create(&dir.path().join("l"), keyer()).unwrap();
+    ingest(&mut l, &records(14, "p0"));
+    // Before the manifest: never counted, whatever its date.
+    apply(
+        &mut l,
+        r#"{"type":"objection","subject":"u1@x.org","at":"2024-12-01T00:00:00Z","purposes":["ai-training"]}"#,
+    );
+    let q = l
+        .query(None, "ai-training", t("2025-01-01T00:00:00Z"))
+        .unwrap();
+    let m = l.manifest(&q).unwrap();
+    assert_eq!(l.default_run_name("chat"), "chat-run-1");
+    assert_eq!(l.events_after_manifest(&m, t("2025-06-01T00:00:00Z")), 0);
+    // After it: one in effect by June, one dated September.
+    apply(
+        &mut l,
+        concat!(
+            r#"{"type":"objection","subject":"u4@x.org","at":"2025-02-01T00:00:00Z","purposes":["ai-training"]}"#,
+            "\n",
+            r#"{"type":"objection","subject":"u5@x.org","at":"2025-09-01T00:00:00Z","purposes":["ai-training"]}"#,
+        ),
+    );
+    assert_eq!(l.events_after_manifest(&m, t("2025-01-15T00:00:00Z")), 0);
+    assert_eq!(l.events_after_manifest(&m, t("2025-06-01T00:00:00Z")), 1);
+    assert_eq!(l.events_after_manifest(&m, t("2025-12-01T00:00:00Z")), 2);
+    let name = l.default_run_name("chat");
+    l.register_run(&name, "chat", &m, t("2025-06-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(l.default_run_name("chat"), "chat-run-2");
+    assert_eq!(l.index().runs()[0].1.name, "chat-run-1");
+}

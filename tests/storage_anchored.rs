@@ -7,7 +7,10 @@
 //! refused or falls back to the full scan; a snapshot resealed with the
 //! right key but a wrong pin is never trusted.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::segments;
+
+use std::path::Path;
 
 use optout::storage::{
     verify, verify_keyed, FindingKind, Io, LedgerId, Log, LogOptions, MemIo, Seq, SnapshotKey,
@@ -48,18 +51,6 @@ fn fixture(at: u64) -> MemIo {
     io.fork()
 }
 
-fn segments(io: &MemIo) -> Vec<PathBuf> {
-    let dir = Path::new(ROOT).join("log");
-    let mut v: Vec<PathBuf> = io
-        .list_dir(&dir)
-        .unwrap()
-        .into_iter()
-        .map(|n| dir.join(n))
-        .collect();
-    v.sort();
-    v
-}
-
 fn read_all(io: &MemIo, p: &Path) -> Vec<u8> {
     let mut b = vec![0u8; io.file_len(p).unwrap() as usize];
     io.read_at(p, 0, &mut b).unwrap();
@@ -89,7 +80,7 @@ fn corrupt_findings(io: &MemIo) -> Vec<optout::storage::Finding> {
 #[test]
 fn a_flip_before_the_snapshot_is_not_seen_by_open_but_is_by_verify() {
     let io = fixture(50);
-    let segs = segments(&io);
+    let segs = segments(&io, ROOT);
     assert!(segs.len() >= 6, "{} segments", segs.len());
     assert!(first_seq(&io, &segs[1]) <= 50);
     // A payload byte of the first frame of segment 1 (seq 1).
@@ -133,7 +124,7 @@ fn a_flip_before_the_snapshot_is_not_seen_by_open_but_is_by_verify() {
 #[test]
 fn a_flip_after_the_snapshot_is_seen_by_open() {
     let io = fixture(20);
-    let segs = segments(&io);
+    let segs = segments(&io, ROOT);
     let last = segs.last().unwrap();
     assert!(first_seq(&io, last) > 20);
     flip(&io, last, 84 + 24 + 1);
@@ -146,7 +137,7 @@ fn a_flip_after_the_snapshot_is_seen_by_open() {
 #[test]
 fn a_flip_in_the_snapshot_segment_before_its_seq_is_seen_by_open() {
     let io = fixture(52);
-    let segs = segments(&io);
+    let segs = segments(&io, ROOT);
     let i = segs.iter().rposition(|p| first_seq(&io, p) <= 52).unwrap();
     assert!(
         first_seq(&io, &segs[i]) < 52,
@@ -160,7 +151,7 @@ fn a_flip_in_the_snapshot_segment_before_its_seq_is_seen_by_open() {
 #[test]
 fn a_deleted_first_segment_is_refused() {
     let io = fixture(50);
-    let segs = segments(&io);
+    let segs = segments(&io, ROOT);
     io.remove_file(&segs[0]).unwrap();
     let r = Log::open(io.clone(), ROOT, ro());
     match r {
@@ -175,7 +166,7 @@ fn a_deleted_first_segment_is_refused() {
 fn a_cut_earlier_segment_is_refused() {
     for cut in [1u64, 36, 60] {
         let io = fixture(50);
-        let segs = segments(&io);
+        let segs = segments(&io, ROOT);
         let len = io.file_len(&segs[1]).unwrap();
         io.truncate(&segs[1], len - cut).unwrap();
         let r = Log::open(io.clone(), ROOT, ro());
@@ -223,7 +214,7 @@ fn a_resealed_snapshot_with_a_wrong_pin_is_never_trusted() {
     drop(log);
     // With a damaged frame before seq 50 that the anchor would have hidden,
     // the full scan it falls back to sees it.
-    flip(&io, &segments(&io)[0], 84 + 24 + 2);
+    flip(&io, &segments(&io, ROOT)[0], 84 + 24 + 2);
     let r = Log::open(io.clone(), ROOT, ro());
     assert!(matches!(r, Err(StorageError::Corrupt { .. })), "{r:?}");
 }

@@ -9,7 +9,10 @@
 //! segments' format version (a version 2 log keeps one), and by head
 //! pinning: the pinned `(seq, chain)` is no longer the log's.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::segments;
+
+use std::path::Path;
 use std::time::Instant;
 
 use optout::storage::{
@@ -54,18 +57,6 @@ struct FrameAt {
     offset: u64,
     len: u64,
     commit: bool,
-}
-
-fn segments(io: &MemIo) -> Vec<PathBuf> {
-    let dir = Path::new(ROOT).join("log");
-    let mut v: Vec<PathBuf> = io
-        .list_dir(&dir)
-        .unwrap()
-        .into_iter()
-        .map(|n| dir.join(n))
-        .collect();
-    v.sort();
-    v
 }
 
 fn frames(bytes: &[u8]) -> Vec<FrameAt> {
@@ -134,7 +125,7 @@ fn detected(r: &VerifyReport, file: &Path) -> Option<(FindingKind, u64)> {
 fn every_bit_flip_is_detected() {
     let t0 = Instant::now();
     let base = fixture(1);
-    let segs = segments(&base);
+    let segs = segments(&base, ROOT);
     assert!(segs.len() >= 4, "fixture has {} segments", segs.len());
     let (mut flips, mut torn) = (0u64, 0u64);
     for (si, seg) in segs.iter().enumerate() {
@@ -208,7 +199,7 @@ fn every_snapshot_bit_flip_and_truncation_is_detected() {
 fn every_truncation_is_detected_or_caught_by_pinning() {
     let base = fixture(1);
     let pinned = head(&base);
-    let segs = segments(&base);
+    let segs = segments(&base, ROOT);
     let head_file = Path::new(ROOT).join("HEAD");
     let (mut total, mut boundaries) = (0, 0);
     for (si, seg) in segs.iter().enumerate() {
@@ -265,7 +256,7 @@ fn deleted_duplicated_reordered_spliced_frames_are_detected() {
     let base = fixture(1);
     let other = fixture(2); // same shape, another ledger id
     let pinned = head(&base);
-    let segs = segments(&base);
+    let segs = segments(&base, ROOT);
     let mut cases = 0;
     for (si, seg) in segs.iter().enumerate() {
         let bytes = base.read_all(seg).unwrap();
@@ -332,7 +323,7 @@ fn deleted_duplicated_reordered_spliced_frames_are_detected() {
 fn deleted_duplicated_reordered_spliced_segments_are_detected() {
     let base = fixture(1);
     let other = fixture(2);
-    let segs = segments(&base);
+    let segs = segments(&base, ROOT);
     let n = segs.len();
     let corrupt = |img: &MemIo, what: &str| {
         let r = verify(img, ROOT).unwrap();

@@ -31,6 +31,7 @@ mod derive;
 mod ingest;
 mod lock;
 mod readback;
+mod runs;
 mod seal;
 mod tlog;
 

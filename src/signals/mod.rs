@@ -29,6 +29,7 @@ pub mod headers;
 pub mod meta;
 pub mod pattern;
 pub mod robots;
+mod sitefile;
 pub mod tdmrep;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -250,17 +251,6 @@ pub fn parse_crawl(input: impl BufRead, file: &str) -> Result<Vec<Crawl>, InputE
     Ok(out)
 }
 
-fn origin_url(c: &Crawl, file: &str) -> String {
-    let scheme = c
-        .line
-        .url
-        .split("://")
-        .next()
-        .unwrap_or("https")
-        .to_ascii_lowercase();
-    format!("{scheme}://{}{file}", c.host)
-}
-
 /// The signals of one crawl line. `urls` are the known URLs of the line's
 /// host (ledger keys and crawled URLs), for path rules.
 pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signal> {
@@ -294,79 +284,15 @@ pub fn signals_of(c: &Crawl, urls: &BTreeSet<String>, cfg: &Config) -> Vec<Signa
         .collect();
 
     // Domain-level files with path rules.
-    if let Some(t) = &c.line.robots_txt {
-        let t: Arc<str> = Arc::from(t.as_str());
-        let at = origin_url(c, "/robots.txt");
-        if let Some(r) = robots::Robots::parse(&t, c.line.robots_status) {
-            push(
-                "robots",
-                Scope::Domain(c.host.clone()),
-                &t,
-                &at,
-                r.site_verdict(agents),
-            );
-            for (u, p) in &paths {
-                push(
-                    "robots",
-                    Scope::Url((*u).clone()),
-                    &t,
-                    &at,
-                    r.verdict(agents, u, p),
-                );
-            }
-        }
-    }
-    if let Some(t) = &c.line.ai_txt {
-        let t: Arc<str> = Arc::from(t.as_str());
-        let at = origin_url(c, "/ai.txt");
-        if let Some(r) = aitxt::AiTxt::parse(&t, c.line.ai_txt_status) {
-            push(
-                "ai.txt",
-                Scope::Domain(c.host.clone()),
-                &t,
-                &at,
-                r.site_verdict(agents),
-            );
-            for (u, p) in &paths {
-                push(
-                    "ai.txt",
-                    Scope::Url((*u).clone()),
-                    &t,
-                    &at,
-                    r.verdict(agents, u, p),
-                );
-            }
-        }
-    }
-    if let Some(t) = &c.line.tdmrep_json {
-        let t: Arc<str> = Arc::from(t.as_str());
-        let at = origin_url(c, "/.well-known/tdmrep.json");
-        let status = c.line.tdmrep_status.unwrap_or(200);
-        if !(400..500).contains(&status) {
-            let parsed = if status >= 300 {
-                Err(format!("tdmrep.json answered HTTP {status}"))
-            } else {
-                tdmrep::parse_file(&t)
-            };
-            match parsed {
-                Err(e) => push(
-                    "tdmrep",
-                    Scope::Domain(c.host.clone()),
-                    &t,
-                    &at,
-                    Verdict::Unparsable(e),
-                ),
-                Ok(f) => {
-                    push(
-                        "tdmrep",
-                        Scope::Domain(c.host.clone()),
-                        &t,
-                        &at,
-                        f.site_verdict(),
-                    );
-                    for (u, p) in &paths {
-                        push("tdmrep", Scope::Url((*u).clone()), &t, &at, f.verdict(p));
-                    }
+    for f in sitefile::read(c) {
+        let site = Scope::Domain(c.host.clone());
+        match &f.parsed {
+            Err(e) => push(f.kind, site, &f.text, &f.at, Verdict::Unparsable(e.clone())),
+            Ok(r) => {
+                push(f.kind, site, &f.text, &f.at, r.site(agents));
+                for (u, p) in &paths {
+                    let v = r.url(agents, u, p);
+                    push(f.kind, Scope::Url((*u).clone()), &f.text, &f.at, v);
                 }
             }
         }

@@ -14,6 +14,10 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
+    /// The generator in state `s` as given (not mixed like [`Rng::new`]'s seed).
+    pub const fn from_state(s: u64) -> Self {
+        Rng(s)
+    }
     pub fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
@@ -27,6 +31,11 @@ impl Rng {
     }
     pub fn chance(&mut self, pct: u64) -> bool {
         self.below(100) < pct
+    }
+    /// Up to `max` random bytes (the length random too).
+    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = (self.next() % (max as u64 + 1)) as usize;
+        (0..n).map(|_| self.next() as u8).collect()
     }
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len() as u64) as usize]
@@ -298,4 +307,29 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(e.path(), dst).unwrap();
         }
     }
+}
+
+/// Runs the `optout` binary with `args` (no `OPTOUT_KEY_FILE` from the
+/// environment), waiting for its output.
+#[cfg(feature = "cli")]
+pub fn optout(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_optout"))
+        .args(args)
+        .env_remove("OPTOUT_KEY_FILE")
+        .output()
+        .expect("run optout")
+}
+
+/// The segment files of the log of the ledger at `root` in `io`, oldest first.
+pub fn segments(io: &optout::storage::MemIo, root: &str) -> Vec<std::path::PathBuf> {
+    use optout::storage::Io;
+    let dir = std::path::Path::new(root).join("log");
+    let mut v: Vec<std::path::PathBuf> = io
+        .list_dir(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|n| dir.join(n))
+        .collect();
+    v.sort();
+    v
 }

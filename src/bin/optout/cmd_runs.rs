@@ -54,16 +54,11 @@ pub fn add(
     }
     let name = match a.name {
         Some(n) => n.to_string(),
-        None => format!("{model}-run-{}", l.index().runs().len() + 1),
+        None => l.default_run_name(model),
     };
     let seq = l.register_run(&name, model, &m, started)?;
     let h = &m.header;
-    let later = l
-        .index()
-        .events()
-        .iter()
-        .filter(|(s, e)| s.0 > h.seq && e.at <= started)
-        .count();
+    let later = l.events_after_manifest(&m, started);
     out.line(format!(
         "registered run {name} (model {model}) at seq {seq}: manifest {} ({} at {}, seq {}), started {}",
         &m.digest_hex()[..16],
