@@ -164,6 +164,30 @@ pub fn records(
     Ok(r.finish())
 }
 
+/// Parses every source as lineage lines of a derivation of `dataset` from
+/// `sources` (all or nothing), kept in the builder so a refusal by the
+/// ledger can name its file and line.
+pub fn lineage(
+    inputs: &[Source],
+    dataset: &str,
+    sources: &[String],
+    allow_missing: bool,
+) -> Result<jsonl::DerivationBuilder, optout::Error> {
+    let mut b = jsonl::DerivationBuilder::new(dataset, sources, allow_missing);
+    for s in inputs {
+        match s {
+            Source::File(p) => {
+                b.parse(std::io::BufReader::new(open(p)?), &p.display().to_string())?
+            }
+            Source::Text { name, bytes } => b.parse(bytes.as_slice(), name)?,
+            Source::Lines { name, lines } => {
+                each_item(name, lines, &mut |name, n, line| b.parse_line(line, name, n))?
+            }
+        }
+    }
+    Ok(b)
+}
+
 /// Parses every source as events (all or nothing).
 pub fn events(sources: &[Source], keyer: &SubjectKeyer) -> Result<Vec<Event>, optout::Error> {
     let mut out = Vec::new();

@@ -395,6 +395,42 @@ impl PyLedger {
         summary(py, &s)
     }
 
+    /// Registers rows of the derived ``dataset`` (packed, tokenised shards)
+    /// with their parents, all or nothing. ``sources``: the datasets parents
+    /// may come from. ``lineage``: a JSONL path, JSONL ``bytes``, one
+    /// lineage ``dict`` or an iterable of them, each
+    /// ``{"shard", "row", "parents": [{"dataset", "shard", "row"} | {"key"} |
+    /// {"content_hash"}]}``. A missing parent (unless
+    /// ``allow_missing_parents``), a cycle or a row derived twice from
+    /// different parents raises ``InputError`` naming the file, line and
+    /// field; nothing is written. Returns ``{"registered", "unchanged",
+    /// "links", "seq"}``.
+    #[pyo3(signature = (dataset, sources, lineage, *, allow_missing_parents = false))]
+    fn derive<'py>(
+        &self,
+        py: Python<'py>,
+        dataset: &str,
+        sources: Vec<String>,
+        lineage: &Bound<'py, PyAny>,
+        allow_missing_parents: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let srcs = input::collect(py, &PyTuple::new(py, [lineage])?)?;
+        let dataset = dataset.to_string();
+        let s = self.with(py, move |l| {
+            let mut b = input::lineage(&srcs, &dataset, &sources, allow_missing_parents)?;
+            match l.derive(b.take()) {
+                Err(optout::Error::Derive(e)) => Err(b.located(e)),
+                r => r,
+            }
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("registered", s.registered)?;
+        d.set_item("unchanged", s.unchanged)?;
+        d.set_item("links", s.links)?;
+        d.set_item("seq", s.seq.0)?;
+        Ok(d)
+    }
+
     /// Registers the rows of Parquet files by a record ``mapping`` (a dict,
     /// JSON text or a path; docs/TABLES.md), all or nothing. ``paths``: one
     /// path or a list. The shard of a file is its path relative to ``root``

@@ -197,6 +197,15 @@ class Ledger:
         """A signed checkpoint (C2SP note text) of the log at its head."""
     def receipt(self, seq: int, signing_key: PathLike | None = None) -> str:
         """The receipt (JSON text) of the entry at ``seq`` in a checkpoint at the head."""
+    def derive(
+        self,
+        dataset: str,
+        sources: Sequence[str],
+        lineage: Source,
+        *,
+        allow_missing_parents: bool = False,
+    ) -> IngestSummary:
+        """Registers rows of a derived dataset with their parents, all or nothing; a derived row is excluded when any ancestor is."""
     def ingest_parquet(
         self,
         paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
