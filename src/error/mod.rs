@@ -86,9 +86,9 @@ pub enum LedgerError {
     #[error("seq {seq} is past the ledger's head {head}")]
     SeqPastHead {
         /// The seq asked for.
-        seq: crate::Seq,
+        seq: crate::ids::Seq,
         /// The ledger's head.
-        head: crate::Seq,
+        head: crate::ids::Seq,
     },
     /// A dataset the ledger has no record of.
     #[error("unknown dataset {0:?}")]

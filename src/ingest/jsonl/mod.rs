@@ -170,7 +170,7 @@ mod tests {
         let e = parse_records(r.as_bytes(), "r.jsonl", &k).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("subjects"));
         assert!(!e.to_string().contains("canary"), "{e}");
-        let e = crate::Policy::from_json(
+        let e = crate::policy::Policy::from_json(
             r#"{"purpose":"ai-training","require_visibility":"secret"}"#,
             "p.json",
         )
