@@ -629,7 +629,11 @@ impl PyLedger {
     /// ``at_seq`` (default the head), over ``datasets`` (default all), with
     /// ``policy`` (dict, JSON text or path; default the purpose's default).
     /// The same arguments give byte-identical manifests later.
-    #[pyo3(signature = (purpose, at = None, at_seq = None, *, datasets = None, policy = None))]
+    /// ``record_checkpoint=True`` records the transparency log's tree head at
+    /// the manifest's seq (catching the tree up first; a writable ledger),
+    /// as `optout manifest --record-checkpoint` does.
+    #[pyo3(signature = (purpose, at = None, at_seq = None, *, datasets = None, policy = None, record_checkpoint = false))]
+    #[allow(clippy::too_many_arguments)]
     fn manifest(
         &self,
         py: Python<'_>,
@@ -638,6 +642,7 @@ impl PyLedger {
         at_seq: Option<u64>,
         datasets: Option<Vec<String>>,
         policy: Option<&Bound<'_, PyAny>>,
+        record_checkpoint: bool,
     ) -> PyResult<PyManifest> {
         let at = timestamp(py, at, "at")?;
         let policy = policy.map(|p| self::policy(py, p)).transpose()?;
@@ -650,7 +655,11 @@ impl PyLedger {
             if let Some(d) = datasets {
                 q.datasets = d;
             }
-            let m = l.manifest(&q)?;
+            let m = if record_checkpoint {
+                l.manifest_at_checkpoint(&q)?
+            } else {
+                l.manifest(&q)?
+            };
             let bytes = m.to_bytes();
             Ok((m, bytes))
         })?;

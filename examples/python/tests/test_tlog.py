@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -133,3 +134,24 @@ def test_the_subject_report_carries_the_receipts_of_their_events(tmp_path):
         assert all("@x.org" not in x for x in r["receipts"])
         with pytest.raises(optout.InvalidRequestError, match="optout keygen"):
             led.report("p0@x.org", receipts=True, signing_key=tmp_path / "none.key")
+
+
+def test_a_manifest_records_its_checkpoint_on_request(tmp_path):
+    with optout.Ledger.create(tmp_path / "L") as led:
+        led.ingest({"dataset": "forum", "shard": "p0", "row": 0, "subjects": ["p0@x.org"],
+                    "source": "forum.x.org", "collected_at": "2024-03-01T00:00:00Z",
+                    "basis": "legitimate_interest"})
+        led.apply(objection(0))
+        plain = led.manifest("ai-training", at="2025-06-01T00:00:00Z")
+        assert plain.header.get("checkpoint") is None
+        m = led.manifest("ai-training", at="2025-06-01T00:00:00Z", record_checkpoint=True)
+        cp = m.header["checkpoint"]
+        # The tree head at the manifest's seq is the one a signed checkpoint of the
+        # same size carries (C2SP note: origin, size, base64 root).
+        note = led.checkpoint().splitlines()
+        assert cp["size"] == m.seq == int(note[1])
+        root = cp["root"] if isinstance(cp["root"], str) else bytes(cp["root"]).hex()
+        assert root == base64.b64decode(note[2]).hex()
+        # Same answer otherwise: only the header differs.
+        assert m.excluded("forum", "p0").tolist() == plain.excluded("forum", "p0").tolist()
+        led.verify_manifest(m)

@@ -242,8 +242,10 @@ class Ledger:
         *,
         datasets: Sequence[str] | None = None,
         policy: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        record_checkpoint: bool = False,
     ) -> Manifest:
-        """Computes the exclusion manifest (byte-reproducible for the same arguments)."""
+        """Computes the exclusion manifest (byte-reproducible for the same arguments);
+        ``record_checkpoint=True`` records the log's tree head at its seq (``header["checkpoint"]``)."""
     def verify_manifest(self, manifest: Manifest) -> None:
         """Raises ``ManifestMismatchError`` (an ``InvalidRequestError``) unless ``manifest`` is
         exactly what this ledger computes at its seq, time, policy and scope (a manifest from
