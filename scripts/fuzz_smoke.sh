@@ -44,18 +44,18 @@ export RUSTC_BOOTSTRAP=1
 # the seeds; the op-sequence targets build and reopen a ledger per input,
 # so they run ~1000x slower than the decoders).
 declare -A runs=(
-    [segment]=500000
+    [segment]=220000
     [snapshot]=3000000
     [snapshot_file]=40000
     [snapshot_sections]=2000000
     [manifest]=3000000
     [entry]=2500000
-    [jsonl_record]=2000000
-    [jsonl_event]=2000000
-    [policy]=2500000
-    [ops]=10000
-    [ops_arbitrary]=3000
-    [crawl]=500000
+    [jsonl_record]=1000000
+    [jsonl_event]=1500000
+    [policy]=1300000
+    [ops]=4500
+    [ops_arbitrary]=1500
+    [crawl]=300000
 )
 
 cd fuzz

@@ -6,53 +6,10 @@
 //! (as on main), the rolled-back ledger's own manifest is accepted.
 #![cfg(feature = "cli")]
 
+mod common;
+use common::{copy_dir, json, run};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use serde_json::Value;
-
-fn optout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_optout"))
-        .args(args)
-        .env_remove("OPTOUT_KEY_FILE")
-        .output()
-        .expect("run optout")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run(args: &[&str], want: i32) -> String {
-    let o = optout(args);
-    assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
-    text(&o)
-}
-
-fn json(args: &[&str], want: i32) -> Value {
-    let mut a = vec!["--format", "json"];
-    a.extend_from_slice(args);
-    let o = optout(&a);
-    assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 struct Setup {
     _tmp: tempfile::TempDir,

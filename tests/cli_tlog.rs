@@ -6,34 +6,11 @@
 #![cfg(feature = "cli")]
 
 mod common;
-use common::{copy_dir, optout};
+use common::{copy_dir, json, optout, run, text};
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run(args: &[&str], want: i32) -> String {
-    let o = optout(args);
-    assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
-    text(&o)
-}
-
-fn json(args: &[&str], want: i32) -> Value {
-    let mut a = vec!["--format", "json"];
-    a.extend_from_slice(args);
-    let o = optout(&a);
-    assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
-}
 
 struct Dir {
     _tmp: tempfile::TempDir,

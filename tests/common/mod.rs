@@ -320,6 +320,34 @@ pub fn optout(args: &[&str]) -> std::process::Output {
         .expect("run optout")
 }
 
+/// A finished command's stdout then stderr, as text.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `optout args`, asserts exit code `want`, returns its output as text.
+#[cfg(feature = "cli")]
+pub fn run(args: &[&str], want: i32) -> String {
+    let o = optout(args);
+    assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
+    text(&o)
+}
+
+/// Runs `optout --format json args`, asserts exit code `want`, returns the
+/// JSON it printed.
+#[cfg(feature = "cli")]
+pub fn json(args: &[&str], want: i32) -> serde_json::Value {
+    let mut a = vec!["--format", "json"];
+    a.extend_from_slice(args);
+    let o = optout(&a);
+    assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
+}
+
 /// The segment files of the log of the ledger at `root` in `io`, oldest first.
 pub fn segments(io: &optout::storage::MemIo, root: &str) -> Vec<std::path::PathBuf> {
     use optout::storage::Io;
