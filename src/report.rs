@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::engine::{evaluate, Reason};
 use crate::error::Result;
 use crate::event::EventKind;
-use crate::ids::{Purpose, Purposes};
+use crate::ids::{Purpose, Purposes, Seq};
 use crate::ledger::Ledger;
 use crate::lineage::{affected, RunImpact};
 use crate::policy::Policy;
@@ -116,6 +116,18 @@ pub struct SubjectReport {
     pub runs: Vec<RunImpact>,
     /// Status per purpose (every purpose named in their events, and `ai-training`).
     pub status: Vec<PurposeStatus>,
+}
+
+impl SubjectReport {
+    /// The seqs of the subject's events (their `"seq"` fields), whose
+    /// receipts `Ledger::subject_receipts_at_head` gives.
+    pub fn event_seqs(&self) -> Vec<Seq> {
+        self.events
+            .iter()
+            .filter_map(|e| e.get("seq").and_then(|s| s.as_u64()))
+            .map(Seq)
+            .collect()
+    }
 }
 
 /// Builds the report for external subject id `subject` at valid time `at`.

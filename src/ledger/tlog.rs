@@ -501,32 +501,17 @@ mod signing {
             Ok(self.receipts(&[seq], note)?.remove(0))
         }
 
-        /// The receipts of a subject's events (the events of their
-        /// report, `report::subject_report`) in checkpoint `note`.
-        pub fn subject_receipts(
-            &self,
-            report: &crate::report::SubjectReport,
-            note: &SignedCheckpoint,
-        ) -> Result<Vec<Receipt>> {
-            let seqs: Vec<Seq> = report
-                .events
-                .iter()
-                .filter_map(|e| e.get("seq").and_then(|s| s.as_u64()))
-                .map(Seq)
-                .collect();
-            self.receipts(&seqs, note)
-        }
-
         /// A checkpoint signed at the head with `key` and the receipts of
-        /// the subject's events in it ([`Ledger::subject_receipts`]): what
-        /// `report --receipts` and Python's `report(..., receipts=True)` add.
+        /// the entries at `seqs` in it (a subject's events:
+        /// `SubjectReport::event_seqs`): what `report --receipts` and
+        /// Python's `report(..., receipts=True)` add.
         pub fn subject_receipts_at_head(
             &self,
-            report: &crate::report::SubjectReport,
+            seqs: &[Seq],
             key: &SignerKey,
         ) -> Result<(SignedCheckpoint, Vec<Receipt>)> {
             let c = self.checkpoint(key)?;
-            let receipts = self.subject_receipts(report, &c)?;
+            let receipts = self.receipts(seqs, &c)?;
             Ok((c, receipts))
         }
 

@@ -760,7 +760,7 @@ impl PyLedger {
         let (r, rs) = self.with(py, |l| {
             let r = subject_report(l, subject, at)?;
             let rs = match &sk {
-                Some(k) => Some(l.subject_receipts_at_head(&r, k)?.1),
+                Some(k) => Some(l.subject_receipts_at_head(&r.event_seqs(), k)?.1),
                 None => None,
             };
             Ok((r, rs))

@@ -362,7 +362,7 @@ pub fn subject_receipts(
     report: &optout::report::SubjectReport,
     key: &SignerKey,
 ) -> Result<serde_json::Value> {
-    let (_, rs) = l.subject_receipts_at_head(report, key)?;
+    let (_, rs) = l.subject_receipts_at_head(&report.event_seqs(), key)?;
     Ok(serde_json::to_value(rs)?)
 }
 
