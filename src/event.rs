@@ -534,22 +534,27 @@ impl Derivation {
     }
 }
 
-/// Which open-by-declaration vocabulary a [`Declaration`] extends (more,
-/// such as extra legal bases, are appended later).
+/// Which open-by-declaration vocabulary a [`Declaration`] extends. New
+/// vocabularies are appended at the end only: the codec writes the variant's
+/// position, so a build that does not know a variant refuses the entry
+/// (an unknown variant is a decode error) instead of misreading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Vocabulary {
     /// Purposes events, policies and manifests may name.
     Purpose,
+    /// Legal bases records may name beyond the built-in ones
+    /// ([`crate::provenance::basis::ALL`]).
+    Basis,
 }
 
 /// A declaration: from its seq on, `name` is a word of `vocabulary`.
-/// Declaring is the only way a purpose comes to be,
+/// Declaring is the only way a purpose or an extension basis comes to be,
 /// so a typo is an error, never a new word.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Declaration {
     /// The vocabulary extended.
     pub vocabulary: Vocabulary,
-    /// The word, normalised (a valid purpose name).
+    /// The word, normalised (a valid purpose or basis name).
     pub name: String,
     /// What it means, for people reading `purposes list`.
     pub description: Option<String>,

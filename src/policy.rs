@@ -91,19 +91,18 @@ impl Policy {
         let mut p: Policy = serde_json::from_str(text)
             .map_err(|e| InputError::from_serde(name, e.line() as u64, &e, Some(text)))?;
         // A misspelt basis would make its records skip the consent
-        // requirement: only known bases, spelt as the records store them.
+        // requirement: only known bases (or candidate extensions, which the
+        // ledger checks are declared), spelt as the records store them.
+        let field = Some("consent_required_for");
         for b in &p.consent_required_for {
-            match basis::parse(b) {
-                Ok(known) if known == b => {}
-                Ok(known) => {
-                    return Err(InputError::new(
-                        name,
-                        0,
-                        Some("consent_required_for"),
-                        format!("write the basis as `{known}` (lowercase, as records store it)"),
-                    ))
-                }
-                Err(m) => return Err(InputError::new(name, 0, Some("consent_required_for"), m)),
+            let known = basis::parse_open(b).map_err(|m| InputError::new(name, 0, field, m))?;
+            if known != *b {
+                return Err(InputError::new(
+                    name,
+                    0,
+                    field,
+                    format!("write the basis as `{known}` (lowercase, as records store it)"),
+                ));
             }
         }
         p.normalise();
@@ -147,16 +146,27 @@ impl Policy {
         }
     }
 
-    /// Whether records of this profile need consent of every linked subject.
+    /// Whether records of this profile need consent of every linked
+    /// subject: those on a basis the policy requires consent for, and those
+    /// on an extension basis (declared in the ledger), which every policy
+    /// treats as `consent`, the strictest built-in basis (fail closed; a
+    /// policy field allowing one would change the manifest and run
+    /// encodings, which carry the policy).
     pub fn needs_consent(&self, p: &Profile) -> bool {
-        self.governs(p) && self.consent_required_for.contains(&p.basis)
+        self.governs(p) && (self.consent_required_for.contains(&p.basis) || self.extension(p))
     }
 
     /// Whether a subject's consent withdrawal excludes records of this
-    /// profile: those whose basis is consent (whatever the policy says) and
-    /// those the policy requires consent for.
+    /// profile: those whose basis is consent (whatever the policy says),
+    /// those on an extension basis (treated as consent), and those the
+    /// policy requires consent for.
     pub fn withdrawal_applies(&self, p: &Profile) -> bool {
-        p.basis == basis::CONSENT || self.needs_consent(p)
+        p.basis == basis::CONSENT || self.extension(p) || self.needs_consent(p)
+    }
+
+    /// A record on an extension basis: treated as `consent`.
+    fn extension(&self, p: &Profile) -> bool {
+        !basis::is_builtin(&p.basis)
     }
 
     /// Whether records of this profile are filtered out by category or visibility.

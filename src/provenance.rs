@@ -53,13 +53,69 @@ pub mod basis {
         if let Some(b) = ALL.iter().find(|b| **b == norm) {
             return Ok(b);
         }
-        let hint = crate::vocab::closest(&norm, ALL)
+        Err(unknown(&norm))
+    }
+
+    /// Whether `b` is one of the built-in bases ([`ALL`]).
+    pub fn is_builtin(b: &str) -> bool {
+        ALL.contains(&b)
+    }
+
+    /// The basis `s` names (trimmed, lowercased): a built-in one, or a
+    /// candidate extension (a well-formed name not within typo distance of
+    /// a built-in one) that the ledger must have declared
+    /// (`optout vocab add LEDGER basis NAME`); the ledger checks that
+    /// when the records are registered. A name close to a built-in basis is
+    /// refused here, with the built-in one suggested, so `consnet` is a
+    /// typo, never an extension.
+    pub fn parse_open(s: &str) -> Result<String, String> {
+        let norm = s.trim().to_lowercase();
+        if is_builtin(&norm) {
+            return Ok(norm);
+        }
+        if crate::vocab::closest(&norm, ALL).is_none() && well_formed(&norm) {
+            return Ok(norm);
+        }
+        Err(unknown(&norm))
+    }
+
+    /// Whether `name` may be declared as an extension basis: well formed
+    /// (1-64 of `a-z`, `0-9`, `_`, starting with a letter), not built in,
+    /// and not within typo distance of a built-in basis. The error says why.
+    pub fn check_extension(name: &str) -> Result<(), String> {
+        if is_builtin(name) {
+            return Err(format!(
+                "`{name}` is a built-in basis: it needs no declaring"
+            ));
+        }
+        if !well_formed(name) {
+            return Err(
+                "a basis name is 1-64 of a-z, 0-9 and _, starting with a letter".to_string(),
+            );
+        }
+        if let Some(b) = crate::vocab::closest(name, ALL) {
+            return Err(format!(
+                "`{name}` is too close to the built-in basis `{b}` (a typo of it would be read as it)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn well_formed(s: &str) -> bool {
+        (1..=64).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    }
+
+    fn unknown(norm: &str) -> String {
+        let hint = crate::vocab::closest(norm, ALL)
             .map(|b| format!(" (did you mean `{b}`?)"))
             .unwrap_or_default();
-        Err(format!(
-            "not a known legal basis{hint}; the bases are {}",
+        format!(
+            "not a known legal basis{hint}; the bases are {} (and those the ledger declares)",
             ALL.join(", ")
-        ))
+        )
     }
 }
 

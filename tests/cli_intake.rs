@@ -443,3 +443,41 @@ fn errors_tell_the_fix() {
     assert!(d.path().join("N.key").exists(), "the key beside the ledger");
     assert!(!d.path().join("N").join(".key").exists());
 }
+
+/// `vocab add LEDGER basis NAME` (issue 21, part 1's extensions): a
+/// declared basis may be named by records; a typo of a built-in basis, a
+/// built-in one or an undeclared one is refused (exit 2, nothing written).
+#[test]
+fn vocab_add_basis_declares_it_and_refuses_typos() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("L");
+    let l = l.to_str().unwrap();
+    run(&["init", l], 0);
+    let recs = dir.path().join("r.jsonl");
+    std::fs::write(
+        &recs,
+        RECORDS.replace("legitimate_interest", "research_exemption"),
+    )
+    .unwrap();
+    let recs = recs.to_str().unwrap();
+    let head = |l: &str| json(&["head", l])["seq"].clone();
+    let before = head(l);
+    let (_, err) = run(&["ingest", l, recs], 2);
+    assert!(
+        err.starts_with("optout: error:") && err.contains("declare it first"),
+        "{err}"
+    );
+    for bad in ["consnet", "consent", "Has-Dash"] {
+        let (_, err) = run(&["vocab", "add", l, "basis", bad], 2);
+        assert!(err.starts_with("optout: error:"), "{err}");
+    }
+    assert_eq!(head(l), before, "nothing written");
+    let v = json(&["vocab", "add", l, "basis", "research_exemption"]);
+    assert_eq!(
+        (v["declared"].as_bool(), v["name"].as_str()),
+        (Some(true), Some("research_exemption"))
+    );
+    let v = json(&["vocab", "add", l, "basis", "research_exemption"]);
+    assert_eq!(v["declared"].as_bool(), Some(false));
+    run(&["ingest", l, recs], 0);
+}

@@ -119,6 +119,21 @@ pub enum LedgerError {
         /// Its event's position in the batch (0-based), for events.
         event: Option<usize>,
     },
+    /// A name `vocab add ... basis` cannot declare (built in, ill formed,
+    /// or within typo distance of a built-in basis).
+    #[error("{0}")]
+    BadBasis(String),
+    /// A legal basis that is neither built in nor declared in this ledger,
+    /// named by a record (at `record`: dataset, shard, row) or by a policy.
+    #[error("{}basis `{basis}` is not a known legal basis and not declared in this ledger{}", record.as_ref().map(|(d, s, r)| format!("dataset {d}, shard {s}, row {r}: ")).unwrap_or_else(|| "the policy names a ".into()), closest.as_ref().map(|c| format!("; did you mean `{c}`?")).unwrap_or_else(|| "; declare it first (optout vocab add LEDGER basis NAME)".into()))]
+    UndeclaredBasis {
+        /// The basis as normalised.
+        basis: String,
+        /// The closest built-in or declared basis, if one is close.
+        closest: Option<String>,
+        /// The first record naming it (dataset, shard, row); `None` for a policy.
+        record: Option<(String, String, u32)>,
+    },
     /// A strict apply found events that would do nothing (their subject
     /// has no records, or their scope matches no record); nothing was written.
     #[error("{} event(s) concern subjects with no records and {} scoped event(s) match no record; nothing was written", no_records.len(), unmatched.len())]

@@ -10,6 +10,7 @@ impl<I: Io> Ledger<I> {
     /// Nothing is written unless the whole batch is valid.
     pub fn ingest(&mut self, batch: RecordBatch) -> Result<IngestSummary> {
         self.keyer()?;
+        self.check_batch_bases(&batch)?;
         // Duplicates inside the batch first: dropping "unchanged" rows must
         // not hide a second, conflicting registration of the same row.
         Index::new().check_records(&batch)?;

@@ -76,6 +76,7 @@ impl<I: Io> Ledger<I> {
     /// Computes the exclusion manifest for `q`.
     pub fn manifest(&self, q: &Query) -> Result<Manifest> {
         self.check_purpose(&q.policy.purpose, None)?;
+        self.check_policy_bases(&q.policy)?;
         if q.seq > self.index.seq() {
             return Err(LedgerError::SeqPastHead {
                 seq: q.seq,

@@ -1,7 +1,9 @@
-//! Declared vocabularies: the purposes a ledger knows, each declared by an
-//! [`Entry::Declare`] at a seq. An event, policy or manifest naming an
-//! undeclared purpose is refused with the closest declared one, so a typo
-//! never files an objection under a purpose nobody computes manifests for.
+//! Declared vocabularies: the purposes a ledger knows, and the legal bases
+//! it adds to the built-in ones, each declared by an [`Entry::Declare`] at a
+//! seq. An event, policy or manifest naming an undeclared purpose is refused
+//! with the closest declared one, so a typo never files an objection under a
+//! purpose nobody computes manifests for; a record or policy naming an
+//! undeclared basis likewise.
 
 use std::collections::BTreeMap;
 
@@ -136,6 +138,78 @@ impl<I: Io> Ledger<I> {
 }
 
 impl<I: Io> Ledger<I> {
+    /// The extension bases this ledger declares (`vocab add LEDGER basis
+    /// NAME`), in declaration order, with the seq of each. The built-in
+    /// bases ([`crate::provenance::basis::ALL`]) are not listed.
+    pub fn declared_bases(&self) -> Vec<(Seq, &str)> {
+        self.index
+            .declarations()
+            .iter()
+            .filter(|(_, d)| d.vocabulary == Vocabulary::Basis)
+            .map(|(s, d)| (*s, d.name.as_str()))
+            .collect()
+    }
+
+    /// Declares `name` an extension legal basis, which records may then
+    /// name. Returns the seq of the declaration, or `None` when it was
+    /// declared already. A built-in name, an ill-formed one, or one within
+    /// typo distance of a built-in basis is refused ([`LedgerError::BadBasis`]).
+    pub fn add_basis(&mut self, name: &str) -> Result<Option<Seq>> {
+        let name = name.trim().to_lowercase();
+        crate::provenance::basis::check_extension(&name).map_err(LedgerError::BadBasis)?;
+        if self.declared_bases().iter().any(|(_, n)| *n == name) {
+            return Ok(None);
+        }
+        let entry = Entry::Declare(declaration(Vocabulary::Basis, &name, None));
+        Ok(Some(self.append(vec![entry])?))
+    }
+
+    /// Refuses a basis that is neither built in nor declared, suggesting
+    /// the closest of either; `record` locates the record naming it.
+    pub(super) fn check_basis(&self, b: &str, record: Option<(String, String, u32)>) -> Result<()> {
+        let declared = self.declared_bases();
+        if crate::provenance::basis::is_builtin(b) || declared.iter().any(|(_, n)| *n == b) {
+            return Ok(());
+        }
+        let names: Vec<&str> = crate::provenance::basis::ALL
+            .iter()
+            .copied()
+            .chain(declared.iter().map(|(_, n)| *n))
+            .collect();
+        Err(LedgerError::UndeclaredBasis {
+            basis: b.to_string(),
+            closest: crate::vocab::closest(b, &names).map(str::to_string),
+            record,
+        }
+        .into())
+    }
+
+    /// Refuses a batch with a record on an undeclared basis, naming the
+    /// first record of each such profile.
+    pub(super) fn check_batch_bases(&self, batch: &RecordBatch) -> Result<()> {
+        for (i, p) in batch.profiles.iter().enumerate() {
+            if crate::provenance::basis::is_builtin(&p.basis) {
+                continue;
+            }
+            let first = batch.shards.iter().find_map(|g| {
+                g.rows
+                    .iter()
+                    .find(|r| r.profile as usize == i)
+                    .map(|r| (g.dataset.clone(), g.shard.clone(), r.row))
+            });
+            self.check_basis(&p.basis, first)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a policy naming a basis neither built in nor declared.
+    pub(super) fn check_policy_bases(&self, p: &crate::policy::Policy) -> Result<()> {
+        for b in &p.consent_required_for {
+            self.check_basis(b, None)?;
+        }
+        Ok(())
+    }
+
     /// The entries declaring `names` (not declared yet). The first
     /// explicit declaration of a ledger also declares `ai-training`, which
     /// was declared implicitly until then, so it stays declared.

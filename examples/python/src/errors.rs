@@ -188,6 +188,8 @@ pub fn ledger(py: Python<'_>, e: &LedgerError) -> PyErr {
         | LedgerError::SeqPastHead { .. }
         | LedgerError::UnknownDataset(_)
         | LedgerError::BadPurpose(_)
+        | LedgerError::BadBasis(_)
+        | LedgerError::UndeclaredBasis { .. }
         | LedgerError::PolicyPurpose { .. }
         | LedgerError::EmptyRun
         | LedgerError::SigningKeyExists { .. } => raise(py, "InvalidRequestError", msg, &[]),

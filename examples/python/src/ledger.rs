@@ -624,6 +624,14 @@ impl PyLedger {
         Ok(s.map(|s| s.0))
     }
 
+    /// Declares ``name`` an extension legal basis (``optout vocab add LEDGER
+    /// basis NAME``), which records may then name. Returns the seq of the
+    /// declaration, or ``None`` when it was declared already.
+    fn add_basis(&self, py: Python<'_>, name: String) -> PyResult<Option<u64>> {
+        let s = self.with(py, move |l| l.add_basis(&name))?;
+        Ok(s.map(|s| s.0))
+    }
+
     /// Computes the exclusion manifest for ``purpose`` at valid time ``at``
     /// (RFC 3339 string or aware datetime; default now) and ledger seq
     /// ``at_seq`` (default the head), over ``datasets`` (default all), with

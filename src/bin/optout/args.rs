@@ -422,6 +422,10 @@ pub enum Command {
     /// name only these (init declares ai-training).
     #[command(subcommand)]
     Purposes(PurposesCommand),
+    /// Extend a closed vocabulary on purpose: `vocab add LEDGER basis NAME`
+    /// declares a legal basis records may then name.
+    #[command(subcommand)]
+    Vocab(VocabCommand),
     // --- end of declared purposes ---
     /// End-to-end run on generated data: ingest, events, manifests, runs, a violation.
     Demo {
@@ -726,6 +730,31 @@ pub enum PurposesCommand {
         #[command(flatten)]
         key: KeyArg,
     },
+}
+
+/// `optout vocab ...`.
+#[derive(Subcommand, Debug)]
+pub enum VocabCommand {
+    /// Declare a word of a vocabulary (declaring one twice changes nothing).
+    Add {
+        /// The ledger directory.
+        ledger: PathBuf,
+        /// The vocabulary extended.
+        vocabulary: VocabKind,
+        /// The word (a basis: a-z, 0-9 and _, not close to a built-in one).
+        name: String,
+        #[command(flatten)]
+        key: KeyArg,
+    },
+}
+
+/// The vocabularies `vocab add` extends.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VocabKind {
+    /// A legal basis beyond the built-in ones.
+    Basis,
+    /// A purpose (as `purposes add`).
+    Purpose,
 }
 
 // --- manifests tied to checkpoints (issue 16 part 4) ---

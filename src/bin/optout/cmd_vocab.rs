@@ -1,12 +1,13 @@
-//! Declared purposes: `purposes add` and `purposes list`. The rules (what
-//! is declared, what an old ledger counts as declared) are the library's.
+//! Declared vocabularies: `purposes add`, `purposes list` and `vocab add`.
+//! The rules (what is declared, what an old ledger counts as declared, which
+//! basis names may be declared) are the library's.
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
 
-use crate::args::KeyArg;
+use crate::args::{KeyArg, VocabKind};
 use crate::out::{num, Out};
 use crate::{open_ledger, optional_key, Status};
 
@@ -27,6 +28,35 @@ pub fn add(
     out.json(json!({
         "command": "purposes add",
         "purpose": name,
+        "declared": seq.is_some(),
+        "seq": seq.map_or(l.head().0 .0, |s| s.0),
+    }))?;
+    Ok(Status::Ok)
+}
+
+/// `vocab add LEDGER basis|purpose NAME`.
+pub fn add_word(
+    out: &mut Out,
+    ledger: &Path,
+    vocabulary: VocabKind,
+    name: &str,
+    key: &KeyArg,
+) -> Result<Status> {
+    if vocabulary == VocabKind::Purpose {
+        return add(out, ledger, name, None, key);
+    }
+    let keyer = optional_key(ledger, key)?;
+    let mut l = open_ledger(out, ledger, keyer, false)?;
+    let seq = l.add_basis(name)?;
+    let name = name.trim().to_lowercase();
+    match seq {
+        Some(s) => out.line(format!("declared basis {name} at seq {s}"))?,
+        None => out.line(format!("basis {name} is already declared (unchanged)"))?,
+    }
+    out.json(json!({
+        "command": "vocab add",
+        "vocabulary": "basis",
+        "name": name,
         "declared": seq.is_some(),
         "seq": seq.map_or(l.head().0 .0, |s| s.0),
     }))?;

@@ -30,7 +30,8 @@ use clap::Parser;
 use optout::{Ledger, SubjectKeyer, Timestamp};
 
 use args::{
-    Cli, Command, ExpectHead, ExportFormat, KeyArg, PurposesCommand, QuarantineCommand, RunsCommand,
+    Cli, Command, ExpectHead, ExportFormat, KeyArg, PurposesCommand, QuarantineCommand,
+    RunsCommand, VocabCommand,
 };
 use out::Out;
 
@@ -365,6 +366,12 @@ fn run(cmd: Command, out: &mut Out) -> Result<Status> {
             description,
             key,
         }) => cmd_vocab::add(out, &ledger, &name, description.as_deref(), &key),
+        Command::Vocab(VocabCommand::Add {
+            ledger,
+            vocabulary,
+            name,
+            key,
+        }) => cmd_vocab::add_word(out, &ledger, vocabulary, &name, &key),
         Command::Purposes(PurposesCommand::List { ledger, key }) => {
             cmd_vocab::list(out, &ledger, &key)
         }

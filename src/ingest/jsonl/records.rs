@@ -135,7 +135,9 @@ impl BatchBuilder {
 /// The profile of a record from its provenance fields as given: the rule
 /// every intake path shares (JSONL lines, Parquet and Arrow tables,
 /// WebDataset samples). `source` and `basis` must not be blank and `basis`
-/// must be a known one ([`crate::provenance::basis`]); sources,
+/// must be a known one or a candidate extension
+/// ([`crate::provenance::basis::parse_open`]; the ledger refuses an
+/// undeclared one when the batch is registered); sources,
 /// categories and third parties are normalised ([`norm`]). An error names
 /// the field and says what is wrong.
 pub(crate) fn record_profile<'a>(
@@ -153,10 +155,10 @@ pub(crate) fn record_profile<'a>(
     if basis.trim().is_empty() {
         return Err(("basis", "must not be empty".into()));
     }
-    let basis = crate::provenance::basis::parse(basis).map_err(|m| ("basis", m))?;
+    let basis = crate::provenance::basis::parse_open(basis).map_err(|m| ("basis", m))?;
     let mut profile = Profile {
         source: norm(source),
-        basis: basis.to_string(),
+        basis,
         categories: categories.into_iter().map(norm).collect(),
         visibility,
         jurisdiction,
