@@ -28,7 +28,9 @@ impl Bits {
     }
     #[inline]
     fn get(&self, o: u32) -> bool {
-        self.0[(o >> 6) as usize] >> (o & 63) & 1 != 0
+        self.0
+            .get((o >> 6) as usize)
+            .is_some_and(|w| w >> (o & 63) & 1 != 0)
     }
     #[inline]
     fn set(&mut self, o: u32) {
@@ -111,40 +113,74 @@ pub(super) fn propagate(index: &Index, seq: Seq, shards: &mut BTreeMap<ShardId, 
             .get(o)
             .then(|| lin.small.derived.rank(o) as usize - 1)
     };
-    // A parent stored as an ordinal stands for itself at `seq` unless it
-    // was replaced by then (it was live when linked, and a derived row is
-    // visible only from its link's seq on).
-    let replaced =
-        |p: u32| !recs.superseded.is_empty() && recs.superseded.get(&p).is_some_and(|&s| s <= seq);
+    // `stop`: the ordinals a plain link must look at again: excluded,
+    // derived, or replaced by `seq` (a parent stored as an ordinal stands
+    // for itself at `seq` otherwise: it was live when linked, and a derived
+    // row is visible only from its link's seq on). One probe per link.
+    let mut stop = Bits(own.any.0.clone());
+    for (w, d) in stop.0.iter_mut().zip(&derived.0) {
+        *w |= d;
+    }
+    for (&o, &s) in &recs.superseded {
+        if s <= seq {
+            stop.set(o);
+        }
+    }
+    let n = lin.small.derived.len() as usize;
     // Per derived row: its reasons (low bits) and the search state.
-    let mut state: Vec<u32> = vec![0; lin.small.derived.len() as usize];
-    let mut resolved = Vec::new();
+    let mut state: Vec<u32> = vec![0; n];
     let mut changed: Vec<(u32, Mask)> = Vec::new();
+    // The plain rows first (parents all plain ordinals), on up to two
+    // threads over halves of the derived rows; the others stay 0.
+    let threads = if n >= 1 << 16 { 2 } else { 1 };
+    let per = n.div_ceil(threads);
+    let plain_rows = |start: usize, state: &mut [u32]| -> Vec<(u32, Mask)> {
+        let mut out = Vec::new();
+        let Some(first) = lin.small.derived.select(start as u32) else {
+            return out;
+        };
+        for ((k, o), st) in lin.small.derived.range(first..).enumerate().zip(state) {
+            let i = start + k;
+            if o >= limit || !recs.visible(o, limit, seq) {
+                continue;
+            }
+            let ps = lin.parents_of(i);
+            let (mut pend, mut hit) = (0, false);
+            for &p in ps {
+                pend |= p;
+                hit |= stop.get(p & !PENDING);
+            }
+            if pend & PENDING != 0 {
+                continue;
+            }
+            let mut m = own.mask(o);
+            if hit {
+                if ps.iter().any(|&p| derived.get(p) || replaced(recs, p, seq)) {
+                    continue;
+                }
+                m = ps.iter().fold(m, |m, &p| m | own.mask(p));
+            }
+            *st = DONE | m as u32;
+            if m != 0 {
+                out.push((o, m));
+            }
+        }
+        out
+    };
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = state
+            .chunks_mut(per.max(1))
+            .enumerate()
+            .map(|(t, chunk)| sc.spawn(move || plain_rows(t * per, chunk)))
+            .collect();
+        for h in handles {
+            changed.extend(h.join().expect("lineage worker"));
+        }
+    });
+    let mut resolved = Vec::new();
     let mut stack: Vec<(usize, u32, Vec<u32>)> = Vec::new();
     for (i, o) in lin.small.derived.iter().enumerate() {
         if o >= limit || state[i] & DONE != 0 || !recs.visible(o, limit, seq) {
-            continue;
-        }
-        // Plain parents only: one probe per link, reasons only on a hit.
-        let ps = lin.parents_of(i);
-        let mut plain = true;
-        let mut hit = false;
-        for &p in ps {
-            if p & PENDING != 0 || derived.get(p) || replaced(p) {
-                plain = false;
-                break;
-            }
-            hit |= own.any.get(p);
-        }
-        if plain {
-            let mut m = own.mask(o);
-            if hit {
-                m = ps.iter().fold(m, |m, &p| m | own.mask(p));
-            }
-            state[i] = DONE | m as u32;
-            if m != 0 {
-                changed.push((o, m));
-            }
             continue;
         }
         // Depth first over derived parents; each row's reasons are final
@@ -186,6 +222,11 @@ pub(super) fn propagate(index: &Index, seq: Seq, shards: &mut BTreeMap<ShardId, 
         }
     }
     apply(recs, shards, &mut changed);
+}
+
+/// Whether ordinal `p` was replaced by `seq`.
+fn replaced(recs: &Records, p: u32, seq: Seq) -> bool {
+    !recs.superseded.is_empty() && recs.superseded.get(&p).is_some_and(|&s| s <= seq)
 }
 
 /// Adds the derived rows' reasons to their shards, one pass over the
