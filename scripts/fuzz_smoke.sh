@@ -52,6 +52,7 @@ declare -A runs=(
     [entry]=2500000
     [jsonl_record]=1000000
     [jsonl_event]=1500000
+    [lineage_jsonl]=4000
     [policy]=1300000
     [ops]=4500
     [ops_arbitrary]=1500

@@ -66,6 +66,7 @@ replay_tests! {
     replay_entry => "entry",
     replay_jsonl_record => "jsonl_record",
     replay_jsonl_event => "jsonl_event",
+    replay_lineage_jsonl => "lineage_jsonl",
     replay_policy => "policy",
     replay_ops => "ops",
     replay_crawl => "crawl",
@@ -149,6 +150,15 @@ fn regressions_are_kept_and_replayed() {
             "fuzz/regressions/{name} is not a target: it would never be replayed"
         );
     }
+}
+
+#[test]
+fn lineage_seeds_reach_both_outcomes() {
+    // The valid seed registers (so the manifest step runs); the one naming
+    // a dataset that is not a source is refused.
+    let seed = |n: &str| std::fs::read(dir("seeds", "lineage_jsonl").join(n)).unwrap();
+    assert!(fuzz::lineage_jsonl_registered(&seed("valid")));
+    assert!(!fuzz::lineage_jsonl_registered(&seed("chain")));
 }
 
 #[test]

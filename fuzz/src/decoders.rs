@@ -362,3 +362,50 @@ pub fn policy(data: &[u8]) {
 // derived decoders turn any bytes into a valid op sequence); `ops` reads a
 // hand-written byte program into the same [`Op`]s (kept so its corpus stays
 // meaningful). Both run [`run_ops`].
+
+/// Lineage JSONL (`optout derive`'s input): what parses round-trips
+/// through the codec as a `Derive` entry, and `Ledger::derive` over the
+/// base ledger (sources `d` and `e`; `--allow-missing-parents` when the
+/// first byte is odd) registers it or refuses it with a located error;
+/// when registered, a manifest of the derived dataset is computed.
+pub fn lineage_jsonl(data: &[u8]) {
+    lineage_jsonl_registered(data);
+}
+
+/// [`lineage_jsonl`], telling whether the derivation was registered.
+pub fn lineage_jsonl_registered(data: &[u8]) -> bool {
+    let Some((&flags, rest)) = data.split_first() else {
+        return false;
+    };
+    let sources = vec!["d".to_string(), "e".to_string()];
+    let mut b = jsonl::DerivationBuilder::new("packed", &sources, flags & 1 == 1);
+    if b.parse(rest, "fuzz").is_err() {
+        return false;
+    }
+    let d = b.take();
+    let e = Entry::Derive(d.clone());
+    let bytes = codec::encode(&e).unwrap();
+    assert_eq!(codec::decode::<Entry>(&bytes).unwrap(), e);
+    let mut l = Ledger::open_with(
+        base_ledger().fork(),
+        Path::new(ROOT),
+        Some(keyer()),
+        ledger_opts(false),
+    )
+    .unwrap();
+    let before = l.head();
+    match l.derive(d) {
+        Err(_) => {
+            assert_eq!(l.head(), before, "a refused derivation wrote nothing");
+            false
+        }
+        Ok(_) => {
+            let mut q = l
+                .query(None, "ai-training", t("2025-06-01T00:00:00Z"))
+                .unwrap();
+            q.datasets = vec!["packed".into()];
+            let _ = l.manifest(&q).unwrap();
+            true
+        }
+    }
+}

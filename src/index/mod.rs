@@ -18,7 +18,7 @@ use std::collections::HashMap;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) use derivation::derived_profile;
 pub use derivation::DERIVED_BASIS;
-pub(crate) use lineage::{input_key, Lineage, ParentKey};
+pub(crate) use lineage::{input_key, Lineage, ParentKey, PENDING};
 pub(crate) use records::{key_hash, Records};
 pub(crate) use subjects::{Csr, Links, SubjectTable};
 
