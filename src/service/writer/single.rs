@@ -71,6 +71,22 @@ impl Writer {
                     "last_seq": (s.seq.0 > before).then_some(s.seq.0),
                 })
             }
+            WriteOp::Derive(mut b) => {
+                let rows = b.derivation().len() as u64;
+                let s = match l.derive(b.take()) {
+                    Err(crate::Error::Derive(e)) => return Err(b.located(e).into()),
+                    r => r.map_err(|e| storage(self, e))?,
+                };
+                json!({
+                    "dataset": b.derivation().dataset,
+                    "rows": rows,
+                    "registered": s.registered,
+                    "unchanged": s.unchanged,
+                    "links": s.links,
+                    "first_seq": (s.seq.0 > before).then_some(before + 1),
+                    "last_seq": (s.seq.0 > before).then_some(s.seq.0),
+                })
+            }
             WriteOp::Signals {
                 crawl,
                 config,
