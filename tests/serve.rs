@@ -16,6 +16,8 @@ use serve_common::*;
 
 const OBJECTION_ALICE: &str = r#"{"type":"objection","subject":"alice@example.com","at":"2025-02-01T00:00:00Z","purposes":["ai-training"],"ref":"t-1"}"#;
 
+const DERIVED_ROW: &str = r#"{"shard":"train-0.mds","row":0,"parents":[{"dataset":"forum","shard":"part-0.parquet","row":0}]}"#;
+
 fn head(s: &Server, f: &Fixture) -> u64 {
     s.req("GET", "/v1/head", Some(f.secret("admin")), b"")
         .json()["seq"]
@@ -29,6 +31,9 @@ fn valid_request(s: &Server, f: &Fixture, method: &str, path: &str) -> (String, 
         ("POST", "/v1/events") => OBJECTION_ALICE.to_string(),
         ("POST", "/v1/records") => r#"[{"dataset":"forum","shard":"part-1.parquet","row":0,"subjects":["erin@example.com"],"source":"forum.example.com","collected_at":"2024-03-01T12:00:00Z","basis":"legitimate_interest"}]"#.into(),
         ("POST", "/v1/signals") => r#"{"url":"https://forum.example.com/","fetched_at":"2025-01-01T00:00:00Z","robots_txt":"User-agent: GPTBot\nDisallow: /\n"}"#.into(),
+        ("POST", "/v1/derive") => {
+            return ("/v1/derive?dataset=train&from=forum".into(), DERIVED_ROW.as_bytes().to_vec());
+        }
         ("POST", "/v1/manifests") => r#"{"purpose":"ai-training","at":"2025-06-01T00:00:00Z"}"#.into(),
         ("GET", "/v1/manifests/{digest}") => {
             let r = s.req("POST", "/v1/manifests", Some(f.secret("admin")), br#"{"purpose":"ai-training"}"#);
@@ -154,6 +159,10 @@ fn bad_bodies_name_the_line_and_field_and_write_nothing() {
         ("/v1/manifests", r#"{"purpose":"ai-training","colour":"red"}"#.into(), 400, "invalid_input", None, Some("colour")),
         ("/v1/subjects/report", r#"{"subject":""}"#.into(), 400, "invalid_input", None, Some("subject")),
         ("/v1/integrations/fides", r#"{"policy_action":"erasure"}"#.into(), 400, "invalid_input", None, Some("privacy_request_id")),
+        ("/v1/derive?dataset=train&from=forum", format!("{DERIVED_ROW}\n{{\"shard\":\"train-0.mds\",\"row\":1,\"parents\":[{{\"dataset\":\"forum\",\"shard\":\"part-0.parquet\",\"row\":99}}]}}\n"), 400, "invalid_input", Some(2), Some("parents[0]")),
+        ("/v1/derive?dataset=train&from=forum", r#"[{"shard":"t","row":"x","parents":[]}]"#.into(), 400, "invalid_input", Some(1), Some("row")),
+        ("/v1/derive?from=forum", DERIVED_ROW.into(), 400, "invalid_request", None, None),
+        ("/v1/derive?dataset=train", DERIVED_ROW.into(), 400, "invalid_request", None, None),
         ("/v1/signals?agent=GPTBot&colour=red", r#"{"url":"https://a.example/","fetched_at":"2025-01-01T00:00:00Z"}"#.into(), 400, "invalid_request", None, None),
     ];
     for (path, body, status, code, line, field) in cases {
@@ -826,4 +835,66 @@ fn tls_with_a_certificate_and_key() {
         .send("GET", "/healthz", &[], b"")
         .map(|r| r.status != 200)
         .unwrap_or(true));
+}
+
+#[test]
+fn derive_registers_lineage_all_or_nothing_and_a_derived_row_follows_its_parent() {
+    let f = Fixture::new();
+    let s = f.start(&[]);
+    let t = f.secret("records:write");
+    let before = head(&s, &f);
+    let body = format!(
+        "[{DERIVED_ROW},{}]",
+        r#"{"shard":"train-0.mds","row":1,"parents":[{"key":"post/2"}]}"#
+    );
+    let r = s.req(
+        "POST",
+        "/v1/derive?dataset=train&from=forum",
+        Some(t),
+        body.as_bytes(),
+    );
+    let j = r.json();
+    assert_eq!(r.status, 200, "{j}");
+    assert_eq!(j["rows"], 2);
+    assert_eq!(j["registered"], 2);
+    assert_eq!(j["links"], 2);
+    assert_eq!(j["first_seq"].as_u64(), Some(before + 1));
+    assert_eq!(j["last_seq"].as_u64(), Some(before + 1));
+    // The same lines again (as JSONL) are unchanged: nothing written.
+    let again = format!(
+        "{DERIVED_ROW}\n{}\n",
+        r#"{"shard":"train-0.mds","row":1,"parents":[{"key":"post/2"}]}"#
+    );
+    let j = s
+        .req(
+            "POST",
+            "/v1/derive?dataset=train&from=forum",
+            Some(t),
+            again.as_bytes(),
+        )
+        .json();
+    assert_eq!(
+        (j["registered"].as_u64(), j["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{j}"
+    );
+    assert_eq!(head(&s, &f), before + 1);
+    // Alice (forum row 0) objects: the derived row 0 is excluded, row 1 is not.
+    let ev = s.req(
+        "POST",
+        "/v1/events",
+        Some(f.secret("admin")),
+        OBJECTION_ALICE.as_bytes(),
+    );
+    assert_eq!(ev.status, 200);
+    let r = s.req(
+        "POST",
+        "/v1/manifests",
+        Some(f.secret("admin")),
+        br#"{"purpose":"ai-training","at":"2025-06-01T00:00:00Z"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let m = optout::Manifest::from_bytes(&r.body).unwrap();
+    assert!(m.is_excluded("train", "train-0.mds", 0));
+    assert!(!m.is_excluded("train", "train-0.mds", 1));
 }

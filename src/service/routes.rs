@@ -113,6 +113,12 @@ pub const ROUTES: &[Route] = &[
     ),
     route!(
         "POST",
+        "/v1/derive",
+        Some(Some(Scope::RecordsWrite)),
+        derive
+    ),
+    route!(
+        "POST",
         "/v1/manifests",
         Some(Some(Scope::ManifestsRead)),
         manifest

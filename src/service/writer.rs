@@ -69,6 +69,9 @@ pub enum WriteOp {
         /// Plan only; record nothing.
         dry_run: bool,
     },
+    /// Register a derived dataset's rows and their parents, all or nothing
+    /// (the builder names a refused row's body line).
+    Derive(Box<crate::jsonl::DerivationBuilder>),
     /// Register a training run.
     Run {
         /// The run's name (default `MODEL-run-K`).

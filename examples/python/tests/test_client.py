@@ -94,6 +94,16 @@ def test_a_training_job_fetches_its_manifest_from_the_service(server, tmp_path):
     rep = desk.report("user3@example.com")
     assert rep["records"][0]["row"] == 3 and rep["events"][0]["ref"] == "ticket-1"
     assert pipeline.head()[0] == 6
+    # A derived dataset through the service: its row 0 comes from forum row 3 (user3, objected).
+    d = pipeline.derive("train", ["forum"], [{"shard": "t-0.mds", "row": 0,
+                                               "parents": [{"dataset": "forum", "shard": "part-0.parquet", "row": 3}]}])
+    assert (d["registered"], d["links"], d["first_seq"]) == (1, 1, 7)
+    with pytest.raises(optout.ServiceError) as e:
+        pipeline.derive("train", ["forum"], {"shard": "t-0.mds", "row": 1,
+                                             "parents": [{"dataset": "forum", "shard": "nope", "row": 0}]})
+    assert (e.value.status, e.value.line, e.value.field) == (400, 1, "parents[0]")
+    assert pipeline.head()[0] == 7
+    assert pipeline.manifest("ai-training", at="2025-03-01T00:00:00Z").excluded("train", "t-0.mds").tolist() == [0]
 
 
 def test_errors_carry_status_code_line_and_field(server):

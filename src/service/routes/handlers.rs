@@ -54,13 +54,7 @@ pub(super) async fn signals(
     let (headers, query, bytes) = read_body(&app, req).await?;
     let meta = meta(&caller, &headers, "/v1/signals", &query, &bytes)?;
     // `?agent=A&agent=B&purpose=P&dry_run=true`, as `optout signals`' flags.
-    let pairs: Vec<(String, String)> = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{query}")
-            .parse()
-            .map_err(|_| ApiError::bad_request("bad query string"))?,
-    )
-    .map_err(|e| ApiError::bad_request(format!("query string: {e}")))?
-    .0;
+    let pairs = query_pairs(&query)?;
     let mut config = crate::signals::Config::default();
     let mut purposes = Vec::new();
     let mut agents = Vec::new();
@@ -98,6 +92,64 @@ pub(super) async fn signals(
         dry_run,
     };
     Ok(write_answer(app.ledger.write(op, meta).await?))
+}
+
+/// The query string's `key=value` pairs, in order (a key may repeat).
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("bad query string"))?,
+    )
+    .map_err(|e| ApiError::bad_request(format!("query string: {e}")))?
+    .0)
+}
+
+/// `POST /v1/derive?dataset=D&from=S[&from=T][&allow_missing_parents=true]`:
+/// lineage lines (JSONL or a JSON array of them), as `optout derive`.
+pub(super) async fn derive(
+    app: Arc<App>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (headers, query, bytes) = read_body(&app, req).await?;
+    let meta = meta(&caller, &headers, "/v1/derive", &query, &bytes)?;
+    let mut dataset = None;
+    let mut from = Vec::new();
+    let mut allow_missing = false;
+    for (k, v) in query_pairs(&query)? {
+        match k.as_str() {
+            "dataset" => dataset = Some(v),
+            "from" => from.push(v),
+            "allow_missing_parents" => allow_missing = matches!(v.as_str(), "true" | "1" | ""),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {other:?} (dataset, from, allow_missing_parents)"
+                )))
+            }
+        }
+    }
+    let dataset = dataset
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| ApiError::bad_request("the query parameter `dataset` is required"))?;
+    if from.is_empty() {
+        return Err(ApiError::bad_request(
+            "at least one query parameter `from` (a source dataset) is required",
+        ));
+    }
+    let b = blocking(move || {
+        let jsonl = body::as_jsonl(&bytes)?;
+        let mut b = crate::jsonl::DerivationBuilder::new(&dataset, &from, allow_missing);
+        b.parse(&*jsonl, BODY)?;
+        Ok(b)
+    })
+    .await?;
+    if b.derivation().is_empty() {
+        return Err(empty_body());
+    }
+    Ok(write_answer(
+        app.ledger.write(WriteOp::Derive(Box::new(b)), meta).await?,
+    ))
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {

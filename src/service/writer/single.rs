@@ -62,14 +62,18 @@ impl Writer {
             WriteOp::Records(batch) => {
                 let n = batch.len() as u64;
                 let s = l.ingest(batch).map_err(|e| storage(self, e))?;
-                json!({
-                    "records": n,
-                    "registered": s.registered,
-                    "unchanged": s.unchanged,
-                    "links": s.links,
-                    "first_seq": (s.seq.0 > before).then_some(before + 1),
-                    "last_seq": (s.seq.0 > before).then_some(s.seq.0),
-                })
+                let counts = [s.registered, s.unchanged, s.links];
+                registered_answer(json!({ "records": n }), counts, before, s.seq.0)
+            }
+            WriteOp::Derive(mut b) => {
+                let rows = b.derivation().len() as u64;
+                let s = match l.derive(b.take()) {
+                    Err(crate::Error::Derive(e)) => return Err(b.located(e).into()),
+                    r => r.map_err(|e| storage(self, e))?,
+                };
+                let counts = [s.registered, s.unchanged, s.links];
+                let what = json!({ "dataset": b.derivation().dataset, "rows": rows });
+                registered_answer(what, counts, before, s.seq.0)
             }
             WriteOp::Signals {
                 crawl,
@@ -153,4 +157,27 @@ impl Writer {
         self.metrics.group(1, t.elapsed(), head - before, head);
         Ok(body)
     }
+}
+
+/// The answer of a records or derive write: `what` with the `registered`,
+/// `unchanged` and `links` counts and the seq range written (none when
+/// the head did not move past `before`).
+fn registered_answer(
+    mut what: Value,
+    [registered, unchanged, links]: [u64; 3],
+    before: u64,
+    head: u64,
+) -> Value {
+    let moved = head > before;
+    let more = json!({
+        "registered": registered,
+        "unchanged": unchanged,
+        "links": links,
+        "first_seq": moved.then_some(before + 1),
+        "last_seq": moved.then_some(head),
+    });
+    if let (Some(w), Value::Object(m)) = (what.as_object_mut(), more) {
+        w.extend(m);
+    }
+    what
 }

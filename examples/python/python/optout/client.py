@@ -22,9 +22,10 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._errors import OptoutError
@@ -166,6 +167,23 @@ class Client:
     def ingest(self, *sources: Any, idempotency_key: str | None = None) -> dict[str, Any]:
         """Registers records, all or nothing; returns ``registered``, ``unchanged``, ``links`` and the seq range."""
         return self._write("/v1/records", b"".join(_lines(s) for s in sources), idempotency_key)
+
+    def derive(
+        self,
+        dataset: str,
+        sources: Sequence[str],
+        *lineage: Any,
+        allow_missing_parents: bool = False,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Registers rows of a derived dataset with their parents (lineage lines:
+        paths, JSONL bytes, dicts or iterables of dicts), all or nothing, as
+        ``Ledger.derive``; returns ``registered``, ``unchanged``, ``links`` and the seq range."""
+        q = [("dataset", dataset)] + [("from", s) for s in sources]
+        if allow_missing_parents:
+            q.append(("allow_missing_parents", "true"))
+        path = "/v1/derive?" + urllib.parse.urlencode(q)
+        return self._write(path, b"".join(_lines(s) for s in lineage), idempotency_key)
 
     def manifest(
         self,
