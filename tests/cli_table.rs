@@ -383,6 +383,65 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
 }
 
 #[test]
+fn a_corrupt_parquet_file_is_refused_naming_it_and_nothing_is_written() {
+    let f = setup("corrupt");
+    let (l, key, map) = (f.p("L"), f.key(), f.p("map.json"));
+    let good = f.p("good.parquet");
+    forum(
+        Path::new(&good),
+        &[Some("a@x.org"), Some("b@x.org"), Some("c@x.org")],
+        &[None, None, None],
+        &[2, 1],
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    let head = ok(&["head", &l]);
+    // A truncated footer, garbage over the first data page (the magic and
+    // the footer intact), and a file that is not Parquet at all; each given
+    // after a good file, which must not be registered either.
+    let mut paged = bytes.clone();
+    for b in &mut paged[4..bytes.len() / 2] {
+        *b = 0xA5;
+    }
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("truncated.parquet", bytes[..bytes.len() - 9].to_vec()),
+        ("paged.parquet", paged),
+        ("text.parquet", b"not a parquet file\n".to_vec()),
+    ];
+    for (name, content) in cases {
+        let bad = f.p(name);
+        std::fs::write(&bad, content).unwrap();
+        let e = fails(&[
+            "ingest",
+            &l,
+            "--key-file",
+            &key,
+            "--parquet",
+            "--mapping",
+            &map,
+            &good,
+            &bad,
+        ]);
+        assert!(
+            e.starts_with("optout: error:") && e.contains(&bad),
+            "{name}: the error names the file: {e}"
+        );
+        assert_eq!(ok(&["head", &l]), head, "{name}: nothing recorded");
+        std::fs::remove_file(&bad).unwrap();
+    }
+    ok(&[
+        "ingest",
+        &l,
+        "--key-file",
+        &key,
+        "--parquet",
+        "--mapping",
+        &map,
+        &good,
+    ]);
+    assert_ne!(ok(&["head", &l]), head, "the good file alone registers");
+}
+
+#[test]
 fn a_dsr_csv_export_is_applied_by_its_mapping() {
     let f = setup("csv");
     let (l, key) = (f.p("L"), f.key());

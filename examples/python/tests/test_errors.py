@@ -199,3 +199,28 @@ def test_purposes_are_declared_and_typos_refused(tmp_path):
         with pytest.raises(optout.LockedError, match=r"pid \d+ since"):
             optout.Ledger.open(tmp_path / "L", wait=0.2)
         assert held.seq == s["seq"]
+
+
+def test_a_declared_basis_is_treated_as_consent(tmp_path):
+    led = optout.Ledger.create(tmp_path / "L")
+    rec = {"dataset": "d", "shard": "s0", "row": 0, "subjects": ["a@x.org"], "source": "forum.example.com",
+           "collected_at": "2024-03-01T12:00:00Z", "basis": "research_exemption", "categories": ["text"],
+           "visibility": "public", "jurisdiction": "EU"}
+    head = led.seq
+    with pytest.raises(optout.InvalidRequestError, match="research_exemption"):
+        led.ingest(rec)
+    assert led.seq == head, "a record on an undeclared basis wrote something"
+    with pytest.raises(optout.InvalidRequestError, match="consent"):
+        led.add_basis("consnet")
+    seq = led.add_basis("research_exemption")
+    assert seq == head + 1 and led.add_basis("research_exemption") is None
+    led.ingest([rec, dict(rec, row=1, basis="legitimate_interest")])
+    m = led.manifest("ai-training", at="2025-01-01T00:00:00Z")
+    assert m.reasons("d", "s0", 0) == ["consent_missing"]
+    assert m.reasons("d", "s0", 1) == []
+    led.apply({"type": "consent", "subject": "a@x.org", "at": "2024-06-01T00:00:00Z", "purposes": ["ai-training"],
+               "method": "double_opt_in", "confirmed": True})
+    assert led.manifest("ai-training", at="2025-01-01T00:00:00Z").reasons("d", "s0", 0) == []
+    led.apply({"type": "consent_withdrawn", "subject": "a@x.org", "at": "2024-09-01T00:00:00Z", "purposes": ["ai-training"]})
+    assert "consent_withdrawn" in led.manifest("ai-training", at="2025-01-01T00:00:00Z").reasons("d", "s0", 0)
+    led.close()

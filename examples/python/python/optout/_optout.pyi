@@ -193,6 +193,8 @@ class Ledger:
         """The declared purposes (and undeclared ones named by old events), with event counts."""
     def add_purpose(self, name: str, description: str | None = None) -> int | None:
         """Declares a purpose; the seq of the declaration, or None when already declared."""
+    def add_basis(self, name: str) -> int | None:
+        """Declares an extension legal basis records may name (every policy treats it as consent); the seq of the declaration, or None when already declared."""
     def checkpoint(self, signing_key: PathLike | None = None) -> str:
         """A signed checkpoint (C2SP note text) of the log at its head."""
     def receipt(self, seq: int, signing_key: PathLike | None = None) -> str:
