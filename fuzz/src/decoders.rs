@@ -399,6 +399,12 @@ pub fn lineage_jsonl_registered(data: &[u8]) -> bool {
             assert_eq!(l.head(), before, "a refused derivation wrote nothing");
             false
         }
+        // Nothing new (an empty input, or rows already derived alike):
+        // nothing written, and `packed` may not exist at all.
+        Ok(s) if s.registered == 0 => {
+            assert_eq!(l.head(), before, "an empty derivation wrote nothing");
+            false
+        }
         Ok(_) => {
             let mut q = l
                 .query(None, "ai-training", t("2025-06-01T00:00:00Z"))
