@@ -94,6 +94,21 @@ fn excluded(manifest: &Path) -> Vec<(String, u64, Vec<String>)> {
     v
 }
 
+/// `optout ingest L --key-file K --parquet --mapping MAP` then `rest`.
+fn ingest_parquet<'a>(l: &'a str, key: &'a str, map: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "ingest",
+        l,
+        "--key-file",
+        key,
+        "--parquet",
+        "--mapping",
+        map,
+    ];
+    v.extend_from_slice(rest);
+    v
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     root: std::path::PathBuf,
@@ -214,16 +229,7 @@ fn parquet_rows_are_file_positions_and_manifests_exclude_them() {
         &[1],
     );
     let (l2, k2, m2) = (f2.p("L"), f2.key(), f2.p("map.json"));
-    ok(&[
-        "ingest",
-        &l2,
-        "--key-file",
-        &k2,
-        "--parquet",
-        "--mapping",
-        &m2,
-        &f2.p("x/part-9.parquet"),
-    ]);
+    ok(&ingest_parquet(&l2, &k2, &m2, &[&f2.p("x/part-9.parquet")]));
     let ev2 = f2.p("ev.jsonl");
     std::fs::write(
         &ev2,
@@ -260,16 +266,7 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
         &[None, None],
         &[2],
     );
-    ok(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &map,
-        &part,
-    ]);
+    ok(&ingest_parquet(&l, &key, &map, &[&part]));
     let head = ok(&["head", &l]);
 
     forum(
@@ -278,16 +275,7 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
         &[None, None],
         &[2],
     );
-    let e = fails(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &map,
-        &part,
-    ]);
+    let e = fails(&ingest_parquet(&l, &key, &map, &[&part]));
     assert!(
         e.contains(&format!("{part}: row 1: ")) && e.contains("pass --replace"),
         "{e}"
@@ -297,32 +285,13 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
         head,
         "nothing recorded on a refused ingest"
     );
-    let r = ok(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &map,
-        "--replace",
-        &part,
-    ]);
+    let r = ok(&ingest_parquet(&l, &key, &map, &["--replace", &part]));
     assert!(r.contains("2 records"), "{r}");
 
     // A missing column names the file, the column and the field.
     let bad = f.p("bad.json");
     std::fs::write(&bad, MAPPING.replace("\"created_at\"", "\"created\"")).unwrap();
-    let e = fails(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &bad,
-        &part,
-    ]);
+    let e = fails(&ingest_parquet(&l, &key, &bad, &[&part]));
     assert!(
         e.contains(&part) && e.contains("column `created`") && e.contains("field `collected_at`"),
         "{e}"
@@ -349,17 +318,7 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
         &[1, 1],
     );
     let before = ok(&["head", &l]);
-    let e = fails(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &map,
-        &good,
-        &nulls,
-    ]);
+    let e = fails(&ingest_parquet(&l, &key, &map, &[&good, &nulls]));
     assert!(
         e.contains(&format!("{nulls}: row 1: column `created_at`")) && e.contains("null"),
         "{e}"
@@ -369,16 +328,7 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
     // Usage mistakes.
     let e = fails(&["ingest", &l, "--key-file", &key, "--mapping", &map, &part]);
     assert!(e.contains("add --parquet or --webdataset"), "{e}");
-    let e = fails(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &map,
-        "-",
-    ]);
+    let e = fails(&ingest_parquet(&l, &key, &map, &["-"]));
     assert!(e.contains("stdin"), "{e}");
 }
 
@@ -410,17 +360,7 @@ fn a_corrupt_parquet_file_is_refused_naming_it_and_nothing_is_written() {
     for (name, content) in cases {
         let bad = f.p(name);
         std::fs::write(&bad, content).unwrap();
-        let e = fails(&[
-            "ingest",
-            &l,
-            "--key-file",
-            &key,
-            "--parquet",
-            "--mapping",
-            &map,
-            &good,
-            &bad,
-        ]);
+        let e = fails(&ingest_parquet(&l, &key, &map, &[&good, &bad]));
         assert!(
             e.starts_with("optout: error:") && e.contains(&bad),
             "{name}: the error names the file: {e}"
@@ -428,16 +368,7 @@ fn a_corrupt_parquet_file_is_refused_naming_it_and_nothing_is_written() {
         assert_eq!(ok(&["head", &l]), head, "{name}: nothing recorded");
         std::fs::remove_file(&bad).unwrap();
     }
-    ok(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &map,
-        &good,
-    ]);
+    ok(&ingest_parquet(&l, &key, &map, &[&good]));
     assert_ne!(ok(&["head", &l]), head, "the good file alone registers");
 }
 
@@ -457,16 +388,7 @@ fn a_dsr_csv_export_is_applied_by_its_mapping() {
         &[None, None, None, None],
         &[4],
     );
-    ok(&[
-        "ingest",
-        &l,
-        "--key-file",
-        &key,
-        "--parquet",
-        "--mapping",
-        &f.p("map.json"),
-        &part,
-    ]);
+    ok(&ingest_parquet(&l, &key, &f.p("map.json"), &[&part]));
     // The Fides-shaped export and mapping the table tests use: erasures only,
     // completed or approved requests only.
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/table");

@@ -47,22 +47,12 @@ fn build(path: &Path) {
 fn golden_basis_ledger_opens_and_answers_the_same() {
     let path = fixture();
     let keyer = SubjectKeyer::from_secret(SECRET);
-    if std::env::var_os("OPTOUT_REGEN_FIXTURES").is_some() {
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        build(&path);
-        let _ = std::fs::remove_file(path.join("LOCK"));
-        let l = Ledger::open_read_only(&path, Some(keyer)).unwrap();
+    let l = common::golden_fixture(&path, &keyer, build, |l| {
         let d = l
             .manifest(&l.query(None, "ai-training", at()).unwrap())
-            .unwrap()
-            .digest_hex();
-        panic!("fixture regenerated; set GOLDEN_DIGEST = \"{d}\" and re-run");
-    }
-    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer), None)
-        .unwrap();
-    assert!(v.is_clean(), "{v:?}");
-    let l = Ledger::open_read_only(&path, Some(keyer.clone())).unwrap();
+            .unwrap();
+        format!("set GOLDEN_DIGEST = \"{}\"", d.digest_hex())
+    });
     let bases: Vec<(u64, &str)> = l.declared_bases().iter().map(|(s, n)| (s.0, *n)).collect();
     assert_eq!(bases, vec![(2, "research_exemption")]);
     let m = l

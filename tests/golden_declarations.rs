@@ -54,22 +54,10 @@ fn build(path: &Path) {
 fn golden_declarations_open_and_answer_the_same() {
     let path = fixture();
     let keyer = SubjectKeyer::from_secret(SECRET);
-    if std::env::var_os("OPTOUT_REGEN_FIXTURES").is_some() {
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        build(&path);
-        let _ = std::fs::remove_file(path.join("LOCK"));
-        let l = Ledger::open_read_only(&path, Some(keyer)).unwrap();
-        let d = l
-            .manifest(&l.query(None, "ads", at()).unwrap())
-            .unwrap()
-            .digest_hex();
-        panic!("fixture regenerated; set GOLDEN_DIGEST = \"{d}\" and re-run");
-    }
-    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer), None)
-        .unwrap();
-    assert!(v.is_clean(), "{v:?}");
-    let l = Ledger::open_read_only(&path, Some(keyer.clone())).unwrap();
+    let l = common::golden_fixture(&path, &keyer, build, |l| {
+        let d = l.manifest(&l.query(None, "ads", at()).unwrap()).unwrap();
+        format!("set GOLDEN_DIGEST = \"{}\"", d.digest_hex())
+    });
     assert!(l.snapshot_note().is_none(), "the OPTIDX02 snapshot is used");
     let got: Vec<(String, Option<u64>, Option<String>, u64)> = l
         .purposes()

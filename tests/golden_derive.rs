@@ -12,6 +12,8 @@ use optout::event::{ContentHash, Derivation, DerivedRow, DerivedShard, Entry, Pa
 use optout::jsonl::{self, DerivationBuilder};
 use optout::{Ledger, LedgerOptions, SubjectKeyer, Timestamp};
 
+mod common;
+
 const SECRET: [u8; 32] = [0x42; 32];
 /// Manifest digests (all datasets; `packed` only) in manifest format 3
 /// (each shard's row end recorded).
@@ -123,23 +125,14 @@ fn digests_as(l: &Ledger, version: Option<u16>) -> [String; 2] {
 fn golden_derive_ledger_opens_and_answers_the_same() {
     let path = fixture();
     let keyer = SubjectKeyer::from_secret(SECRET);
-    if std::env::var_os("OPTOUT_REGEN_FIXTURES").is_some() {
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        build(&path);
-        let _ = std::fs::remove_file(path.join("LOCK"));
-        let l = Ledger::open_read_only(&path, Some(keyer)).unwrap();
+    let l = common::golden_fixture(&path, &keyer, build, |l| {
         let bytes = optout::codec::encode(&entry()).unwrap();
-        panic!(
-            "fixture regenerated; set GOLDEN_DIGESTS = {:?} and ENTRY_HEX = \"{}\" and re-run",
-            digests(&l),
+        format!(
+            "set GOLDEN_DIGESTS = {:?} and ENTRY_HEX = \"{}\"",
+            digests(l),
             optout::hex(&bytes)
-        );
-    }
-    let v = optout::verify_ledger_with(&optout::storage::FsIo::new(), &path, Some(&keyer), None)
-        .unwrap();
-    assert!(v.is_clean(), "{v:?}");
-    let l = Ledger::open_read_only(&path, Some(keyer.clone())).unwrap();
+        )
+    });
     assert!(
         l.snapshot_note().is_none(),
         "the snapshot with lineage is used"

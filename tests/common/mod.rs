@@ -361,3 +361,27 @@ pub fn segments(io: &optout::storage::MemIo, root: &str) -> Vec<std::path::PathB
     v.sort();
     v
 }
+
+/// The golden ledger fixture at `path`, verified clean and opened read-only
+/// with `keyer`. With `OPTOUT_REGEN_FIXTURES` set it is first rebuilt by
+/// `build`, and the test panics with `regen(&ledger)`: the constants to
+/// paste into the test before re-running it.
+pub fn golden_fixture(
+    path: &std::path::Path,
+    keyer: &optout::SubjectKeyer,
+    build: impl FnOnce(&std::path::Path),
+    regen: impl FnOnce(&optout::Ledger) -> String,
+) -> optout::Ledger {
+    if std::env::var_os("OPTOUT_REGEN_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        build(path);
+        let _ = std::fs::remove_file(path.join("LOCK"));
+        let l = optout::Ledger::open_read_only(path, Some(keyer.clone())).unwrap();
+        panic!("fixture regenerated; {} and re-run", regen(&l));
+    }
+    let v =
+        optout::verify_ledger_with(&optout::storage::FsIo::new(), path, Some(keyer), None).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    optout::Ledger::open_read_only(path, Some(keyer.clone())).unwrap()
+}
