@@ -294,13 +294,22 @@ pub fn parquet_lineage<P: AsRef<Path>>(
     allow_missing: bool,
 ) -> Result<TableLineage, TableError> {
     let files: Vec<PathBuf> = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
-    let mut pos: HashMap<(String, u32), usize> = HashMap::new();
+    // Derived rows by shard name, then row; the links of a row are usually
+    // consecutive, so the last row is tried first.
+    let mut pos: HashMap<String, HashMap<u32, usize>> = HashMap::new();
     let mut rows: Vec<(String, DerivedRow, usize, u64)> = Vec::new();
     each_link(&files, |fi, at, l| {
-        let i = match pos.get(&(l.shard.to_string(), l.row)) {
-            Some(&i) => i,
+        let last = rows
+            .last()
+            .filter(|r| r.1.row == l.row && r.0 == l.shard)
+            .map(|_| rows.len() - 1);
+        let known = last.or_else(|| pos.get(l.shard).and_then(|m| m.get(&l.row)).copied());
+        let i = match known {
+            Some(i) => i,
             None => {
-                pos.insert((l.shard.to_string(), l.row), rows.len());
+                pos.entry(l.shard.to_string())
+                    .or_default()
+                    .insert(l.row, rows.len());
                 rows.push((
                     l.shard.to_string(),
                     DerivedRow {
