@@ -16,7 +16,7 @@ use super::timefmt::TimeSpec;
 use crate::time::Timestamp;
 
 /// A string column, whatever its physical type.
-enum Strs<'a> {
+pub(crate) enum Strs<'a> {
     Utf8(&'a arrow_array::StringArray),
     Large(&'a arrow_array::LargeStringArray),
     View(&'a arrow_array::StringViewArray),
@@ -28,7 +28,7 @@ enum Strs<'a> {
 }
 
 impl<'a> Strs<'a> {
-    fn of(a: &'a dyn Array) -> Option<Self> {
+    pub(crate) fn of(a: &'a dyn Array) -> Option<Self> {
         Some(match a.data_type() {
             DataType::Utf8 => Strs::Utf8(a.as_string::<i32>()),
             DataType::LargeUtf8 => Strs::Large(a.as_string::<i64>()),
@@ -45,7 +45,7 @@ impl<'a> Strs<'a> {
         })
     }
 
-    fn get(&self, i: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             Strs::Utf8(a) => (!a.is_null(i)).then(|| a.value(i)),
             Strs::Large(a) => (!a.is_null(i)).then(|| a.value(i)),

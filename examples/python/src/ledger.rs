@@ -431,6 +431,52 @@ impl PyLedger {
         Ok(d)
     }
 
+    /// Registers rows of a derived dataset from lineage as Parquet columns,
+    /// one row per link: ``shard``, ``row`` and the parent as
+    /// ``parent_dataset``, ``parent_shard``, ``parent_row``, or
+    /// ``parent_key``, or ``parent_content_hash`` (exactly one form a row).
+    /// The links of one derived row are its parents; the same rules as
+    /// ``derive``. ``paths``: one path or a list. A bad cell or a refused
+    /// link raises ``InputError`` naming the file, ``row`` (the Parquet
+    /// row), ``column`` and ``field``; nothing is written. Returns
+    /// ``{"registered", "unchanged", "links", "seq"}``.
+    #[pyo3(signature = (dataset, sources, paths, *, allow_missing_parents = false))]
+    fn derive_parquet<'py>(
+        &self,
+        py: Python<'py>,
+        dataset: &str,
+        sources: Vec<String>,
+        paths: &Bound<'py, PyAny>,
+        allow_missing_parents: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let files = table::paths(py, paths)?;
+        let mut t = py
+            .detach(|| {
+                optout::table::parquet_lineage(&files, dataset, &sources, allow_missing_parents)
+            })
+            .map_err(|e| table::error(py, &e))?;
+        let derivation = t.take();
+        let r = self.with(py, move |l| match l.derive(derivation) {
+            Err(optout::Error::Derive(e)) => Ok(Err(e)),
+            r => r.map(Ok),
+        })?;
+        let s = match r {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(match t.located(e) {
+                    Ok(located) => table::error(py, &located),
+                    Err(e) => crate::errors::lib(py, &optout::Error::Derive(e)),
+                })
+            }
+        };
+        let d = PyDict::new(py);
+        d.set_item("registered", s.registered)?;
+        d.set_item("unchanged", s.unchanged)?;
+        d.set_item("links", s.links)?;
+        d.set_item("seq", s.seq.0)?;
+        Ok(d)
+    }
+
     /// Registers the rows of Parquet files by a record ``mapping`` (a dict,
     /// JSON text or a path; docs/TABLES.md), all or nothing. ``paths``: one
     /// path or a list. The shard of a file is its path relative to ``root``

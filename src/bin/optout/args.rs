@@ -112,7 +112,13 @@ pub struct DeriveArgs {
     /// record is registered (until then it excludes nothing).
     #[arg(long)]
     pub allow_missing_parents: bool,
-    /// Lineage JSONL files ('-' = stdin): `{"shard","row","parents":[...]}`.
+    /// FILE... are Parquet files of lineage columns, one row per link:
+    /// `shard`, `row` and the parent as `parent_dataset`, `parent_shard`,
+    /// `parent_row`, or `parent_key`, or `parent_content_hash`.
+    #[arg(long)]
+    pub parquet: bool,
+    /// Lineage JSONL files ('-' = stdin): `{"shard","row","parents":[...]}`;
+    /// with --parquet, Parquet files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     #[command(flatten)]

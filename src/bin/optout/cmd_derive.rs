@@ -1,5 +1,6 @@
-//! `optout derive`: lineage JSONL files into one derivation, refused with
-//! the file, line and field of the row at fault.
+//! `optout derive`: lineage JSONL (or, with `--parquet`, Parquet) files
+//! into one derivation, refused with the file, line (or Parquet row and
+//! column) and field of the row at fault.
 
 use std::io::{BufReader, Write};
 use std::path::Path;
@@ -18,15 +19,31 @@ pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
     let keyer = load_key(&a.ledger, &a.key)?;
     let mut l = open_ledger(out, &a.ledger, Some(keyer), false)?;
     let before = l.head().0;
-    let mut b = DerivationBuilder::new(&a.dataset, &a.from, a.allow_missing_parents);
-    for name in &a.files {
-        b.parse(BufReader::new(input::open(name)?), name)?;
-    }
-    let (rows, links) = (b.derivation().len(), b.derivation().links());
-    let s = match l.derive(b.take()) {
-        Err(optout::Error::Derive(e)) => return Err(b.located(e).into()),
-        r => r?,
+    let s = if a.parquet {
+        let mut t =
+            optout::table::parquet_lineage(&a.files, &a.dataset, &a.from, a.allow_missing_parents)?;
+        let (rows, links) = (t.derivation().len(), t.derivation().links());
+        match l.derive(t.take()) {
+            Err(optout::Error::Derive(e)) => {
+                return Err(match t.located(e) {
+                    Ok(located) => located.into(),
+                    Err(e) => e.into(),
+                })
+            }
+            r => (rows, links, r?),
+        }
+    } else {
+        let mut b = DerivationBuilder::new(&a.dataset, &a.from, a.allow_missing_parents);
+        for name in &a.files {
+            b.parse(BufReader::new(input::open(name)?), name)?;
+        }
+        let (rows, links) = (b.derivation().len(), b.derivation().links());
+        match l.derive(b.take()) {
+            Err(optout::Error::Derive(e)) => return Err(b.located(e).into()),
+            r => (rows, links, r?),
+        }
     };
+    let (rows, links, s) = s;
     out.line(format!(
         "derived {} rows of {} from {} with {} links: {} registered, {} unchanged; seq {} -> {} ({})",
         num(rows as u64),

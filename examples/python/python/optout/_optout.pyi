@@ -208,6 +208,15 @@ class Ledger:
         allow_missing_parents: bool = False,
     ) -> IngestSummary:
         """Registers rows of a derived dataset with their parents, all or nothing; a derived row is excluded when any ancestor is."""
+    def derive_parquet(
+        self,
+        dataset: str,
+        sources: Sequence[str],
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        allow_missing_parents: bool = False,
+    ) -> IngestSummary:
+        """Registers rows of a derived dataset from Parquet lineage columns (one row per link: ``shard``, ``row``, ``parent_dataset``/``parent_shard``/``parent_row``, ``parent_key`` or ``parent_content_hash``)."""
     def ingest_parquet(
         self,
         paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
