@@ -250,6 +250,28 @@ fn derive_parquet_equals_derive_jsonl() {
 }
 
 #[test]
+fn parquet_files_are_recognised_without_the_flag() {
+    // Every file starts with Parquet's magic: read as lineage columns.
+    let f = Fixture::new("n");
+    let (a, b) = f.parquet();
+    let out = f.derive(&[], &[&a, &b], 0);
+    assert!(
+        out.contains("3 rows of packed from forum with 5 links: 3 registered"),
+        "{out}"
+    );
+    // One JSONL file among them: all are read as JSONL, and the Parquet
+    // file is refused as a JSONL line, naming it; nothing written.
+    let g = Fixture::new("m");
+    let (a, _) = g.parquet();
+    let jl = g.path("packed.jsonl");
+    std::fs::write(&jl, JSONL).unwrap();
+    let head = g.head();
+    let err = g.derive(&[], &[&jl, &a], 2);
+    assert!(err.contains("links-0.parquet"), "{err}");
+    assert_eq!(g.head(), head);
+}
+
+#[test]
 fn bad_parquet_lineage_exits_2_with_file_row_column_and_writes_nothing() {
     let f = Fixture::new("l");
     let before = f.head();

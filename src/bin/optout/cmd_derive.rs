@@ -1,4 +1,5 @@
-//! `optout derive`: lineage JSONL (or, with `--parquet`, Parquet) files
+//! `optout derive`: lineage JSONL (or, with `--parquet` or when every file
+//! is Parquet, Parquet) files
 //! into one derivation, refused with the file, line (or Parquet row and
 //! column) and field of the row at fault.
 
@@ -14,15 +15,33 @@ use crate::args::{DeriveArgs, KeyArg};
 use crate::out::{num, secs, Out};
 use crate::{input, load_key, open_ledger, optional_key, Status};
 
+/// True when every file named is Parquet (starts with the `PAR1` magic), so
+/// `optout derive L ... lineage.parquet` needs no `--parquet`; stdin (`-`)
+/// and anything else is read as JSONL, where a bad line is named.
+fn all_parquet(files: &[String]) -> bool {
+    use std::io::Read;
+    !files.is_empty()
+        && files.iter().all(|f| {
+            let mut magic = [0u8; 4];
+            f != "-"
+                && std::fs::File::open(f)
+                    .and_then(|mut h| h.read_exact(&mut magic))
+                    .is_ok()
+                && &magic == b"PAR1"
+        })
+}
+
 pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
     let t0 = Instant::now();
     let keyer = load_key(&a.ledger, &a.key)?;
-    let mut l = open_ledger(out, &a.ledger, Some(keyer), false)?;
-    let before = l.head().0;
-    let s = if a.parquet {
+    // The input is read and checked whole before the ledger is opened for
+    // writing: a bad file is refused without taking the writer lock.
+    let s = if a.parquet || all_parquet(&a.files) {
         let mut t =
             optout::table::parquet_lineage(&a.files, &a.dataset, &a.from, a.allow_missing_parents)?;
         let (rows, links) = (t.derivation().len(), t.derivation().links());
+        let mut l = open_ledger(out, &a.ledger, Some(keyer), false)?;
+        let before = l.head().0;
         match l.derive(t.take()) {
             Err(optout::Error::Derive(e)) => {
                 return Err(match t.located(e) {
@@ -30,7 +49,7 @@ pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
                     Err(e) => e.into(),
                 })
             }
-            r => (rows, links, r?),
+            r => (rows, links, before, r?),
         }
     } else {
         let mut b = DerivationBuilder::new(&a.dataset, &a.from, a.allow_missing_parents);
@@ -38,12 +57,14 @@ pub fn derive(out: &mut Out, a: &DeriveArgs) -> Result<Status> {
             b.parse(BufReader::new(input::open(name)?), name)?;
         }
         let (rows, links) = (b.derivation().len(), b.derivation().links());
+        let mut l = open_ledger(out, &a.ledger, Some(keyer), false)?;
+        let before = l.head().0;
         match l.derive(b.take()) {
             Err(optout::Error::Derive(e)) => return Err(b.located(e).into()),
-            r => (rows, links, r?),
+            r => (rows, links, before, r?),
         }
     };
-    let (rows, links, s) = s;
+    let (rows, links, before, s) = s;
     out.line(format!(
         "derived {} rows of {} from {} with {} links: {} registered, {} unchanged; seq {} -> {} ({})",
         num(rows as u64),
