@@ -34,6 +34,7 @@ mod arrow_stream;
 mod csv_file;
 mod error;
 mod events;
+mod fingerprints;
 mod mapping;
 mod par;
 mod parquet_file;
@@ -46,6 +47,7 @@ pub use arrow_stream::{arrow_events, arrow_records};
 pub use csv_file::{csv_events, csv_events_from, MAX_CSV};
 pub use error::{At, TableError, TableErrorKind};
 pub use events::TableEvents;
+pub use fingerprints::{mapping_blake3, parquet_fingerprints};
 pub use mapping::{EventMapping, RecordMapping, MAX_MAPPING_FILE};
 pub use parquet_file::{
     parquet_events, parquet_records, FileFingerprint, FileOptions, TableRecords, MAX_FOOTER,

@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use optout::table::{self, FileOptions, RecordMapping};
-use optout::{IngestSummary, Ledger, SubjectKeyer};
+use optout::table::{FileOptions, RecordMapping};
+use optout::{IngestSummary, Ledger};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -111,14 +111,13 @@ pub fn write(
 
 /// Registers a dataset's files by its mapping, as
 /// `optout ingest LEDGER --parquet --mapping MAP --root ROOT FILE...` does.
-pub fn ingest(l: &mut Ledger, keyer: &SubjectKeyer, d: &Dataset) -> Result<IngestSummary> {
+pub fn ingest(l: &mut Ledger, d: &Dataset) -> Result<IngestSummary> {
     let mapping = RecordMapping::load(&d.mapping)?;
     let opts = FileOptions {
         root: Some(d.root.clone()),
         ..Default::default()
     };
-    let read = table::parquet_records(&d.files, &mapping, keyer, &opts)?;
-    Ok(l.ingest(read.batch)?)
+    Ok(l.ingest_parquet(&d.files, &mapping, &opts)?.summary)
 }
 
 /// The command that registers `d` again (a no-op on an unchanged file).

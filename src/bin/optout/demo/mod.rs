@@ -125,7 +125,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     let ti = Instant::now();
     let (mut registered, mut links) = (0, 0);
     for ds in &datasets {
-        let ing = files::ingest(&mut l, &keyer, ds)?;
+        let ing = files::ingest(&mut l, ds)?;
         registered += ing.registered;
         links += ing.links;
     }
