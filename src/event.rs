@@ -456,6 +456,10 @@ pub enum Entry {
     /// Rows of a derived dataset registered with their parents (index 6,
     /// appended: older builds refuse a ledger holding one).
     Derive(Derivation),
+    // Shard fingerprints (issue 14): src/fingerprint.rs.
+    /// Fingerprints of the data files an ingest read (index 7, appended:
+    /// older builds refuse a ledger holding one), after its records.
+    Files(crate::fingerprint::ShardFiles),
 }
 
 /// A parent of a derived row: a record named by `(dataset, shard, row)`,

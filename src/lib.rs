@@ -40,6 +40,8 @@ mod error;
 pub mod event;
 pub mod export;
 mod fsutil;
+// Shard fingerprints (issue 14).
+pub mod fingerprint;
 mod ids;
 mod index;
 pub mod ingest;
@@ -91,6 +93,9 @@ pub use ledger::{
     ExcludedRecord, IngestSummary, Ledger, LedgerOptions, PurposeInfo, DEFAULT_PURPOSE,
     ORIGIN_PREFIX, TREE_DIR,
 };
+// Shard fingerprints (issue 14).
+#[cfg(feature = "parquet")]
+pub use ledger::{FilesError, TableIngest};
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};
 pub use policy::{Policy, MAX_POLICY_FILE};

@@ -639,9 +639,13 @@ fn the_demo_tells_the_story_and_leaves_files_to_explore() {
     assert!(text.contains("run-2025-05-hotfix"), "{text}");
     assert!(text.contains("Explore further"), "{text}");
     for f in [
-        "records-forum.jsonl",
-        "records-meetings.jsonl",
-        "records-crm.jsonl",
+        "forum/crawl=1/posts-0000.parquet",
+        "forum/crawl=2/posts-0003.parquet",
+        "meetings/meetings-2024-q1.parquet",
+        "crm/crm-profiles-00.parquet",
+        "mapping-forum.json",
+        "mapping-meetings.json",
+        "mapping-crm.json",
         "events-2025-q1.jsonl",
         "events-2025-q2.jsonl",
         "manifest-1.optm",
@@ -664,11 +668,48 @@ fn the_demo_tells_the_story_and_leaves_files_to_explore() {
     );
     json(&["verify", &ledger], 0);
 
+    // The printed `ingest --parquet` commands, run as printed (by a shell,
+    // which expands the patterns): every row is already there, nothing is
+    // written. The forum's rows come from several row groups in two
+    // directories, its shards are the paths under its root.
+    let printed: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("optout ingest ") && l.contains("--parquet"))
+        .collect();
+    assert_eq!(printed.len(), 3, "{text}");
+    let bin = env!("CARGO_BIN_EXE_optout");
+    let mut seen = 0;
+    for cmd in &printed {
+        let line = format!("{bin} --format json {}", &cmd["optout ".len()..]);
+        let o = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+        assert_eq!(code(&o), 0, "{line}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["registered"], 0, "{line}: {v}");
+        assert_eq!(v["seq"], v["seq_before"], "{line}: {v}");
+        assert!(v["unchanged"].as_u64().unwrap() > 0, "{v}");
+        seen += v["unchanged"].as_u64().unwrap();
+    }
+    assert_eq!(seen, 35_000);
+    let posts = d.join("forum/crawl=2/posts-0003.parquet");
+    let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&posts).unwrap())
+        .unwrap();
+    use parquet::file::reader::FileReader as _;
+    assert!(r.metadata().num_row_groups() > 1);
+    let rows = std::fs::read_to_string(&used).unwrap();
+    assert!(
+        rows.contains(r#""shard":"crawl=2/posts-0003.parquet""#),
+        "{}",
+        &rows[..200]
+    );
+    json(&["verify", &ledger], 0);
+
     // Twice: the demo directory is wiped and recreated, data identical.
-    let before = std::fs::read(d.join("records-crm.jsonl")).unwrap();
+    let crm = d.join("crm/crm-profiles-00.parquet");
+    let before = std::fs::read(&crm).unwrap();
     let v = json(&["demo", &ds], 0);
     assert_eq!(v["violations"], serde_json::json!(["run-2025-05-hotfix"]));
-    assert_eq!(std::fs::read(d.join("records-crm.jsonl")).unwrap(), before);
+    assert_eq!(std::fs::read(&crm).unwrap(), before);
     // But a directory it did not make is left alone.
     let other = dir.path().join("mine");
     std::fs::create_dir(&other).unwrap();

@@ -268,7 +268,15 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
     );
     ok(&ingest_parquet(&l, &key, &map, &[&part]));
     let head = ok(&["head", &l]);
+    // A re-run is recognised by the file's fingerprint (footer only).
+    let r = ok(&ingest_parquet(&l, &key, &map, &[&part]));
+    assert!(
+        r.contains("2 unchanged (1 file(s) recognised by their fingerprint)"),
+        "{r}"
+    );
+    assert_eq!(ok(&["head", &l]), head, "a re-run writes nothing");
 
+    // The same size, another subject: the footer's statistics differ.
     forum(
         Path::new(&part),
         &[Some("a@x.org"), Some("z@x.org")],
@@ -277,8 +285,24 @@ fn a_changed_file_needs_replace_and_bad_input_names_the_place() {
     );
     let e = fails(&ingest_parquet(&l, &key, &map, &[&part]));
     assert!(
-        e.contains(&format!("{part}: row 1: ")) && e.contains("pass --replace"),
+        e.contains(&format!(
+            "{part}: changed since the ledger registered it as forum/part-0.parquet (footer); "
+        )) && e.contains("pass --replace"),
         "{e}"
+    );
+    assert_eq!(ok(&["head", &l]), head);
+    // A file that lost its last row: the size, the rows and the footer.
+    let short = f.p("short.parquet");
+    forum(Path::new(&short), &[Some("a@x.org")], &[None], &[1]);
+    std::fs::copy(&short, &part).unwrap();
+    let e = fails(&ingest_parquet(&l, &key, &map, &[&part]));
+    assert!(e.contains("bytes, rows 2 -> 1, footer)"), "{e}");
+    assert!(e.contains("(size "), "{e}");
+    forum(
+        Path::new(&part),
+        &[Some("a@x.org"), Some("z@x.org")],
+        &[None, None],
+        &[2],
     );
     assert_eq!(
         ok(&["head", &l]),

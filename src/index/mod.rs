@@ -7,6 +7,8 @@
 
 mod col;
 mod derivation;
+// Shard fingerprints (issue 14).
+mod files;
 mod lineage;
 mod records;
 mod snapshot;
@@ -97,6 +99,9 @@ pub struct Index {
     pub(crate) links: Links,
     /// Derived rows and their parents.
     pub(crate) lineage: Lineage,
+    // Shard fingerprints (issue 14): src/index/files.rs.
+    /// The newest fingerprint per (dataset, shard).
+    pub(crate) files: files::FileIndex,
     /// All events with the sequence number that recorded them, in log order.
     pub(crate) events: Vec<(Seq, Event)>,
     /// Subject index → positions in `events`.
@@ -172,6 +177,7 @@ impl Index {
             }
             Entry::Init(_) => Ok(()),
             Entry::QuarantineAck(_) | Entry::Declare(_) => Ok(()),
+            Entry::Files(_) => Ok(()),
             Entry::Run(r) => {
                 if self.runs.iter().any(|(_, x)| x.name == r.name) {
                     return Err(Error::Invalid(format!(
@@ -299,6 +305,7 @@ impl Index {
             Entry::Init(i) => self.key_fingerprint = Some(i.key_fingerprint),
             Entry::QuarantineAck(a) => self.quarantine_acks.push((seq, a.clone())),
             Entry::Declare(d) => self.declarations.push((seq, d.clone())),
+            Entry::Files(f) => self.apply_files(f),
         }
         self.seq = seq;
     }

@@ -85,6 +85,12 @@ impl Index {
                 "an index with derived rows is written only in sections (format 3)".into(),
             ));
         }
+        // Shard fingerprints (issue 14): sections only, as lineage.
+        if !self.files.is_empty() {
+            return Err(CodecError::Invalid(
+                "an index with shard fingerprints is written only in sections (format 3)".into(),
+            ));
+        }
         self.compact();
         let small = self.small_state();
         let small = codec::encode_large(&small)?;
@@ -143,6 +149,10 @@ impl Index {
             out.push(le_bytes(&self.lineage.offsets));
             out.push(le_bytes(&self.lineage.parents));
         }
+        // Shard fingerprints (issue 14): one more, last section.
+        if !self.files.is_empty() {
+            out.push(Cow::Owned(self.files.to_section()?));
+        }
         Ok(out)
     }
 
@@ -154,7 +164,20 @@ impl Index {
     /// the sections were authenticated, and the writer interned them.
     pub fn from_snapshot_sections(s: &Sections) -> Result<Index, CodecError> {
         let bad = |m: &str| CodecError::Invalid(format!("index snapshot sections: {m}"));
-        if s.len() != 5 && s.len() != 8 {
+        // Shard fingerprints (issue 14): an optional last section.
+        let files = match s.len() {
+            6 | 9 => Some(
+                super::files::FileIndex::from_section(s.get(s.len() - 1))
+                    .ok_or_else(|| bad("bad shard fingerprints magic"))??,
+            ),
+            _ => None,
+        };
+        let s_len = if files.is_some() {
+            s.len() - 1
+        } else {
+            s.len()
+        };
+        if s_len != 5 && s_len != 8 {
             return Err(bad("not five (or eight) sections"));
         }
         let small = s
@@ -170,7 +193,10 @@ impl Index {
         let (b, r) = view(4)?;
         let nsubj = Col::shared(b, r).ok_or_else(|| bad("subject counts out of range"))?;
         let mut index = Index::assemble(small, keys, offsets, targets, nsubj, false)?;
-        if s.len() == 8 {
+        if let Some(f) = files {
+            index.files = f;
+        }
+        if s_len == 8 {
             let lin = s
                 .get(5)
                 .strip_prefix(LINEAGE_MAGIC)
@@ -346,6 +372,7 @@ impl Index {
             subjects,
             links: Links::from_base(Csr { offsets, targets }),
             lineage: Lineage::default(),
+            files: Default::default(),
             events: small.events,
             subject_events: small.subject_events.into_iter().collect(),
             purposes: Vec::new(),

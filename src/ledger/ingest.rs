@@ -9,6 +9,18 @@ impl<I: Io> Ledger<I> {
     /// with different content is an error unless it has `replace` set.
     /// Nothing is written unless the whole batch is valid.
     pub fn ingest(&mut self, batch: RecordBatch) -> Result<IngestSummary> {
+        self.ingest_with(batch, None)
+    }
+
+    /// [`Ledger::ingest`], with `tail` (the ingest's shard fingerprints)
+    /// written after the records, in their last group: a fingerprint in the
+    /// log means its rows are too. A `tail` is written even when every row
+    /// is unchanged.
+    pub(super) fn ingest_with(
+        &mut self,
+        batch: RecordBatch,
+        tail: Option<Entry>,
+    ) -> Result<IngestSummary> {
         self.keyer()?;
         self.check_batch_bases(&batch)?;
         // Duplicates inside the batch first: dropping "unchanged" rows must
@@ -21,6 +33,9 @@ impl<I: Io> Ledger<I> {
             ..Default::default()
         };
         if batch.is_empty() {
+            if let Some(t) = tail {
+                summary.seq = self.append_checked(vec![t], true)?;
+            }
             return Ok(summary);
         }
         self.index.check_records(&batch)?;
@@ -32,9 +47,14 @@ impl<I: Io> Ledger<I> {
             .map(|r| r.subjects.len() as u64)
             .sum();
         let mut frames: Vec<Entry> = split(batch).into_iter().map(Entry::Records).collect();
+        let mut tail = tail;
         while !frames.is_empty() {
             let rest = frames.split_off(frames.len().min(FRAMES_PER_GROUP));
-            summary.seq = self.append_checked(std::mem::replace(&mut frames, rest), true)?;
+            let mut group = std::mem::replace(&mut frames, rest);
+            if frames.is_empty() {
+                group.extend(tail.take());
+            }
+            summary.seq = self.append_checked(group, true)?;
         }
         Ok(summary)
     }

@@ -26,6 +26,11 @@ use crate::storage::quarantine::QuarantineFile;
 use crate::storage::{ChainHash, Durability, FsIo, Io, Log, LogOptions, Recovery};
 use crate::time::Timestamp;
 
+// Shard fingerprints (issue 14): Parquet ingest that reads footers first.
+#[cfg(feature = "parquet")]
+mod files;
+#[cfg(feature = "parquet")]
+pub use files::{FilesError, TableIngest};
 mod apply;
 mod derive;
 mod ingest;

@@ -314,6 +314,10 @@ pub fn entry_summary(seq: Seq, entry: &Entry) -> serde_json::Value {
             "rows": d.len(),
             "links": d.links(),
         }),
+        // Shard fingerprints (issue 14).
+        Entry::Files(f) => {
+            serde_json::json!({"seq": seq.0, "type": "files", "files": f.files.len()})
+        }
     }
 }
 

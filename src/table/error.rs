@@ -50,6 +50,10 @@ pub enum TableErrorKind {
     Path,
     /// More rows than a shard can hold (row positions are `u32`).
     TooLarge,
+    /// The file changed since the ledger registered it (its size, rows or
+    /// footer differ from the fingerprint the log holds) and `replace` is
+    /// not set.
+    Changed,
 }
 
 /// An intake error. Nothing of the invocation it came from is returned.

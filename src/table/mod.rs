@@ -34,6 +34,7 @@ mod arrow_stream;
 mod csv_file;
 mod error;
 mod events;
+mod fingerprints;
 mod lineage;
 mod mapping;
 mod par;
@@ -47,6 +48,7 @@ pub use arrow_stream::{arrow_events, arrow_records};
 pub use csv_file::{csv_events, csv_events_from, MAX_CSV};
 pub use error::{At, TableError, TableErrorKind};
 pub use events::TableEvents;
+pub use fingerprints::{mapping_blake3, parquet_fingerprints};
 pub use lineage::{parquet_lineage, TableLineage, LINEAGE_COLUMNS};
 pub use mapping::{EventMapping, RecordMapping, MAX_MAPPING_FILE};
 pub use parquet_file::{

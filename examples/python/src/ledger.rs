@@ -494,7 +494,6 @@ impl PyLedger {
         root: Option<PathBuf>,
         replace: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let keyer = self.keyer(py)?.clone();
         let m = table::record_mapping(py, mapping)?;
         let files = table::paths(py, paths)?;
         let opts = optout::table::FileOptions {
@@ -502,10 +501,13 @@ impl PyLedger {
             replace,
             ..Default::default()
         };
-        let read = py
-            .detach(|| optout::table::parquet_records(&files, &m, &keyer, &opts))
-            .map_err(|e| table::error(py, &e))?;
-        let s = self.with(py, move |l| l.ingest(read.batch))?;
+        // Footers first: files the log's fingerprints recognise are not read.
+        let r = self.with(py, move |l| match l.ingest_parquet(&files, &m, &opts) {
+            Ok(r) => Ok(Ok(r.summary)),
+            Err(optout::FilesError::Table(e)) => Ok(Err(e)),
+            Err(optout::FilesError::Ledger(e)) => Err(e),
+        })?;
+        let s = r.map_err(|e| table::error(py, &e))?;
         summary(py, &s)
     }
 

@@ -33,6 +33,7 @@ pub fn error(py: Python<'_>, e: &TableError) -> PyErr {
         TableErrorKind::Io => "io",
         TableErrorKind::Path => "path",
         TableErrorKind::TooLarge => "too_large",
+        TableErrorKind::Changed => "changed",
         _ => "other",
     };
     let o = |v: Option<u64>| v.into_pyobject(py).map(|b| b.into_any().unbind());

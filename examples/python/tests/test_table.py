@@ -78,9 +78,13 @@ def test_a_changed_file_needs_replace(led, tmp_path):
     pq.write_table(forum(["a@x.org", "b@x.org"], [None, None]), p)
     led.ingest_parquet(p, MAPPING)
     seq = led.seq
+    again = led.ingest_parquet(p, MAPPING)  # recognised by its footer: nothing written
+    assert (again["registered"], again["unchanged"]) == (0, 2) and led.seq == seq
     pq.write_table(forum(["a@x.org", "z@x.org"], [None, None]), p)
-    with pytest.raises(optout.OptoutError):
+    with pytest.raises(optout.InputError) as e:
         led.ingest_parquet(p, MAPPING)
+    assert e.value.kind == "changed" and e.value.file == str(p), e.value
+    assert "changed since the ledger registered it as forum/part-0.parquet (" in str(e.value)
     assert led.seq == seq
     s = led.ingest_parquet(p, MAPPING, replace=True)
     assert s["registered"] == 2

@@ -131,6 +131,10 @@ pub fn ingest(
     // Take the writer lock before the (long) parse, so a second writer fails fast.
     let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
     let before = l.head().0;
+    // Parquet with shard fingerprints (issue 14): src/bin/optout/tables.rs.
+    if table.parquet {
+        return tables::ingest_parquet(out, l, files, table, threads(), (t0, before));
+    }
     let (recs, shards) = if is_table {
         let sp = out.spinner("reading files");
         let r = tables::read_records(files, table, &keyer, threads())?;

@@ -4,13 +4,107 @@
 //! JSONL event rule, the mapping file's read). This file only names places.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, Result};
 use optout::table::{self, At, EventMapping, FileOptions, RecordMapping};
-use optout::{Event, SubjectKeyer};
+use optout::{Event, FilesError, Ledger, Seq, SubjectKeyer};
+use serde_json::json;
 
 use crate::args::IngestFormat;
 use crate::input::Records;
+use crate::out::{num, rate, secs, Out};
+use crate::Status;
+
+/// `ingest --parquet`: `Ledger::ingest_parquet` (footers first: files the
+/// log's fingerprints recognise are `unchanged` unread; a changed file is
+/// refused without --replace), then the summary `ingest` prints.
+pub fn ingest_parquet(
+    out: &mut Out,
+    mut l: Ledger,
+    files: &[String],
+    t: &IngestFormat,
+    threads: usize,
+    (t0, before): (Instant, Seq),
+) -> Result<Status> {
+    let map_path = t.mapping.as_deref().expect("clap requires --mapping");
+    let mapping = RecordMapping::load(map_path)?;
+    let paths = paths(files, "Parquet")?;
+    let opts = FileOptions {
+        root: t.root.clone(),
+        threads,
+        replace: t.replace,
+    };
+    let sp = out.spinner("reading files");
+    let r = match l.ingest_parquet(&paths, &mapping, &opts) {
+        Ok(r) => r,
+        Err(FilesError::Table(e)) if e.kind == table::TableErrorKind::Changed => {
+            let msg = e.to_string();
+            let msg = msg.split("; set replace").next().unwrap_or(&msg);
+            bail!("{msg}; if the file changed on purpose, pass --replace");
+        }
+        Err(FilesError::Table(e)) => return Err(e.into()),
+        Err(FilesError::Ledger(e)) => {
+            // A fingerprint error names the file already; a row conflict
+            // is named by file and row here.
+            let shards = opts_shards(&paths, &opts, files);
+            return Err(locate_conflict(&shards, e));
+        }
+    };
+    sp.finish_and_clear();
+    // As `ingest`: the batch is durable; freeing the index is wasted time.
+    std::mem::forget(l);
+    let el = t0.elapsed();
+    let s = &r.summary;
+    let n = s.registered + s.unchanged;
+    out.line(format!(
+        "ingested {} records from {} file(s): {} registered, {} unchanged{}, {} subject links; seq {} -> {} ({}{})",
+        num(n),
+        files.len(),
+        num(s.registered),
+        num(s.unchanged),
+        if r.files_unchanged > 0 {
+            format!(" ({} file(s) recognised by their fingerprint)", r.files_unchanged)
+        } else {
+            String::new()
+        },
+        num(s.links),
+        before,
+        s.seq,
+        secs(el),
+        if n >= 100_000 {
+            format!(", {} records/s", rate(n, el))
+        } else {
+            String::new()
+        },
+    ))?;
+    out.json(json!({
+        "command": "ingest",
+        "records": n,
+        "registered": s.registered,
+        "unchanged": s.unchanged,
+        "links": s.links,
+        "lines": r.files.iter().map(|f| f.rows).sum::<u64>(),
+        "bytes": r.files.iter().map(|f| f.size).sum::<u64>(),
+        "files_unchanged": r.files_unchanged,
+        "seq_before": before.0,
+        "seq": s.seq.0,
+        "seconds": el.as_secs_f64(),
+    }))?;
+    Ok(Status::Ok)
+}
+
+/// (shard, file as given) of every file, for naming a conflicting row.
+fn opts_shards(paths: &[PathBuf], opts: &FileOptions, files: &[String]) -> Vec<(String, String)> {
+    table::parquet_fingerprints(paths, opts)
+        .map(|fps| {
+            fps.into_iter()
+                .zip(files)
+                .map(|(f, n)| (f.shard, n.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Whether `ingest` reads tables, and the mapping it needs.
 pub fn wants_table(t: &IngestFormat) -> Result<bool> {

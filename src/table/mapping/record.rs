@@ -48,6 +48,9 @@ pub struct RecordMapping {
     pub(crate) literal_profile: Option<Profile>,
     /// `collected_at` when it is a literal.
     pub(crate) literal_time: Option<Timestamp>,
+    /// The mapping's JSON object re-serialised (keys sorted, no white
+    /// space): what [`crate::table::mapping_blake3`] hashes.
+    pub(crate) canonical: String,
 }
 
 const RECORD_FIELDS: &[&str] = &[
@@ -176,6 +179,7 @@ impl RecordMapping {
             time: time_spec(name, &obj)?,
             literal_profile: None,
             literal_time: None,
+            canonical: serde_json::to_string(&obj).unwrap_or_default(),
         };
         if let Some(t) = lit_str(&m.collected_at) {
             m.literal_time = Some(

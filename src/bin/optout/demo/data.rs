@@ -1,5 +1,5 @@
-//! Deterministic demo data: three datasets about one population of people,
-//! and the privacy events that arrive over two quarters.
+//! Deterministic demo data: three datasets about one population of people
+//! (by columns, written as Parquet by `files.rs`), and the privacy events that arrive over two quarters.
 //!
 //! * `forum`: public (and some private) posts, legitimate interest, EU/UK/US.
 //! * `meetings`: transcript segments with 2-5 participants on a consent basis,
@@ -7,8 +7,6 @@
 //!   claimed without consent; an admin consenting for every participant).
 //! * `crm`: customer profiles, some `obtained_from` a DMP (the Oracle /
 //!   Salesforce case), later opted out as a whole.
-
-use std::fmt::Write as _;
 
 /// splitmix64: small, fast, deterministic.
 pub struct Rng(u64);
@@ -96,10 +94,17 @@ pub fn people() -> Vec<String> {
     out
 }
 
-fn date(days_after_2023: u64, secs: u64) -> String {
+fn unix(days_after_2023: u64, secs: u64) -> i64 {
     // 2023-01-01T00:00:00Z = 1672531200.
-    let t = 1_672_531_200 + days_after_2023 * 86_400 + secs % 86_400;
-    optout::Timestamp::from_unix_seconds(t as i64).to_rfc3339()
+    (1_672_531_200 + days_after_2023 * 86_400 + secs % 86_400) as i64
+}
+
+fn date(days_after_2023: u64, secs: u64) -> String {
+    optout::Timestamp::from_unix_seconds(unix(days_after_2023, secs)).to_rfc3339()
+}
+
+fn micros(days_after_2023: u64, secs: u64) -> i64 {
+    unix(days_after_2023, secs) * 1_000_000
 }
 
 fn jurisdiction(r: &mut Rng) -> &'static str {
@@ -110,11 +115,32 @@ fn jurisdiction(r: &mut Rng) -> &'static str {
     }
 }
 
+/// One generated dataset, by columns: `rows` rows per shard, the shards
+/// one after the other. Text columns are `None` where the value is null.
+#[derive(Default)]
+pub struct Columns {
+    /// The shard file names, relative to the dataset's directory.
+    pub shards: Vec<String>,
+    pub rows: u32,
+    /// (column name, values): string columns.
+    pub text: Vec<(&'static str, Vec<Option<String>>)>,
+    /// (column name, values): `list<string>` columns.
+    pub lists: Vec<(&'static str, Vec<Vec<String>>)>,
+    /// (column name, microseconds since 1970 UTC): timestamp columns.
+    pub times: Vec<(&'static str, Vec<i64>)>,
+}
+
+impl Columns {
+    fn text(&mut self, col: usize, v: Option<String>) {
+        self.text[col].1.push(v);
+    }
+}
+
 /// Everything the demo writes and feeds.
 pub struct Data {
-    pub forum: String,
-    pub meetings: String,
-    pub crm: String,
+    pub forum: Columns,
+    pub meetings: Columns,
+    pub crm: Columns,
     pub events_q1: String,
     pub events_q2: String,
     /// Forum keys of alice's posts (to show `check` by key).
@@ -134,35 +160,69 @@ pub struct Counts {
     pub unconfirmed: u64,
 }
 
+fn columns(
+    text: &[&'static str],
+    lists: &[&'static str],
+    times: &[&'static str],
+    rows: u32,
+) -> Columns {
+    Columns {
+        shards: Vec::new(),
+        rows,
+        text: text.iter().map(|c| (*c, Vec::new())).collect(),
+        lists: lists.iter().map(|c| (*c, Vec::new())).collect(),
+        times: times.iter().map(|c| (*c, Vec::new())).collect(),
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
 pub fn generate() -> Data {
     let people = people();
     let mut r = Rng::new(0x0970_0757);
     let mut c = Counts::default();
     let mut alice_forum_keys = Vec::new();
 
-    // The forum: one author per post, mostly public.
-    let mut forum = String::new();
+    // The forum: one author per post, mostly public; two crawls, in
+    // directories of their own.
+    let mut forum = columns(
+        &[
+            "url",
+            "author_email",
+            "visibility",
+            "jurisdiction",
+            "license",
+            "text",
+            "content_hash",
+        ],
+        &[],
+        &["created_at"],
+        FORUM_ROWS,
+    );
     for s in 0..FORUM_SHARDS {
+        forum
+            .shards
+            .push(format!("crawl={}/posts-{s:04}.parquet", 1 + s / 2));
         for row in 0..FORUM_ROWS {
             let author = &people[r.below(PEOPLE as u64) as usize];
             let public = r.pct(92);
             let key = format!("https://forum.example.com/p/{}", s * FORUM_ROWS + row);
-            let hash = blake3::hash(format!("forum post {s}/{row}").as_bytes()).to_hex();
-            let _ = writeln!(
-                forum,
-                r#"{{"dataset":"forum","shard":"posts-{s:04}.jsonl","row":{row},"subjects":["{author}"],"source":"forum.example.com","collected_at":"{}","basis":"legitimate_interest","categories":["text"],"visibility":"{}","jurisdiction":"{}"{},"key":"{key}","content_hash":"{hash}"}}"#,
-                date(r.below(700), r.next()),
-                if public { "public" } else { "private" },
-                jurisdiction(&mut r),
-                if public {
-                    r#","license":"CC-BY-4.0""#
-                } else {
-                    ""
-                },
-            );
+            let text = format!("forum post {s}/{row}");
+            let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+            forum.times[0].1.push(micros(r.below(700), r.next()));
+            let j = jurisdiction(&mut r);
             if author == ALICE {
-                alice_forum_keys.push(key);
+                alice_forum_keys.push(key.clone());
             }
+            forum.text(0, Some(key));
+            forum.text(1, Some(author.clone()));
+            forum.text(2, some(if public { "public" } else { "private" }));
+            forum.text(3, some(j));
+            forum.text(4, public.then(|| "CC-BY-4.0".to_string()));
+            forum.text(5, Some(text));
+            forum.text(6, Some(hash));
             c.records += 1;
         }
         c.shards += 1;
@@ -170,9 +230,17 @@ pub fn generate() -> Data {
 
     // Meetings: transcripts with several participants (consent basis), and
     // telemetry rows about one participant (claimed as legitimate interest).
-    let mut meetings = String::new();
+    let mut meetings = columns(
+        &["meeting_id", "basis"],
+        &["participants", "categories"],
+        &["started_at"],
+        MEETING_ROWS,
+    );
     let mut in_meetings = vec![false; PEOPLE];
     for s in 0..MEETING_SHARDS {
+        meetings
+            .shards
+            .push(format!("meetings-2024-q{}.parquet", s + 1));
         for row in 0..MEETING_ROWS {
             // Alice, Carol and Eve each spoke in a meeting the story follows.
             let forced = match (s, row) {
@@ -196,52 +264,65 @@ pub fn generate() -> Data {
             for &w in &who {
                 in_meetings[w] = true;
             }
-            let subjects: Vec<String> = who.iter().map(|&w| format!("\"{}\"", people[w])).collect();
-            let (basis, cats) = if telemetry {
-                ("legitimate_interest", r#"["telemetry"]"#)
+            let (basis, cats): (&str, &[&str]) = if telemetry {
+                ("legitimate_interest", &["telemetry"])
             } else {
-                ("consent", r#"["audio","text"]"#)
+                ("consent", &["audio", "text"])
             };
-            let _ = writeln!(
-                meetings,
-                r#"{{"dataset":"meetings","shard":"meetings-2024-q{}.tar","row":{row},"subjects":[{}],"source":"meet.example.com","collected_at":"{}","basis":"{basis}","categories":{cats},"visibility":"private","jurisdiction":"EU","key":"meeting-{s}-{row}"}}"#,
-                s + 1,
-                subjects.join(","),
-                date(365 + s as u64 * 91 + r.below(90), r.next()),
-            );
+            meetings.text(0, Some(format!("meeting-{s}-{row}")));
+            meetings.text(1, some(basis));
+            meetings.lists[0]
+                .1
+                .push(who.iter().map(|&w| people[w].clone()).collect());
+            meetings.lists[1]
+                .1
+                .push(cats.iter().map(|c| c.to_string()).collect());
+            meetings.times[0]
+                .1
+                .push(micros(365 + s as u64 * 91 + r.below(90), r.next()));
             c.records += 1;
         }
         c.shards += 1;
     }
 
     // CRM / ads profiles, a third of them bought from a DMP.
-    let mut crm = String::new();
+    let mut crm = columns(
+        &[
+            "customer_id",
+            "email",
+            "basis",
+            "jurisdiction",
+            "obtained_from",
+        ],
+        &["segments"],
+        &["updated_at"],
+        CRM_ROWS,
+    );
     for s in 0..CRM_SHARDS {
+        crm.shards.push(format!("crm-profiles-{s:02}.parquet"));
         for row in 0..CRM_ROWS {
             let who = &people[r.below(PEOPLE as u64) as usize];
             let from_dmp = r.pct(35);
-            let _ = writeln!(
-                crm,
-                r#"{{"dataset":"crm","shard":"crm-profiles-{s:02}.parquet","row":{row},"subjects":["{who}"],"source":"crm.example.com","collected_at":"{}","basis":"{}","categories":{},"jurisdiction":"{}"{},"key":"crm:{}"}}"#,
-                date(r.below(700), r.next()),
-                if r.pct(50) {
-                    "contract"
-                } else {
-                    "legitimate_interest"
-                },
-                if from_dmp {
-                    r#"["profile","behavioural"]"#
-                } else {
-                    r#"["profile"]"#
-                },
-                if r.pct(80) { "EU" } else { "UK" },
-                if from_dmp {
-                    format!(r#","obtained_from":"{DMP}""#)
-                } else {
-                    String::new()
-                },
-                s * CRM_ROWS + row,
-            );
+            crm.times[0].1.push(micros(r.below(700), r.next()));
+            let basis = if r.pct(50) {
+                "contract"
+            } else {
+                "legitimate_interest"
+            };
+            let segments: &[&str] = if from_dmp {
+                &["profile", "behavioural"]
+            } else {
+                &["profile"]
+            };
+            let j = if r.pct(80) { "EU" } else { "UK" };
+            crm.text(0, Some(format!("crm:{}", s * CRM_ROWS + row)));
+            crm.text(1, Some(who.clone()));
+            crm.text(2, some(basis));
+            crm.text(3, some(j));
+            crm.text(4, from_dmp.then(|| DMP.to_string()));
+            crm.lists[0]
+                .1
+                .push(segments.iter().map(|c| c.to_string()).collect());
             c.records += 1;
         }
         c.shards += 1;

@@ -3,6 +3,7 @@
 //! in DIR so each step can be re-run by hand.
 
 mod data;
+mod files;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,9 +77,25 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     let t0 = Instant::now();
     prepare(dir)?;
     let d = data::generate();
-    let forum = write(dir, "records-forum.jsonl", &d.forum)?;
-    let meetings = write(dir, "records-meetings.jsonl", &d.meetings)?;
-    let crm = write(dir, "records-crm.jsonl", &d.crm)?;
+    let datasets = [
+        files::write(
+            dir,
+            "forum",
+            &d.forum,
+            files::FORUM_MAPPING,
+            2_000,
+            "*/*.parquet",
+        )?,
+        files::write(
+            dir,
+            "meetings",
+            &d.meetings,
+            files::MEETINGS_MAPPING,
+            600,
+            "*.parquet",
+        )?,
+        files::write(dir, "crm", &d.crm, files::CRM_MAPPING, 1_200, "*.parquet")?,
+    ];
     let q1 = write(dir, "events-2025-q1.jsonl", &d.events_q1)?;
     let q2 = write(dir, "events-2025-q2.jsonl", &d.events_q2)?;
     let policy_path = write(dir, "policy-ai-training.json", POLICY)?;
@@ -91,7 +108,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
         num(data::PEOPLE as u64)
     ))?;
     out.line(format!(
-        "   forum (public posts), meetings (multi-participant transcripts on consent, plus telemetry),\n   crm (ad profiles, a third bought from {}). Files: records-*.jsonl",
+        "   forum (public posts), meetings (multi-participant transcripts on consent, plus telemetry),\n   crm (ad profiles, a third bought from {}). Files: Parquet under forum/ (two\n   crawl=N/ directories), meetings/ and crm/, one mapping-NAME.json per dataset",
         data::DMP
     ))?;
 
@@ -106,15 +123,19 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
         Some("ad targeting from CRM profiles"),
     )?;
     let ti = Instant::now();
-    let files = [s(&forum), s(&meetings), s(&crm)];
-    let recs = input::read_records(&files, &keyer, 2, &indicatif::ProgressBar::hidden())?;
-    let ing = l.ingest(recs.batch)?;
+    let (mut registered, mut links) = (0, 0);
+    for ds in &datasets {
+        let ing = files::ingest(&mut l, ds)?;
+        registered += ing.registered;
+        links += ing.links;
+    }
     out.line(format!(
-        "2. Created the ledger {} (subject key {}, mode 0600);\n   ingested {} records with {} subject links in {}.",
+        "2. Created the ledger {} (subject key {}, mode 0600);\n   registered the {} Parquet files with `ingest --parquet` (shard = path under the\n   dataset's directory, row = position in the file): {} records, {} subject links in {}.",
         ledger.display(),
         key.display(),
-        num(ing.registered),
-        num(ing.links),
+        datasets.iter().map(|d| d.files.len()).sum::<usize>(),
+        num(registered),
+        num(links),
         secs(ti.elapsed())
     ))?;
 
@@ -286,7 +307,8 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     ))?;
     let lg = s(&ledger);
     let (m1s, m2s) = (s(&m1_path), s(&m2_path));
-    for cmd in [
+    let again = datasets.iter().map(|d| files::command(&lg, d));
+    for cmd in again.chain([
         format!("optout show {m2s}"),
         format!("optout diff {m1s} {m2s}"),
         format!("optout runs list {lg}"),
@@ -304,15 +326,22 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
             s(&dir.join("manifest-3.optm"))
         ),
         format!("optout verify {lg}"),
-    ] {
+    ]) {
         out.line(format!("  {cmd}"))?;
     }
     out.line("(from a checkout: cargo run --release --features cli -- <command>)")?;
     out.json(json!({
         "command": "demo",
         "dir": dir,
-        "records": ing.registered,
-        "links": ing.links,
+        "records": registered,
+        "links": links,
+        "datasets": datasets.iter().map(|d| json!({
+            "dataset": d.name,
+            "root": d.root,
+            "mapping": d.mapping,
+            "files": d.files,
+            "ingest": files::command(&lg, d),
+        })).collect::<Vec<_>>(),
         "manifests": [
             {"path": m1_path, "digest": m1.digest_hex(), "seq": m1.header.seq, "excluded": m1.header.excluded, "counts": m1.header.counts},
             {"path": m2_path, "digest": m2.digest_hex(), "seq": m2.header.seq, "excluded": m2.header.excluded, "counts": m2.header.counts},
