@@ -15,7 +15,7 @@ use crate::error::{Error, LedgerError, Result};
 use crate::event::{
     Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
 };
-use crate::ids::{Purpose, RecordId, Seq, SubjectKey};
+use crate::ids::{LedgerId, Purpose, RecordId, Seq, SubjectKey};
 use crate::index::Index;
 use crate::manifest::Manifest;
 use crate::pin::PinnedHead;
@@ -183,7 +183,7 @@ impl<I: Io> Ledger<I> {
             o = o.snapshot_key(k.snapshot_key());
         }
         match opts.ledger_id {
-            Some(id) => o.ledger_id(crate::storage::LedgerId::from_bytes(id)),
+            Some(id) => o.ledger_id(LedgerId::from_bytes(id)),
             None => o,
         }
     }
@@ -320,9 +320,9 @@ impl<I: Io> Ledger<I> {
         self.log.head()
     }
 
-    /// The ledger's random 16-byte id.
-    pub fn ledger_id(&self) -> [u8; 16] {
-        *self.log.ledger_id().as_bytes()
+    /// The ledger's random 16-byte id (displayed as 32 hex digits).
+    pub fn ledger_id(&self) -> LedgerId {
+        self.log.ledger_id()
     }
 
     /// What recovery did when the ledger was opened (a torn tail cut off), if anything.

@@ -152,7 +152,7 @@ impl<I: Io> Ledger<I> {
         let (mut store, _) = TreeStore::open(
             io,
             &dir,
-            StoreOptions::new(self.ledger_id()),
+            StoreOptions::new(*self.ledger_id().as_bytes()),
             trusted,
             &mut src,
         )?;
@@ -458,7 +458,7 @@ mod signing {
     impl<I: Io> Ledger<I> {
         /// The origin of this ledger's log (`optout/<ledger id hex>`).
         pub fn origin(&self) -> String {
-            origin_of(&self.ledger_id())
+            origin_of(self.ledger_id().as_bytes())
         }
 
         /// Signs a checkpoint of the log at its head with the ledger's
@@ -563,7 +563,7 @@ mod signing {
                     })?;
                     let summary = entry_summary(*seq, &entry);
                     Ok(Receipt::new(
-                        &id,
+                        id.as_bytes(),
                         seq.0,
                         &payload,
                         summary,

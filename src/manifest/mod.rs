@@ -22,9 +22,10 @@ pub use format::ManifestError;
 
 use crate::engine::{Exclusions, Query, Reason};
 use crate::error::{Error, Result};
-use crate::ids::hex;
+use crate::ids::{hex, ChainHash, LedgerId, Purpose, Seq};
 use crate::index::Index;
 use crate::policy::Policy;
+use crate::time::Timestamp;
 
 /// Format version written by this build. Version 2 added reason 8,
 /// `signal_unparsable` (10 bitmaps per shard instead of 9); version 3 added
@@ -45,27 +46,33 @@ pub fn reasons_in(version: u16) -> Option<usize> {
     }
 }
 
-/// What a manifest says about itself.
+/// What a manifest says about itself: the typed query it answers (purpose,
+/// policy, N, T, scope: [`ManifestHeader::query`]), where from (ledger id,
+/// chain head at N) and its counts. In the file it is JSON, the ids as hex
+/// text and T twice (RFC 3339 and nanoseconds): `docs/FORMAT.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestHeader {
     /// The tool that wrote it, e.g. `optout 0.1.0`.
     pub tool: String,
-    /// The purpose.
-    pub purpose: String,
+    /// The purpose (the policy's).
+    pub purpose: Purpose,
     /// The policy applied (canonical form).
     pub policy: Policy,
     /// Hex blake3 digest of the policy.
     pub policy_digest: String,
-    /// Hex id of the ledger it was computed from.
-    pub ledger_id: String,
+    /// The ledger it was computed from.
+    pub ledger_id: LedgerId,
     /// The ledger sequence number N: entries recorded at or before N count.
-    pub seq: u64,
-    /// Hex chain hash of the ledger's log at N (pin this).
-    pub chain_head: String,
-    /// The valid time T, RFC 3339: events that took effect at or before T count.
-    pub at: String,
-    /// T in nanoseconds since the Unix epoch.
+    pub seq: Seq,
+    /// The chain hash of the ledger's log at N (pin this).
+    pub chain_head: ChainHash,
+    /// The valid time T: events that took effect at or before T count
+    /// (RFC 3339 in the file).
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: Timestamp,
+    /// T in nanoseconds since the Unix epoch (the file's second copy of
+    /// `at`; decoding checks they agree).
     pub at_ns: i64,
     /// The datasets covered; empty means all.
     pub datasets: Vec<String>,
@@ -81,6 +88,20 @@ pub struct ManifestHeader {
     /// written, so older headers keep their bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<TreeHead>,
+}
+
+impl ManifestHeader {
+    /// The query this manifest answers: its policy, seq N, valid time T and
+    /// dataset scope (the one way a manifest becomes a [`Query`]: verifying,
+    /// registering a run, recomputing it fresh, deriving).
+    pub fn query(&self) -> Query {
+        Query {
+            policy: self.policy.clone(),
+            seq: self.seq,
+            at: self.at,
+            datasets: self.datasets.clone(),
+        }
+    }
 }
 
 /// The transparency-log checkpoint a manifest was computed at: the Merkle
@@ -259,6 +280,13 @@ impl ManifestShard {
 }
 
 /// An exclusion manifest.
+///
+/// Its digest ([`Manifest::digest`]) is computed once, by the first
+/// encoding or digest call (a decoded manifest has it from its file), and
+/// kept: a command that saves a manifest, prints its digest and records a
+/// run encodes it once. A manifest whose fields are edited after that
+/// (tests forging one) must call [`Manifest::reseal`]; a clone starts
+/// with no digest kept.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     /// The file format version ([`FORMAT_VERSION`] for every manifest this
@@ -268,6 +296,25 @@ pub struct Manifest {
     pub header: ManifestHeader,
     /// Shards, sorted by `(dataset, shard)`.
     pub shards: Vec<ManifestShard>,
+    /// The digest of the manifest's bytes, once known.
+    sealed: Sealed,
+}
+
+/// The kept digest of a [`Manifest`]: not part of its value (equality
+/// ignores it), and not carried into a clone (which may be edited).
+#[derive(Debug, Default)]
+struct Sealed(std::sync::OnceLock<[u8; 32]>);
+
+impl Clone for Sealed {
+    fn clone(&self) -> Self {
+        Sealed::default()
+    }
+}
+
+impl PartialEq for Sealed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The tool string written into manifests.
@@ -276,14 +323,16 @@ pub fn tool_version() -> String {
 }
 
 impl Manifest {
-    /// Builds a manifest from an evaluation over `index`.
+    /// Builds a manifest from an evaluation over `index`, of the ledger
+    /// `ledger_id` whose chain at `q.seq` is `chain_head` (bytes convert).
     pub fn build(
         index: &Index,
         q: &Query,
         ex: &Exclusions,
-        ledger_id: [u8; 16],
-        chain_head: [u8; 32],
+        ledger_id: impl Into<LedgerId>,
+        chain_head: impl Into<ChainHash>,
     ) -> Manifest {
+        let (ledger_id, chain_head) = (ledger_id.into(), chain_head.into());
         let row_ends = index.records.row_ends_at(q.seq);
         let mut shards: Vec<ManifestShard> = ex
             .shards
@@ -313,13 +362,13 @@ impl Manifest {
             version: FORMAT_VERSION,
             header: ManifestHeader {
                 tool: tool_version(),
-                purpose: q.purpose().to_string(),
+                purpose: q.purpose().clone(),
                 policy_digest: hex(&policy.digest()),
                 policy,
-                ledger_id: hex(&ledger_id),
-                seq: q.seq.0,
-                chain_head: hex(&chain_head),
-                at: q.at.to_rfc3339(),
+                ledger_id,
+                seq: q.seq,
+                chain_head,
+                at: q.at,
                 at_ns: q.at.0,
                 datasets,
                 registered: shards.iter().map(|s| s.registered).sum(),
@@ -331,6 +380,21 @@ impl Manifest {
                 checkpoint: None,
             },
             shards,
+            sealed: Sealed::default(),
+        }
+    }
+
+    /// A manifest of these parts (its digest computed when first asked).
+    pub(crate) fn from_parts(
+        version: u16,
+        header: ManifestHeader,
+        shards: Vec<ManifestShard>,
+    ) -> Manifest {
+        Manifest {
+            version,
+            header,
+            shards,
+            sealed: Sealed::default(),
         }
     }
 
@@ -388,20 +452,45 @@ impl Manifest {
         Ok(())
     }
 
-    /// The digest sealing the manifest (hex), as written at its end.
-    pub fn digest_hex(&self) -> String {
-        hex(&format::digest_of(&self.to_bytes()))
+    /// The digest sealing the manifest, as written at its end: computed
+    /// by the first call (or encoding) and kept ([`Manifest`]).
+    pub fn digest(&self) -> [u8; 32] {
+        let d = *self
+            .sealed
+            .0
+            .get_or_init(|| format::seal_of(&format::encode(self)));
+        debug_assert_eq!(
+            d,
+            format::seal_of(&format::encode(self)),
+            "a manifest edited after its digest was taken: call Manifest::reseal"
+        );
+        d
     }
 
-    /// Encodes the manifest (deterministic: same manifest, same bytes).
+    /// [`Manifest::digest`] in hex.
+    pub fn digest_hex(&self) -> String {
+        hex(&self.digest())
+    }
+
+    /// Forgets the kept digest, after editing the manifest's fields.
+    pub fn reseal(&mut self) {
+        self.sealed = Sealed::default();
+    }
+
+    /// Encodes the manifest (deterministic: same manifest, same bytes),
+    /// keeping its digest.
     pub fn to_bytes(&self) -> Vec<u8> {
-        format::encode(self)
+        let bytes = format::encode(self);
+        let _ = self.sealed.0.set(format::seal_of(&bytes));
+        bytes
     }
 
     /// Decodes and verifies a manifest: digest, framing, canonical roaring
     /// bitmaps, the excluded set equal to the union of the reasons, counts.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Manifest, ManifestError> {
-        format::decode(bytes)
+        let m = format::decode(bytes)?;
+        let _ = m.sealed.0.set(format::seal_of(bytes));
+        Ok(m)
     }
 
     /// Writes the manifest atomically (temp file, fsync, rename, fsync dir).

@@ -91,7 +91,7 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg)
             return Err(e.into());
         }
     };
-    let id = hex(&l.ledger_id());
+    let id = l.ledger_id();
     let seq = l.head().0 .0;
     out.line(format!("created ledger {} (id {id})", ledger.display()))?;
     if created {
@@ -439,7 +439,7 @@ pub fn snapshot(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
 
 pub fn head(out: &mut Out, ledger: &Path) -> Result<Status> {
     let h = optout::PinnedHead::of_ledger(ledger)?;
-    let id = h.ledger_id.map(|b| hex(&b));
+    let id = h.ledger_id.map(|b| b.to_string());
     // Always JSON: this is the document `--expect-head FILE` reads back.
     out.json_always(&mut json!({
         "command": "head",

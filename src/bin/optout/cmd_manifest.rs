@@ -236,16 +236,13 @@ pub fn diff(out: &mut Out, old_path: &Path, new_path: &Path) -> Result<Status> {
     let old = Manifest::load(old_path)?;
     let new = Manifest::load(new_path)?;
     let d = ManifestDiff::between(&old, &new);
-    for (what, a, b) in [
-        ("purposes", &old.header.purpose, &new.header.purpose),
-        ("ledgers", &old.header.ledger_id, &new.header.ledger_id),
-        (
-            "policies",
-            &old.header.policy_digest,
-            &new.header.policy_digest,
-        ),
+    let (o, n) = (&old.header, &new.header);
+    for (what, differ) in [
+        ("purposes", o.purpose != n.purpose),
+        ("ledgers", o.ledger_id != n.ledger_id),
+        ("policies", o.policy_digest != n.policy_digest),
     ] {
-        if a != b {
+        if differ {
             out.line(format!("note: the manifests have different {what}"))?;
         }
     }

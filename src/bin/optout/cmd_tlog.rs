@@ -529,7 +529,7 @@ pub fn keygen(
     };
     let l = open_ledger(out, ledger, None, true)?;
     let arg = SigningKeyArg { signing_key };
-    let s = init_signing(ledger, &arg, &l.ledger_id())?;
+    let s = init_signing(ledger, &arg, l.ledger_id().as_bytes())?;
     if !s.0.created {
         bail!("{}: already exists; nothing was created", s.0.key.display());
     }
