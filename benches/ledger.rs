@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use optout::event::{Event, EventKind};
 use optout::workload::{self, Spec};
-use optout::{Ledger, Purpose, Purposes, Seq, SubjectKeyer, Timestamp};
+use optout::{Ledger, Purpose, Purposes, SubjectKeyer, Timestamp};
 
 fn dir(name: &str) -> PathBuf {
     let base = std::env::var_os("OPTOUT_BENCH_DIR")
@@ -123,7 +123,7 @@ fn main() {
         let m = l.manifest(&q).unwrap();
         times.push(t.elapsed().as_secs_f64());
         assert_eq!(m.header.excluded, excluded);
-        assert_eq!(Seq(m.header.seq), q.seq);
+        assert_eq!(m.header.seq, q.seq);
     }
     println!(
         "T2 cold open (snapshot) + manifest, {} records: median {:.3} s (ledger written in {build:.1} s, snapshot {snap:.2} s, {excluded} excluded)",

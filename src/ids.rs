@@ -206,6 +206,154 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The hash-chain value after a frame: a keyed blake3 hash over the previous
+/// chain value and the frame (see `docs/FORMAT.md`, "Event log segments").
+///
+/// Pinning `(Seq, ChainHash)` pins the whole log prefix up to that seq.
+/// Deliberately no `Deref` to bytes: it is compared, printed and stored whole.
+/// In JSON (a manifest header's `chain_head`) it is 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChainHash(pub(crate) [u8; 32]);
+
+impl ChainHash {
+    /// The 32 bytes of the hash.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Rebuilds a chain hash from bytes taken from [`ChainHash::as_bytes`].
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ChainHash(bytes)
+    }
+
+    /// Lower-case hexadecimal form (64 characters).
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses the lower-case hexadecimal form ([`ChainHash::to_hex`]).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        unhex(s).map(ChainHash)
+    }
+}
+
+impl From<[u8; 32]> for ChainHash {
+    fn from(bytes: [u8; 32]) -> Self {
+        ChainHash(bytes)
+    }
+}
+
+impl fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// A ledger's random 128-bit identity, fixed at creation and written into
+/// every segment and snapshot header. It keys the hash chain, so frames and
+/// segments cannot be spliced between ledgers without breaking the chain.
+/// Displayed (and written in a manifest header) as 32 lowercase hex digits.
+///
+/// ```
+/// use optout::LedgerId;
+/// let id = LedgerId::from_bytes(*b"golden-ledger-v1");
+/// assert_eq!(id.to_string(), "676f6c64656e2d6c65646765722d7631");
+/// assert_eq!(LedgerId::from_hex(&id.to_string()), Some(id));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LedgerId(pub(crate) [u8; 16]);
+
+impl LedgerId {
+    /// The 16 bytes of the id.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Rebuilds an id from bytes (e.g. a fixed id for reproducible fixtures).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        LedgerId(bytes)
+    }
+
+    /// A fresh random id from the operating system's generator.
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut b = [0u8; 16];
+        getrandom::fill(&mut b)?;
+        Ok(LedgerId(b))
+    }
+
+    /// Lower-case hexadecimal form (32 characters).
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses the lower-case hexadecimal form ([`LedgerId::to_hex`]).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        unhex(s).map(LedgerId)
+    }
+}
+
+impl From<[u8; 16]> for LedgerId {
+    fn from(bytes: [u8; 16]) -> Self {
+        LedgerId(bytes)
+    }
+}
+
+impl fmt::Debug for LedgerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LedgerId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for LedgerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// `N` bytes from exactly `2N` lowercase hex digits (the one form [`hex`]
+/// writes, so that a parsed value prints back to the same text).
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let b = s.as_bytes();
+    if b.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Serde as lowercase hex text, for the ids a manifest header names.
+macro_rules! hex_serde {
+    ($t:ty, $what:literal) => {
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <$t>::from_hex(&s).ok_or_else(|| serde::de::Error::custom($what))
+            }
+        }
+    };
+}
+hex_serde!(LedgerId, "a ledger id must be 32 lowercase hex digits");
+hex_serde!(ChainHash, "a chain hash must be 64 lowercase hex digits");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +373,18 @@ mod tests {
         assert!(some.applies_to(&Purpose::new("a").unwrap()));
         assert!(!some.applies_to(&Purpose::new("c").unwrap()));
         assert!(Purposes::parse(&["a".into(), "Not Valid".into()]).is_err());
+    }
+
+    #[test]
+    fn ids_hex_round_trip_and_refuse_other_forms() {
+        let c = ChainHash::from_bytes([0xab; 32]);
+        assert_eq!(ChainHash::from_hex(&c.to_hex()), Some(c));
+        assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{c}\""));
+        let l = LedgerId::from_bytes([0xcd; 16]);
+        let back: LedgerId = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!(back, l);
+        assert_eq!(LedgerId::from_hex(&l.to_hex().to_uppercase()), None);
+        assert_eq!(LedgerId::from_hex(&l.to_hex()[1..]), None);
+        assert!(serde_json::from_str::<LedgerId>("\"zz\"").is_err());
     }
 }

@@ -78,7 +78,9 @@ pub use event::{
     SignalEvidence, SignalTarget, TrainingRun, Vocabulary,
 };
 pub use fsutil::{read_bounded, Output};
-pub use ids::{hex, DatasetId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey};
+pub use ids::{
+    hex, ChainHash, DatasetId, LedgerId, Purpose, Purposes, RecordId, Seq, ShardId, SubjectKey,
+};
 pub use index::{Index, IndexStats};
 /// The JSONL grammar, at its old path ([`ingest::jsonl`]).
 pub use ingest::jsonl;

@@ -7,8 +7,7 @@
 use std::path::Path;
 
 use crate::error::{Error, InputError, Result};
-use crate::ids::hex;
-use crate::ids::Seq;
+use crate::ids::{LedgerId, Seq};
 use crate::manifest::Manifest;
 use crate::storage::{ChainHash, FsIo, Io, Log, LogOptions};
 
@@ -19,7 +18,7 @@ pub const MAX_PIN_FILE: u64 = 64 << 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PinnedHead {
     /// The ledger's id, when the pin names it.
-    pub ledger_id: Option<[u8; 16]>,
+    pub ledger_id: Option<LedgerId>,
     /// The pinned sequence number.
     pub seq: Seq,
     /// The chain value after `seq`.
@@ -84,6 +83,7 @@ impl PinnedHead {
             id => Some(
                 id.as_str()
                     .and_then(parse_hex::<16>)
+                    .map(LedgerId::from_bytes)
                     .ok_or_else(|| bad("ledger_id", "expected 32 hex digits"))?,
             ),
         };
@@ -105,7 +105,7 @@ impl PinnedHead {
         let log = Log::open(io, path, LogOptions::new().read_only(true))?;
         let (seq, chain) = log.head();
         Ok(PinnedHead {
-            ledger_id: Some(*log.ledger_id().as_bytes()),
+            ledger_id: Some(log.ledger_id()),
             seq,
             chain,
         })
@@ -121,29 +121,25 @@ impl PinnedHead {
     pub fn check_manifest_header(&self, m: &Manifest, later_ok: bool) -> Result<()> {
         let h = &m.header;
         let fail = |s: String| Err(Error::HeadMismatch(s));
-        if let Some(id) = self
-            .ledger_id
-            .map(|b| hex(&b))
-            .filter(|id| *id != h.ledger_id)
-        {
+        if let Some(id) = self.ledger_id.filter(|id| *id != h.ledger_id) {
             return fail(format!(
                 "the manifest is from ledger {}, the pinned head of ledger {id}",
                 h.ledger_id
             ));
         }
-        if h.seq < self.seq.0 {
+        if h.seq < self.seq {
             return fail(format!(
                 "the manifest is at seq {}, before the pinned seq {}: computed from an older (or rolled-back) ledger",
                 h.seq, self.seq
             ));
         }
-        if h.seq == self.seq.0 && h.chain_head != self.chain.to_hex() {
+        if h.seq == self.seq && h.chain_head != self.chain {
             return fail(format!(
                 "the manifest pins chain head {} at seq {}, the pinned head is {}: another history",
                 h.chain_head, h.seq, self.chain
             ));
         }
-        if h.seq > self.seq.0 && !later_ok {
+        if h.seq > self.seq && !later_ok {
             return fail(format!(
                 "the manifest is at seq {}, after the pinned seq {}: only its ledger can show that it \
                  extends the pinned head (pass the ledger)",
@@ -158,15 +154,13 @@ impl PinnedHead {
     /// says how it does not.
     pub(crate) fn check(
         &self,
-        id: [u8; 16],
+        id: LedgerId,
         head: Seq,
         chain_at: impl FnOnce(Seq) -> Result<ChainHash>,
     ) -> std::result::Result<(), String> {
         if let Some(p) = self.ledger_id.filter(|p| *p != id) {
             return Err(format!(
-                "the pinned head is of ledger {}, not this one ({})",
-                hex(&p),
-                hex(&id)
+                "the pinned head is of ledger {p}, not this one ({id})"
             ));
         }
         if self.seq > head {

@@ -251,11 +251,7 @@ pub fn subject_report<I: Io>(
         schema_version: REPORT_SCHEMA,
         subject: subject.to_string(),
         pseudonym: key.to_hex(),
-        ledger_id: ledger
-            .ledger_id()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        ledger_id: ledger.ledger_id().to_string(),
         seq: seq.0,
         at: at.to_rfc3339(),
         records,

@@ -64,6 +64,22 @@ impl Timestamp {
     }
 }
 
+/// Serde of a [`Timestamp`] as its RFC 3339 text ([`Timestamp::to_rfc3339`],
+/// parsed back with [`Timestamp::parse`]), for `#[serde(with = ...)]`.
+pub(crate) mod rfc3339 {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `s` with a space between date and time replaced by the `T` RFC 3339
 /// and ISO 8601 write there (`2024-03-01 12:00:00+01:00` is how many tools,
 /// Python's `str(datetime)` among them, print a time).

@@ -113,7 +113,7 @@ pub fn verify_ledger_with<I: Io>(
     }
     if let Some(pin) = expect {
         let (head, _) = log.head();
-        if let Err(e) = pin.check(*log.ledger_id().as_bytes(), head, |s| Ok(log.chain_at(s)?)) {
+        if let Err(e) = pin.check(log.ledger_id(), head, |s| Ok(log.chain_at(s)?)) {
             problems.push(format!("pinned head (--expect-head): {e}"));
         }
     }

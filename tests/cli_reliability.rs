@@ -495,14 +495,14 @@ fn a_resealed_manifest_is_refused_by_everything_that_has_the_ledger() {
     let (seq, chain) = if code(&o) == 0 {
         let h = json(&o);
         (
-            h["seq"].as_u64().unwrap(),
-            h["chain_head"].as_str().unwrap().to_string(),
+            optout::Seq(h["seq"].as_u64().unwrap()),
+            optout::ChainHash::from_hex(h["chain_head"].as_str().unwrap()).unwrap(),
         )
     } else {
         // A build without `optout head`: read it off a fresh manifest.
         excluded(&f, "new.optm");
         let m = optout::Manifest::load(Path::new(&f.path("new.optm"))).unwrap();
-        (m.header.seq, m.header.chain_head.clone())
+        (m.header.seq, m.header.chain_head)
     };
     let mut m = optout::Manifest::load(Path::new(&f.path("old.optm"))).unwrap();
     m.header.seq = seq;

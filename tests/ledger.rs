@@ -182,7 +182,7 @@ fn manifest_from_a_forked_ledger_is_rejected() {
     assert!(err.contains("rewritten"), "{err}");
     // A manifest pinning a seq past the head: rolled back.
     let mut far = ma.clone();
-    far.header.seq += 10;
+    far.header.seq.0 += 10;
     assert!(la
         .verify_manifest(&far)
         .unwrap_err()

@@ -255,3 +255,43 @@ fn version_1_manifests_still_load_byte_for_byte() {
     );
     assert!(m.header.excluded > 0);
 }
+
+/// The header is typed (purpose, ids, N, T) and gives back the query it
+/// answers; the digest is the file's last 32 bytes, kept once known, and an
+/// edited clone (or a resealed manifest) gets its own.
+#[test]
+fn typed_header_and_digest_kept_once() {
+    let (_, index) = index_of(11, 300);
+    let q = busy_query(&index, 11, 300);
+    let m = manifest(&index, &q);
+    let h = &m.header;
+    assert_eq!(h.purpose, *q.purpose());
+    assert_eq!((h.seq, h.at), (q.seq, q.at));
+    assert_eq!(h.ledger_id, optout::LedgerId::from_bytes([7; 16]));
+    assert_eq!(h.ledger_id.to_string(), "07".repeat(16));
+    assert_eq!(h.chain_head.to_hex(), "09".repeat(32));
+    let mut want = q.clone();
+    want.policy.normalise();
+    want.datasets.sort();
+    assert_eq!(h.query(), want);
+    // In the file: ids as hex text, T as RFC 3339 and in nanoseconds.
+    let json: serde_json::Value = serde_json::to_value(h).unwrap();
+    assert_eq!(json["ledger_id"], "07".repeat(16));
+    assert_eq!(json["seq"], q.seq.0);
+    assert_eq!(json["at"], q.at.to_rfc3339());
+    assert_eq!(json["purpose"], q.purpose().as_str());
+    let bytes = m.to_bytes();
+    assert_eq!(m.digest()[..], bytes[bytes.len() - 32..]);
+    let back = Manifest::from_bytes(&bytes).unwrap();
+    assert_eq!(back.digest(), m.digest());
+    let mut edited = m.clone();
+    edited.header.excluded += 1;
+    assert_ne!(edited.digest(), m.digest(), "a clone keeps no digest");
+    let mut again = back;
+    let _ = again.digest();
+    again.header.tool.push('!');
+    again.reseal();
+    let b2 = again.to_bytes();
+    assert_eq!(again.digest()[..], b2[b2.len() - 32..]);
+    assert_ne!(again.digest(), m.digest());
+}

@@ -51,7 +51,7 @@ fn the_recorded_checkpoint_is_the_tree_at_the_seq_and_verifies() {
     let m = l.manifest_at_checkpoint(&q).unwrap();
     let t = m.header.checkpoint.clone().unwrap();
     assert_eq!((t.size, t.root), l.tree_head().unwrap());
-    assert_eq!(t.size, m.header.seq);
+    assert_eq!(t.size, m.header.seq.0);
     assert_eq!(m.version, 3);
     let back = Manifest::from_bytes(&m.to_bytes()).unwrap();
     assert_eq!(back, m);

@@ -5,11 +5,13 @@
 //! The index is a pure function of the log: [`Index::apply`] folds one
 //! entry at its sequence number. It never holds raw subject ids.
 
+mod check;
 mod col;
 mod derivation;
 // Shard fingerprints (issue 14).
 mod files;
 mod lineage;
+mod read;
 mod records;
 mod snapshot;
 mod sorted;
@@ -163,76 +165,6 @@ impl Index {
             lineage_links: self.lineage.len() as u64,
             lineage_bytes,
         }
-    }
-
-    /// Checks that `entry` can be applied after the current state, without
-    /// changing anything. [`Index::apply`] does the same checks first.
-    pub fn check(&self, entry: &Entry) -> Result<()> {
-        match entry {
-            Entry::Records(b) => self.check_records(b),
-            Entry::Derive(d) => self.check_derivation(d),
-            Entry::Event(_) => Ok(()),
-            Entry::Init(_) if self.key_fingerprint.is_some() => {
-                Err(Error::Invalid("a second ledger init entry".into()))
-            }
-            Entry::Init(_) => Ok(()),
-            Entry::QuarantineAck(_) | Entry::Declare(_) => Ok(()),
-            Entry::Files(_) => Ok(()),
-            Entry::Run(r) => {
-                if self.runs.iter().any(|(_, x)| x.name == r.name) {
-                    return Err(Error::Invalid(format!(
-                        "a training run named {:?} is already registered",
-                        r.name
-                    )));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Checks a record batch against the current state: profile indices in
-    /// range, and no row registered twice (in the batch or before) unless
-    /// it has `replace` set.
-    pub(crate) fn check_records(&self, b: &RecordBatch) -> Result<()> {
-        let mut seen: HashMap<(&str, &str), roaring::RoaringBitmap> = HashMap::new();
-        for g in &b.shards {
-            let existing = self.records.find_shard(&g.dataset, &g.shard);
-            let rows = seen.entry((&g.dataset, &g.shard)).or_default();
-            for r in &g.rows {
-                if r.profile as usize >= b.profiles.len() {
-                    return Err(Error::Invalid(format!(
-                        "record batch names profile {} of {}",
-                        r.profile,
-                        b.profiles.len()
-                    )));
-                }
-                if r.row == u32::MAX {
-                    return Err(Error::Invalid(format!(
-                        "record {}/{}: row 4294967295 is out of range",
-                        g.dataset, g.shard
-                    )));
-                }
-                let twice = !rows.insert(r.row);
-                let dup = twice
-                    || existing.is_some_and(|s| {
-                        self.records.shards[s.0 as usize].current(r.row).is_some()
-                    });
-                if dup && !r.replace {
-                    return Err(Error::RecordConflict {
-                        dataset: g.dataset.clone(),
-                        shard: g.shard.clone(),
-                        row: r.row,
-                        twice_in_batch: twice,
-                        what: if twice {
-                            "is registered twice in this batch; set \"replace\": true on the later line to replace it"
-                        } else {
-                            "is already registered; set \"replace\": true to replace it"
-                        },
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Folds one log entry recorded at `seq` (which must be greater than
@@ -456,82 +388,5 @@ impl Index {
                 .kind
                 .purposes()
                 .is_some_and(|ps| ps.applies_to(&t.purpose))
-    }
-
-    /// The events about a subject, with their sequence numbers, in log order.
-    pub fn subject_events(&self, subject: &SubjectKey) -> Vec<(Seq, &Event)> {
-        let Some(sid) = self.subjects.get(subject) else {
-            return Vec::new();
-        };
-        self.events_of(sid)
-    }
-
-    pub(crate) fn events_of(&self, sid: u32) -> Vec<(Seq, &Event)> {
-        self.subject_events
-            .get(&sid)
-            .map(|v| {
-                v.iter()
-                    .map(|&i| {
-                        let (s, e) = &self.events[i as usize];
-                        (*s, e)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The records linked to a subject that were live at `seq`, ascending.
-    pub fn subject_records(&self, subject: &SubjectKey, seq: Seq) -> Vec<RecordId> {
-        let Some(sid) = self.subjects.get(subject) else {
-            return Vec::new();
-        };
-        let limit = self.records.limit_at(seq);
-        let mut ords: Vec<u32> = Vec::new();
-        self.links.for_each(sid, |o| {
-            if self.records.visible(o, limit, seq) {
-                ords.push(o);
-            }
-        });
-        let mut out = Vec::with_capacity(ords.len());
-        self.records.for_each_record(&ords, |_, r| out.push(r));
-        out.sort();
-        out
-    }
-
-    /// Dataset and shard names of a record id.
-    pub fn names_of(&self, id: RecordId) -> Option<(&str, &str)> {
-        let sh = self.records.shards.get(id.shard().0 as usize)?;
-        Some((&self.records.datasets[sh.dataset.0 as usize], &sh.name))
-    }
-
-    /// The training runs, with the sequence number that registered each.
-    pub fn runs(&self) -> &[(Seq, TrainingRun)] {
-        &self.runs
-    }
-
-    /// Every event with its sequence number, in log order.
-    pub fn events(&self) -> &[(Seq, Event)] {
-        &self.events
-    }
-
-    /// The acknowledgements of quarantined torn tails, in log order.
-    pub fn quarantine_acks(&self) -> &[(Seq, QuarantineAck)] {
-        &self.quarantine_acks
-    }
-
-    /// The vocabulary declarations (purposes, bases), in log order.
-    pub fn declarations(&self) -> &[(Seq, Declaration)] {
-        &self.declarations
-    }
-
-    /// The subject-key fingerprint the ledger was created with.
-    pub fn key_fingerprint(&self) -> Option<[u8; 32]> {
-        self.key_fingerprint
-    }
-
-    /// Merges all subject links into one array (done before snapshots).
-    pub fn compact(&mut self) {
-        self.links.compact(self.subjects.len());
-        self.lineage.shrink();
     }
 }

@@ -73,7 +73,7 @@ impl<I: Io> Ledger<I> {
     pub fn excluded_parents(&self, m: &Manifest) -> Result<Vec<ExcludedDerived>> {
         self.verify_manifest(m)?;
         let h = &m.header;
-        let seq = Seq(h.seq);
+        let seq = h.seq;
         let q = Query {
             policy: h.policy.clone(),
             seq,

@@ -126,7 +126,7 @@ impl<I: Io> Ledger<I> {
     /// the one the manifest judged.
     pub fn excluded_keys(&self, m: &Manifest) -> Result<HashMap<(String, String, u32), String>> {
         self.verify_manifest(m)?;
-        let n = Seq(m.header.seq);
+        let n = m.header.seq;
         let mut keys: HashMap<(String, String, u32), Option<String>> = HashMap::new();
         let mut last = None;
         for &(seq, _) in &self.index.records.checkpoints {

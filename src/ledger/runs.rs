@@ -19,7 +19,7 @@ impl<I: Io> Ledger<I> {
         self.index
             .events()
             .iter()
-            .filter(|(s, e)| s.0 > seq && e.at <= started_at)
+            .filter(|(s, e)| *s > seq && e.at <= started_at)
             .count()
     }
 }

@@ -23,10 +23,10 @@ impl<I: Io> Ledger<I> {
             name: name.to_string(),
             model: model.to_string(),
             started_at,
-            purpose: Purpose::new(&h.purpose).map_err(LedgerError::BadPurpose)?,
+            purpose: h.purpose.clone(),
             manifest_digest: manifest.digest_hex(),
-            manifest_seq: Seq(h.seq),
-            manifest_at: Timestamp(h.at_ns),
+            manifest_seq: h.seq,
+            manifest_at: h.at,
             datasets: h.datasets.clone(),
             policy: h.policy.clone(),
         };
@@ -40,12 +40,10 @@ impl<I: Io> Ledger<I> {
     /// not count (using `m` excludes more than needed, never less).
     pub fn excluded_since(&self, m: &Manifest, at: Timestamp) -> Result<u64> {
         self.verify_manifest(m)?;
-        let h = &m.header;
         let q = Query {
-            policy: h.policy.clone(),
             seq: self.index.seq(),
-            at: at.max(Timestamp(h.at_ns)),
-            datasets: h.datasets.clone(),
+            at: at.max(m.header.at),
+            ..m.header.query()
         };
         let fresh = self.manifest(&q)?;
         let d = crate::manifest::ManifestDiff::between(m, &fresh);
@@ -96,7 +94,7 @@ impl<I: Io> Ledger<I> {
             q,
             &ex,
             self.ledger_id(),
-            *chain.as_bytes(),
+            chain,
         ))
     }
     /// [`Ledger::manifest`] with the checkpoint it is computed at recorded
@@ -159,11 +157,7 @@ impl<I: Io> Ledger<I> {
     /// `runs add` and Python's `Ledger.verify_manifest` all call this.
     pub fn verify_manifest(&self, m: &Manifest) -> Result<()> {
         let h = &m.header;
-        let id: String = self
-            .ledger_id()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = self.ledger_id();
         let mismatch = |what: String| Err(Error::ManifestMismatch(what));
         if h.ledger_id != id {
             return mismatch(format!(
@@ -171,29 +165,21 @@ impl<I: Io> Ledger<I> {
                 h.ledger_id
             ));
         }
-        if Seq(h.seq) > self.index.seq() {
+        if h.seq > self.index.seq() {
             return mismatch(format!(
                 "the manifest pins seq {} but this ledger ends at {}: it was rolled back or truncated",
                 h.seq,
                 self.index.seq()
             ));
         }
-        let chain = self.log.chain_at(Seq(h.seq))?;
-        if chain.to_hex() != h.chain_head {
+        let chain = self.log.chain_at(h.seq)?;
+        if chain != h.chain_head {
             return mismatch(format!(
-                "the manifest pins chain head {} at seq {}, but this ledger has {}: its history was rewritten",
-                h.chain_head,
-                h.seq,
-                chain.to_hex()
+                "the manifest pins chain head {} at seq {}, but this ledger has {chain}: its history was rewritten",
+                h.chain_head, h.seq,
             ));
         }
-        let q = Query {
-            policy: h.policy.clone(),
-            seq: Seq(h.seq),
-            at: Timestamp(h.at_ns),
-            datasets: h.datasets.clone(),
-        };
-        let mut again = self.manifest(&q)?;
+        let mut again = self.manifest(&h.query())?;
         if let Some(t) = &h.checkpoint {
             // Recomputed from the log, never taken from the tree store.
             let ours = self.roots_from_log(&[t.size])?[0];

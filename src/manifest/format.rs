@@ -26,6 +26,14 @@ pub(super) fn digest_of(bytes: &[u8]) -> [u8; 32] {
     *blake3::keyed_hash(&key, body).as_bytes()
 }
 
+/// The digest written at the end of `bytes`, a manifest's encoding (or a
+/// file whose digest was verified): no hashing.
+pub(super) fn seal_of(bytes: &[u8]) -> [u8; 32] {
+    let mut d = [0u8; DIGEST_LEN];
+    d.copy_from_slice(&bytes[bytes.len() - DIGEST_LEN..]);
+    d
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -219,7 +227,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
                 format!("header: a checkpoint in a version {version} manifest (format 3 added it)"),
             ));
         }
-        if t.size != header.seq {
+        if t.size != header.seq.0 {
             return Err(ManifestError::at(
                 at,
                 format!(
@@ -337,17 +345,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         .map(|b| format!("{b:02x}"))
         .collect();
     if header.policy_digest != digest
-        || header.purpose != header.policy.purpose.as_str()
-        || header.at != crate::time::Timestamp(header.at_ns).to_rfc3339()
+        || header.purpose != header.policy.purpose
+        || header.at != crate::time::Timestamp(header.at_ns)
     {
         return Err(ManifestError::at(
             16,
             "header fields disagree (policy digest, purpose or time)",
         ));
     }
-    Ok(Manifest {
-        version,
-        header,
-        shards,
-    })
+    Ok(Manifest::from_parts(version, header, shards))
 }

@@ -11,6 +11,7 @@
 
 mod diff;
 mod format;
+mod shard;
 
 use std::path::Path;
 
@@ -19,12 +20,14 @@ use serde::{Deserialize, Serialize};
 
 pub use diff::{check, CheckHit, CheckReport, ManifestDiff, ShardDiff, UnknownShard};
 pub use format::ManifestError;
+pub use shard::{ManifestShard, RowPastEnd};
 
 use crate::engine::{Exclusions, Query, Reason};
 use crate::error::{Error, Result};
-use crate::ids::hex;
+use crate::ids::{hex, ChainHash, LedgerId, Purpose, Seq};
 use crate::index::Index;
 use crate::policy::Policy;
+use crate::time::Timestamp;
 
 /// Format version written by this build. Version 2 added reason 8,
 /// `signal_unparsable` (10 bitmaps per shard instead of 9); version 3 added
@@ -45,27 +48,33 @@ pub fn reasons_in(version: u16) -> Option<usize> {
     }
 }
 
-/// What a manifest says about itself.
+/// What a manifest says about itself: the typed query it answers (purpose,
+/// policy, N, T, scope: [`ManifestHeader::query`]), where from (ledger id,
+/// chain head at N) and its counts. In the file it is JSON, the ids as hex
+/// text and T twice (RFC 3339 and nanoseconds): `docs/FORMAT.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestHeader {
     /// The tool that wrote it, e.g. `optout 0.1.0`.
     pub tool: String,
-    /// The purpose.
-    pub purpose: String,
+    /// The purpose (the policy's).
+    pub purpose: Purpose,
     /// The policy applied (canonical form).
     pub policy: Policy,
     /// Hex blake3 digest of the policy.
     pub policy_digest: String,
-    /// Hex id of the ledger it was computed from.
-    pub ledger_id: String,
+    /// The ledger it was computed from.
+    pub ledger_id: LedgerId,
     /// The ledger sequence number N: entries recorded at or before N count.
-    pub seq: u64,
-    /// Hex chain hash of the ledger's log at N (pin this).
-    pub chain_head: String,
-    /// The valid time T, RFC 3339: events that took effect at or before T count.
-    pub at: String,
-    /// T in nanoseconds since the Unix epoch.
+    pub seq: Seq,
+    /// The chain hash of the ledger's log at N (pin this).
+    pub chain_head: ChainHash,
+    /// The valid time T: events that took effect at or before T count
+    /// (RFC 3339 in the file).
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: Timestamp,
+    /// T in nanoseconds since the Unix epoch (the file's second copy of
+    /// `at`; decoding checks they agree).
     pub at_ns: i64,
     /// The datasets covered; empty means all.
     pub datasets: Vec<String>,
@@ -83,6 +92,20 @@ pub struct ManifestHeader {
     pub checkpoint: Option<TreeHead>,
 }
 
+impl ManifestHeader {
+    /// The query this manifest answers: its policy, seq N, valid time T and
+    /// dataset scope (the one way a manifest becomes a [`Query`]: verifying,
+    /// registering a run, recomputing it fresh, deriving).
+    pub fn query(&self) -> Query {
+        Query {
+            policy: self.policy.clone(),
+            seq: self.seq,
+            at: self.at,
+            datasets: self.datasets.clone(),
+        }
+    }
+}
+
 /// The transparency-log checkpoint a manifest was computed at: the Merkle
 /// tree of the ledger's first `size` entries (`size` = the manifest's seq
 /// N) and its root. Unsigned on purpose: the manifest stays a function of
@@ -98,167 +121,14 @@ pub struct TreeHead {
     pub root: crate::tlog::Hash,
 }
 
-/// One shard (data file) of a manifest.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ManifestShard {
-    /// Dataset name.
-    pub dataset: String,
-    /// Shard (data file) name.
-    pub shard: String,
-    /// Rows of this shard the ledger knew at N.
-    pub registered: u64,
-    /// One past the largest row of this shard the ledger knew at N (rows
-    /// may be sparse, so it can exceed `registered`). `None` in a version 1
-    /// or 2 manifest, which does not record it: there
-    /// [`ManifestShard::end`] falls back to a lower bound.
-    pub row_end: Option<u64>,
-    /// Rows excluded for any reason: the union of `reasons`.
-    pub excluded: RoaringBitmap,
-    /// Rows excluded per reason, indexed by `Reason as usize`.
-    pub reasons: [RoaringBitmap; Reason::COUNT],
-}
-
-/// A row past its shard's end in the manifest: the ledger knew no such row
-/// at the manifest's seq, so the manifest says nothing about it (often a
-/// row numbering that differs from the ledger's, or a newer file version).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "row {row} of shard {dataset}/{shard} is past the shard's end in the manifest \
-     ({}): the manifest says nothing about it",
-    if *.exact { format!("the ledger registered no row at or past {}", .row_end) }
-    else { format!("this version 1 or 2 manifest records no row end, so the bound is {}, its registered \
-                    row count or one past its largest excluded row; a manifest computed by this optout \
-                    (format 3) records the exact end", .row_end) }
-)]
-pub struct RowPastEnd {
-    /// Position of the row in the caller's input (0-based).
-    pub index: usize,
-    /// Dataset name.
-    pub dataset: String,
-    /// Shard name.
-    pub shard: String,
-    /// The row.
-    pub row: u64,
-    /// The shard's end ([`ManifestShard::end`]).
-    pub row_end: u64,
-    /// Whether the manifest records the row end (format 3 on); otherwise
-    /// the bound is a lower bound ([`ManifestShard::end`]).
-    pub exact: bool,
-}
-
-impl ManifestShard {
-    /// One past the last row the manifest covers: the recorded row end, or
-    /// for a version 1 or 2 manifest (which has none) the registered row
-    /// count or one past the largest excluded row, whichever is larger.
-    /// Both are at most the true end, so this fails closed: a sparse
-    /// shard's higher rows are refused, never let through unexamined.
-    pub fn end(&self) -> u64 {
-        self.row_end.unwrap_or_else(|| {
-            self.registered
-                .max(self.excluded.max().map_or(0, |m| u64::from(m) + 1))
-        })
-    }
-
-    /// The first of `rows` (in input order) past the shard's
-    /// [`end`](ManifestShard::end), as an error naming it. The one copy of
-    /// the rule behind `keep_mask`, `check` and the Python binding's
-    /// `keep_mask`, `contains_many` and `check`.
-    pub fn past_end<T: Copy + Into<u64>>(&self, rows: &[T]) -> Result<(), RowPastEnd> {
-        let end = self.end();
-        // A branch-free pass (vectorised) first; the position only on failure.
-        if !rows.iter().fold(false, |any, &r| any | (r.into() >= end)) {
-            return Ok(());
-        }
-        let index = rows.iter().position(|&r| r.into() >= end).unwrap_or(0);
-        Err(self.row_past_end(index, rows[index].into()))
-    }
-
-    /// The error for `row` (at input position `index`) past this shard's end.
-    pub fn row_past_end(&self, index: usize, row: u64) -> RowPastEnd {
-        RowPastEnd {
-            index,
-            dataset: self.dataset.clone(),
-            shard: self.shard.clone(),
-            row,
-            row_end: self.end(),
-            exact: self.row_end.is_some(),
-        }
-    }
-
-    /// Reasons that exclude `row`.
-    pub fn reasons_of(&self, row: u32) -> Vec<Reason> {
-        Reason::ALL
-            .iter()
-            .copied()
-            .filter(|r| self.reasons[*r as usize].contains(row))
-            .collect()
-    }
-
-    /// For each row of `rows`, whether it may be used (not excluded).
-    /// Sorted input is fastest (a merge); any order works. A row past the
-    /// shard's [`end`](ManifestShard::end) is refused ([`RowPastEnd`]):
-    /// the manifest says nothing about a row the ledger did not know.
-    ///
-    /// ```
-    /// # use optout::manifest::ManifestShard;
-    /// # let mut s = ManifestShard { dataset: "d".into(), shard: "s".into(), registered: 9,
-    /// #     row_end: Some(9), excluded: Default::default(), reasons: Default::default() };
-    /// s.excluded.insert(3);
-    /// assert_eq!(s.keep_mask(&[1, 3, 5]).unwrap(), vec![true, false, true]);
-    /// assert_eq!(s.keep_mask(&[1, 9]).unwrap_err().row, 9);
-    /// ```
-    pub fn keep_mask(&self, rows: &[u32]) -> Result<Vec<bool>, RowPastEnd> {
-        let mut out = vec![true; rows.len()];
-        self.keep_mask_into(rows, &mut out)?;
-        Ok(out)
-    }
-
-    /// [`ManifestShard::keep_mask`] into a caller's buffer (`out.len() ==
-    /// rows.len()`; left unspecified on error).
-    pub fn keep_mask_into(&self, rows: &[u32], out: &mut [bool]) -> Result<(), RowPastEnd> {
-        self.past_end(rows)?;
-        self.mask_unchecked(rows, out);
-        Ok(())
-    }
-
-    fn mask_unchecked(&self, rows: &[u32], out: &mut [bool]) {
-        let sorted = rows.windows(2).all(|w| w[0] <= w[1]);
-        if !sorted {
-            for (o, r) in out.iter_mut().zip(rows) {
-                *o = !self.excluded.contains(*r);
-            }
-            return;
-        }
-        out.fill(true);
-        let (Some(&lo), Some(&hi)) = (rows.first(), rows.last()) else {
-            return;
-        };
-        // Only the excluded rows inside the batch's span matter.
-        let span = self.excluded.range(lo..=hi);
-        let dense = self.excluded.range_cardinality(lo..=hi) as usize * 16 > rows.len();
-        let mut i = 0usize;
-        for x in span {
-            if dense {
-                // Many exclusions for the batch: a linear merge.
-                while i < rows.len() && rows[i] < x {
-                    i += 1;
-                }
-            } else {
-                // Few: jump to each by binary search.
-                i += rows[i..].partition_point(|&r| r < x);
-            }
-            if i >= rows.len() {
-                break;
-            }
-            while i < rows.len() && rows[i] == x {
-                out[i] = false;
-                i += 1;
-            }
-        }
-    }
-}
-
 /// An exclusion manifest.
+///
+/// Its digest ([`Manifest::digest`]) is computed once, by the first
+/// encoding or digest call (a decoded manifest has it from its file), and
+/// kept: a command that saves a manifest, prints its digest and records a
+/// run encodes it once. A manifest whose fields are edited after that
+/// (tests forging one) must call [`Manifest::reseal`]; a clone starts
+/// with no digest kept.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     /// The file format version ([`FORMAT_VERSION`] for every manifest this
@@ -268,6 +138,25 @@ pub struct Manifest {
     pub header: ManifestHeader,
     /// Shards, sorted by `(dataset, shard)`.
     pub shards: Vec<ManifestShard>,
+    /// The digest of the manifest's bytes, once known.
+    sealed: Sealed,
+}
+
+/// The kept digest of a [`Manifest`]: not part of its value (equality
+/// ignores it), and not carried into a clone (which may be edited).
+#[derive(Debug, Default)]
+struct Sealed(std::sync::OnceLock<[u8; 32]>);
+
+impl Clone for Sealed {
+    fn clone(&self) -> Self {
+        Sealed::default()
+    }
+}
+
+impl PartialEq for Sealed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The tool string written into manifests.
@@ -276,14 +165,16 @@ pub fn tool_version() -> String {
 }
 
 impl Manifest {
-    /// Builds a manifest from an evaluation over `index`.
+    /// Builds a manifest from an evaluation over `index`, of the ledger
+    /// `ledger_id` whose chain at `q.seq` is `chain_head` (bytes convert).
     pub fn build(
         index: &Index,
         q: &Query,
         ex: &Exclusions,
-        ledger_id: [u8; 16],
-        chain_head: [u8; 32],
+        ledger_id: impl Into<LedgerId>,
+        chain_head: impl Into<ChainHash>,
     ) -> Manifest {
+        let (ledger_id, chain_head) = (ledger_id.into(), chain_head.into());
         let row_ends = index.records.row_ends_at(q.seq);
         let mut shards: Vec<ManifestShard> = ex
             .shards
@@ -313,13 +204,13 @@ impl Manifest {
             version: FORMAT_VERSION,
             header: ManifestHeader {
                 tool: tool_version(),
-                purpose: q.purpose().to_string(),
+                purpose: q.purpose().clone(),
                 policy_digest: hex(&policy.digest()),
                 policy,
-                ledger_id: hex(&ledger_id),
-                seq: q.seq.0,
-                chain_head: hex(&chain_head),
-                at: q.at.to_rfc3339(),
+                ledger_id,
+                seq: q.seq,
+                chain_head,
+                at: q.at,
                 at_ns: q.at.0,
                 datasets,
                 registered: shards.iter().map(|s| s.registered).sum(),
@@ -331,6 +222,21 @@ impl Manifest {
                 checkpoint: None,
             },
             shards,
+            sealed: Sealed::default(),
+        }
+    }
+
+    /// A manifest of these parts (its digest computed when first asked).
+    pub(crate) fn from_parts(
+        version: u16,
+        header: ManifestHeader,
+        shards: Vec<ManifestShard>,
+    ) -> Manifest {
+        Manifest {
+            version,
+            header,
+            shards,
+            sealed: Sealed::default(),
         }
     }
 
@@ -388,20 +294,45 @@ impl Manifest {
         Ok(())
     }
 
-    /// The digest sealing the manifest (hex), as written at its end.
-    pub fn digest_hex(&self) -> String {
-        hex(&format::digest_of(&self.to_bytes()))
+    /// The digest sealing the manifest, as written at its end: computed
+    /// by the first call (or encoding) and kept ([`Manifest`]).
+    pub fn digest(&self) -> [u8; 32] {
+        let d = *self
+            .sealed
+            .0
+            .get_or_init(|| format::seal_of(&format::encode(self)));
+        debug_assert_eq!(
+            d,
+            format::seal_of(&format::encode(self)),
+            "a manifest edited after its digest was taken: call Manifest::reseal"
+        );
+        d
     }
 
-    /// Encodes the manifest (deterministic: same manifest, same bytes).
+    /// [`Manifest::digest`] in hex.
+    pub fn digest_hex(&self) -> String {
+        hex(&self.digest())
+    }
+
+    /// Forgets the kept digest, after editing the manifest's fields.
+    pub fn reseal(&mut self) {
+        self.sealed = Sealed::default();
+    }
+
+    /// Encodes the manifest (deterministic: same manifest, same bytes),
+    /// keeping its digest.
     pub fn to_bytes(&self) -> Vec<u8> {
-        format::encode(self)
+        let bytes = format::encode(self);
+        let _ = self.sealed.0.set(format::seal_of(&bytes));
+        bytes
     }
 
     /// Decodes and verifies a manifest: digest, framing, canonical roaring
     /// bitmaps, the excluded set equal to the union of the reasons, counts.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Manifest, ManifestError> {
-        format::decode(bytes)
+        let m = format::decode(bytes)?;
+        let _ = m.sealed.0.set(format::seal_of(bytes));
+        Ok(m)
     }
 
     /// Writes the manifest atomically (temp file, fsync, rename, fsync dir).

@@ -29,7 +29,6 @@ use super::journal::{self, Holds, Journal, OpenReport};
 use super::metrics::Metrics;
 use super::writer::{self, Answer, WriteMeta, WriteOp, WriteRequest, Writer};
 use crate::engine::Query;
-use crate::ids::hex;
 use crate::ids::Seq;
 use crate::ledger::Ledger;
 use crate::lineage::{self, Use};
@@ -132,11 +131,7 @@ impl LedgerService {
         metrics: Arc<Metrics>,
     ) -> crate::Result<(LedgerService, WriterThread, OpenReport)> {
         let ledger = Ledger::open(path, Some(keyer.clone()))?;
-        let id: String = ledger
-            .ledger_id()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = ledger.ledger_id().to_string();
         let (journal, report) = Journal::open(state, &id, ttl_secs, |h, f, l, d| {
             reached(&ledger, h, f, l, d)
         })?;
@@ -216,7 +211,7 @@ impl LedgerService {
     pub fn head(&self) -> Result<Value, ApiError> {
         self.read(|l| {
             let (seq, chain) = l.head();
-            Ok(json!({"seq": seq.0, "chain_head": chain.to_hex(), "ledger_id": hex(&l.ledger_id())}))
+            Ok(json!({"seq": seq.0, "chain_head": chain.to_hex(), "ledger_id": l.ledger_id().to_string()}))
         })
     }
 
@@ -351,11 +346,11 @@ impl LedgerService {
 /// The bytes and seal of a manifest (the seal is the bytes' last 32, docs/FORMAT.md "Manifests").
 fn seal(m: &Manifest) -> Sealed {
     let bytes = m.to_bytes();
-    let digest = hex(&bytes[bytes.len().saturating_sub(32)..]);
+    let digest = m.digest_hex(); // kept by the encoding: no second pass
     Sealed {
         bytes,
         digest,
-        seq: m.header.seq,
+        seq: m.header.seq.0,
     }
 }
 

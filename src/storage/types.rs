@@ -1,9 +1,5 @@
 //! Identifiers of the storage layer: sequence numbers, chain hashes, ledger ids.
 
-use std::fmt;
-
-use crate::ids::hex;
-
 /// A ledger sequence number.
 ///
 /// Every frame appended to the log gets the next sequence number, starting at
@@ -37,78 +33,9 @@ impl SeqRange {
     }
 }
 
-/// The hash-chain value after a frame: a keyed blake3 hash over the previous
-/// chain value and the frame (see `docs/FORMAT.md`, "Event log segments").
-///
-/// Pinning `(Seq, ChainHash)` pins the whole log prefix up to that seq.
-/// Deliberately no `Deref` to bytes: it is compared, printed and stored whole.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ChainHash(pub(crate) [u8; 32]);
-
-impl ChainHash {
-    /// The 32 bytes of the hash.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// Rebuilds a chain hash from bytes taken from [`ChainHash::as_bytes`].
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        ChainHash(bytes)
-    }
-
-    /// Lower-case hexadecimal form (64 characters).
-    pub fn to_hex(&self) -> String {
-        hex(&self.0)
-    }
-}
-
-impl fmt::Debug for ChainHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChainHash({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for ChainHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-/// A ledger's random 128-bit identity, fixed at creation and written into
-/// every segment and snapshot header. It keys the hash chain, so frames and
-/// segments cannot be spliced between ledgers without breaking the chain.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LedgerId(pub(crate) [u8; 16]);
-
-impl LedgerId {
-    /// The 16 bytes of the id.
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-
-    /// Rebuilds an id from bytes (e.g. a fixed id for reproducible fixtures).
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        LedgerId(bytes)
-    }
-
-    /// A fresh random id from the operating system's generator.
-    pub fn random() -> Result<Self, getrandom::Error> {
-        let mut b = [0u8; 16];
-        getrandom::fill(&mut b)?;
-        Ok(LedgerId(b))
-    }
-
-    /// Lower-case hexadecimal form (32 characters).
-    pub fn to_hex(&self) -> String {
-        hex(&self.0)
-    }
-}
-
-impl fmt::Debug for LedgerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LedgerId({})", self.to_hex())
-    }
-}
+/// The chain hash and the ledger id live in `ids.rs` (the manifest header
+/// and the front doors name them too); the storage layer re-exports them.
+pub use crate::ids::{ChainHash, LedgerId};
 
 /// The secret that authenticates snapshots (32 bytes), derived from the
 /// subject key (`SubjectKeyer::snapshot_key`), never stored in the ledger

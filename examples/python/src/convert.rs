@@ -67,5 +67,3 @@ pub fn to_py<'py, T: Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, P
         .map_err(|e| crate::errors::raise(py, "OptoutError", e.to_string(), &[]))?;
     py.import("json")?.call_method1("loads", (s,))
 }
-
-pub use optout::hex;

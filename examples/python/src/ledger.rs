@@ -367,7 +367,7 @@ impl PyLedger {
     /// The ledger's id (hex).
     #[getter]
     fn ledger_id(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |l| Ok(crate::convert::hex(&l.ledger_id())))
+        self.with(py, |l| Ok(l.ledger_id().to_string()))
     }
 
     /// The ledger's pseudonym (hex) of an external subject id (needs the key).

@@ -293,25 +293,25 @@ impl PyManifest {
     /// Hex digest sealing the manifest (its last 32 bytes).
     #[getter]
     fn digest(&self) -> String {
-        crate::convert::hex(&self.bytes[self.bytes.len().saturating_sub(32)..])
+        self.m.digest_hex()
     }
 
     /// The purpose the manifest was computed for.
     #[getter]
     fn purpose(&self) -> &str {
-        &self.m.header.purpose
+        self.m.header.purpose.as_str()
     }
 
     /// The ledger sequence number N it was computed at.
     #[getter]
     fn seq(&self) -> u64 {
-        self.m.header.seq
+        self.m.header.seq.0
     }
 
     /// The valid time T it was computed at (RFC 3339).
     #[getter]
-    fn at(&self) -> &str {
-        &self.m.header.at
+    fn at(&self) -> String {
+        self.m.header.at.to_rfc3339()
     }
 
     /// Rows excluded in all shards.
@@ -621,9 +621,9 @@ impl PyManifest {
         let h = &self.m.header;
         format!(
             "Manifest(purpose={:?}, seq={}, at={:?}, shards={}, excluded={}/{}, digest={}…)",
-            h.purpose,
+            h.purpose.as_str(),
             h.seq,
-            h.at,
+            h.at.to_rfc3339(),
             self.m.shards.len(),
             h.excluded,
             h.registered,

@@ -283,7 +283,7 @@ impl Harness {
             assert_eq!(r.is_ok(), known, "scope {:?}: manifest {r:?}", lq.datasets);
         }
         let m = r.ok()?;
-        assert_eq!(m.header.seq, lq.seq.0);
+        assert_eq!(m.header.seq.0, lq.seq.0);
         let bytes = m.to_bytes();
         assert_eq!(Manifest::from_bytes(&bytes).expect("decodes"), m);
         self.led()
