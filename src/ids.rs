@@ -296,7 +296,23 @@ impl LedgerId {
     pub fn from_hex(s: &str) -> Option<Self> {
         unhex(s).map(LedgerId)
     }
+
+    /// The origin of this ledger's log, the first line of its checkpoints:
+    /// `optout/<32 hex digits>` ([`ORIGIN_PREFIX`]).
+    ///
+    /// ```
+    /// use optout::LedgerId;
+    /// let id = LedgerId::from_bytes(*b"golden-ledger-v1");
+    /// assert_eq!(id.origin(), "optout/676f6c64656e2d6c65646765722d7631");
+    /// ```
+    pub fn origin(&self) -> String {
+        format!("{ORIGIN_PREFIX}/{self}")
+    }
 }
+
+/// The prefix of a ledger log's origin: `optout/<ledger id hex>`
+/// ([`LedgerId::origin`]).
+pub const ORIGIN_PREFIX: &str = "optout";
 
 impl From<[u8; 16]> for LedgerId {
     fn from(bytes: [u8; 16]) -> Self {

@@ -259,7 +259,7 @@ impl Manifest {
     /// The origin of the log of the ledger the manifest is from
     /// (`optout/<ledger id hex>`, the first line of its checkpoints).
     pub fn origin(&self) -> String {
-        format!("{}/{}", crate::ledger::ORIGIN_PREFIX, self.header.ledger_id)
+        self.header.ledger_id.origin()
     }
 
     /// Checks the manifest against a checkpoint of its ledger's log

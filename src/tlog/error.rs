@@ -104,11 +104,11 @@ pub enum TlogError {
     /// A signed note, checkpoint or key was malformed, or did not verify.
     #[cfg(feature = "signing")]
     #[error(transparent)]
-    Note(#[from] super::note::NoteError),
+    Note(#[from] NoteError),
     /// A receipt was malformed or did not verify.
     #[cfg(feature = "signing")]
     #[error(transparent)]
-    Receipt(#[from] super::receipt::ReceiptError),
+    Receipt(#[from] ReceiptError),
 }
 
 impl TlogError {
@@ -119,4 +119,136 @@ impl TlogError {
             source,
         }
     }
+}
+
+/// Why a signed note, a checkpoint or a key was refused.
+#[cfg(feature = "signing")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoteError {
+    /// The note's bytes are not a signed note; `line` is 1-based.
+    #[error("malformed signed note at line {line}: {what}")]
+    Malformed {
+        /// The line at fault.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+    /// The note is larger than [`MAX_NOTE_BYTES`].
+    #[error("signed note is {len} bytes, limit is {max}")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// No signature by a known key: the note must be ignored.
+    #[error("no signature by a known key (signatures by: {})", names.join(", "))]
+    NoKnownSignature {
+        /// The key names the note's signatures claim.
+        names: Vec<String>,
+    },
+    /// A signature by a known key (name and id match) does not verify.
+    #[error("signature by {name} (key id {key_id:08x}) does not verify")]
+    BadSignature {
+        /// The key name.
+        name: String,
+        /// The key id.
+        key_id: u32,
+    },
+    /// The note text is not a checkpoint; `line` is 1-based.
+    #[error("malformed checkpoint at line {line}: {what}")]
+    Checkpoint {
+        /// The line at fault.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+    /// The checkpoint is of another log.
+    #[error("checkpoint is of origin {found:?}, expected {expected:?}")]
+    WrongOrigin {
+        /// The origin asked for.
+        expected: String,
+        /// The checkpoint's origin.
+        found: String,
+    },
+    /// Witnesses signed, but not the log's key.
+    #[error("no valid signature by the log's key {name}")]
+    MissingLogSignature {
+        /// The log key's name.
+        name: String,
+    },
+    /// Fewer witness cosignatures than required.
+    #[error("{verified} of the required {threshold} witness cosignatures (missing: {})", missing.join(", "))]
+    MissingCosignatures {
+        /// Cosignatures required.
+        threshold: usize,
+        /// Cosignatures that verified.
+        verified: usize,
+        /// Names of the configured witnesses that did not cosign.
+        missing: Vec<String>,
+    },
+    /// A key in text form, or a key file, is malformed.
+    #[error("{}{what}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Key {
+        /// The key file, if the key came from one.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        what: String,
+    },
+    /// Reading or writing a key file failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operation.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a receipt was refused.
+#[cfg(feature = "signing")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    /// Not a receipt (bad JSON, wrong `format`, missing or unknown fields).
+    #[error("not an optout receipt: {0}")]
+    Malformed(String),
+    /// A receipt format version this build does not know.
+    #[error("unsupported receipt version {0}")]
+    UnsupportedVersion(u32),
+    /// A field contradicts another (named) one.
+    #[error("receipt field `{field}`: {what}")]
+    Inconsistent {
+        /// The field at fault.
+        field: &'static str,
+        /// How.
+        what: String,
+    },
+    /// A checkpoint (the receipt's or the later one) did not verify.
+    #[error("{which} checkpoint: {source}")]
+    Checkpoint {
+        /// `"receipt"` or `"later"`.
+        which: &'static str,
+        /// Why.
+        source: NoteError,
+    },
+    /// The inclusion proof does not put the entry in the checkpoint's tree.
+    #[error("the entry is not in the checkpoint's tree: {0}")]
+    NotIncluded(ProofError),
+    /// The later checkpoint does not extend the receipt's: the log was
+    /// rewritten, forked or rolled back since the receipt was issued.
+    #[error(
+        "the later checkpoint (size {new}) does not extend the receipt's (size {old}): {source}"
+    )]
+    NotExtended {
+        /// The receipt's tree size.
+        old: u64,
+        /// The later tree size.
+        new: u64,
+        /// Why the consistency proof failed.
+        source: ProofError,
+    },
 }

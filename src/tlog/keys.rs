@@ -18,7 +18,30 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::note::{NoteError, NoteSignature};
+use super::error::NoteError;
+
+/// The start of a signature line: an em dash (U+2014) and a space.
+pub const SIGNATURE_PREFIX: &str = "\u{2014} ";
+
+/// One signature line of a note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteSignature {
+    /// The key name.
+    pub name: String,
+    /// The key id (big-endian on the wire).
+    pub key_id: u32,
+    /// The signature bytes after the key id.
+    pub signature: Vec<u8>,
+}
+
+impl NoteSignature {
+    /// The signature line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut b = self.key_id.to_be_bytes().to_vec();
+        b.extend_from_slice(&self.signature);
+        format!("{SIGNATURE_PREFIX}{} {}\n", self.name, STANDARD.encode(b))
+    }
+}
 
 /// What a key signs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

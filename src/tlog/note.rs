@@ -9,130 +9,22 @@
 //! if a known key's signature fails, and rejects a note no known key
 //! signed.
 
-use std::path::PathBuf;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+pub use super::error::NoteError;
 use super::keys::VerifierKey;
+pub use super::keys::{NoteSignature, SIGNATURE_PREFIX};
 
 /// Largest note accepted, in bytes.
 pub const MAX_NOTE_BYTES: usize = 1 << 20;
 /// Most signature lines accepted (the spec asks for at least 16).
 pub const MAX_SIGNATURES: usize = 100;
-/// The start of a signature line: an em dash (U+2014) and a space.
-pub const SIGNATURE_PREFIX: &str = "\u{2014} ";
-
-/// Why a signed note, a checkpoint or a key was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NoteError {
-    /// The note's bytes are not a signed note; `line` is 1-based.
-    #[error("malformed signed note at line {line}: {what}")]
-    Malformed {
-        /// The line at fault.
-        line: usize,
-        /// What is wrong.
-        what: String,
-    },
-    /// The note is larger than [`MAX_NOTE_BYTES`].
-    #[error("signed note is {len} bytes, limit is {max}")]
-    TooLarge {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// No signature by a known key: the note must be ignored.
-    #[error("no signature by a known key (signatures by: {})", names.join(", "))]
-    NoKnownSignature {
-        /// The key names the note's signatures claim.
-        names: Vec<String>,
-    },
-    /// A signature by a known key (name and id match) does not verify.
-    #[error("signature by {name} (key id {key_id:08x}) does not verify")]
-    BadSignature {
-        /// The key name.
-        name: String,
-        /// The key id.
-        key_id: u32,
-    },
-    /// The note text is not a checkpoint; `line` is 1-based.
-    #[error("malformed checkpoint at line {line}: {what}")]
-    Checkpoint {
-        /// The line at fault.
-        line: usize,
-        /// What is wrong.
-        what: String,
-    },
-    /// The checkpoint is of another log.
-    #[error("checkpoint is of origin {found:?}, expected {expected:?}")]
-    WrongOrigin {
-        /// The origin asked for.
-        expected: String,
-        /// The checkpoint's origin.
-        found: String,
-    },
-    /// Witnesses signed, but not the log's key.
-    #[error("no valid signature by the log's key {name}")]
-    MissingLogSignature {
-        /// The log key's name.
-        name: String,
-    },
-    /// Fewer witness cosignatures than required.
-    #[error("{verified} of the required {threshold} witness cosignatures (missing: {})", missing.join(", "))]
-    MissingCosignatures {
-        /// Cosignatures required.
-        threshold: usize,
-        /// Cosignatures that verified.
-        verified: usize,
-        /// Names of the configured witnesses that did not cosign.
-        missing: Vec<String>,
-    },
-    /// A key in text form, or a key file, is malformed.
-    #[error("{}{what}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
-    Key {
-        /// The key file, if the key came from one.
-        path: Option<PathBuf>,
-        /// What is wrong.
-        what: String,
-    },
-    /// Reading or writing a key file failed.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operation.
-        op: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
-}
 
 pub(crate) fn malformed(line: usize, what: impl Into<String>) -> NoteError {
     NoteError::Malformed {
         line,
         what: what.into(),
-    }
-}
-
-/// One signature line of a note.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NoteSignature {
-    /// The key name.
-    pub name: String,
-    /// The key id (big-endian on the wire).
-    pub key_id: u32,
-    /// The signature bytes after the key id.
-    pub signature: Vec<u8>,
-}
-
-impl NoteSignature {
-    /// The signature line, newline included.
-    pub fn to_line(&self) -> String {
-        let mut b = self.key_id.to_be_bytes().to_vec();
-        b.extend_from_slice(&self.signature);
-        format!("{SIGNATURE_PREFIX}{} {}\n", self.name, STANDARD.encode(b))
     }
 }
 

@@ -14,59 +14,15 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Checkpoint, CheckpointVerifier};
-use super::error::{ProofError, TlogError};
+pub use super::error::ReceiptError;
+use super::error::TlogError;
 use super::merkle::{entry_leaf_hash, Hash};
-use super::note::NoteError;
 use super::proof::{ConsistencyProof, InclusionProof};
 
 /// The value of a receipt's `format` field.
 pub const RECEIPT_FORMAT: &str = "optout-receipt";
 /// The receipt format version this build writes and reads.
 pub const RECEIPT_VERSION: u32 = 1;
-
-/// Why a receipt was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReceiptError {
-    /// Not a receipt (bad JSON, wrong `format`, missing or unknown fields).
-    #[error("not an optout receipt: {0}")]
-    Malformed(String),
-    /// A receipt format version this build does not know.
-    #[error("unsupported receipt version {0}")]
-    UnsupportedVersion(u32),
-    /// A field contradicts another (named) one.
-    #[error("receipt field `{field}`: {what}")]
-    Inconsistent {
-        /// The field at fault.
-        field: &'static str,
-        /// How.
-        what: String,
-    },
-    /// A checkpoint (the receipt's or the later one) did not verify.
-    #[error("{which} checkpoint: {source}")]
-    Checkpoint {
-        /// `"receipt"` or `"later"`.
-        which: &'static str,
-        /// Why.
-        source: NoteError,
-    },
-    /// The inclusion proof does not put the entry in the checkpoint's tree.
-    #[error("the entry is not in the checkpoint's tree: {0}")]
-    NotIncluded(ProofError),
-    /// The later checkpoint does not extend the receipt's: the log was
-    /// rewritten, forked or rolled back since the receipt was issued.
-    #[error(
-        "the later checkpoint (size {new}) does not extend the receipt's (size {old}): {source}"
-    )]
-    NotExtended {
-        /// The receipt's tree size.
-        old: u64,
-        /// The later tree size.
-        new: u64,
-        /// Why the consistency proof failed.
-        source: ProofError,
-    },
-}
 
 /// A receipt (docs/FORMAT.md, "Receipts"). Fields are public so a DSR
 /// portal can show them; [`verify_receipt`] is what makes them evidence.

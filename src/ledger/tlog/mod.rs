@@ -19,8 +19,7 @@ use crate::tlog::{
 
 /// The tree store's directory inside the ledger directory.
 pub const TREE_DIR: &str = "tree";
-/// The prefix of a ledger log's origin: `optout/<ledger id hex>`.
-pub const ORIGIN_PREFIX: &str = "optout";
+pub use crate::ids::ORIGIN_PREFIX;
 
 /// The default place of a ledger's checkpoint signing key:
 /// `LEDGER.signing.key` beside the directory (never inside it).
