@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use optout::storage::FindingKind;
+use optout::FindingKind;
 use optout::{Ledger, SubjectKeyer};
 use serde_json::json;
 
@@ -48,7 +48,7 @@ fn threads() -> usize {
 }
 
 pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg) -> Result<Status> {
-    if ledger.join(optout::storage::LOG_DIR).exists() {
+    if Ledger::exists(ledger) {
         bail!("{}: a ledger already exists here", ledger.display());
     }
     let (kp, named) = key_path(ledger, key);
@@ -87,7 +87,7 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg)
         ledger_id: Some(ledger_id),
         ..Default::default()
     };
-    let l = match Ledger::create_with(optout::storage::FsIo::new(), ledger, keyer, opts) {
+    let l = match Ledger::create_opts(ledger, keyer, opts) {
         Ok(l) => l,
         Err(e) => {
             remove_key();
