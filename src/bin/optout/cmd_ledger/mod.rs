@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::args::{ExpectHead, IngestFormat, KeyArg, ReceiptsArg, SigningKeyArg};
 use crate::cmd_tlog;
-use crate::out::{num, rate, secs, Out};
+use crate::out::{num, secs, Out};
 use crate::{
     expected_head, hex, input, key_path, load_key, open_ledger, optional_key, tables, Status,
 };
@@ -170,35 +170,22 @@ pub fn ingest(
     // million records for nothing, and the OS drops the lock at exit.
     std::mem::forget(l);
     let el = t0.elapsed();
-    out.line(format!(
-        "ingested {} records from {} file(s): {} registered, {} unchanged, {} subject links; seq {} -> {} ({}{})",
-        num(n),
-        files.len(),
-        num(s.registered),
-        num(s.unchanged),
-        num(s.links),
-        before,
-        s.seq,
-        secs(el),
-        if n >= 100_000 {
-            format!(", {} records/s", rate(n, el))
-        } else {
-            String::new()
+    crate::ingest_report::report(
+        out,
+        crate::ingest_report::IngestReport {
+            records: n,
+            files: files.len(),
+            summary: &s,
+            before,
+            elapsed: el,
+            unchanged_note: String::new(),
+            json: json!({
+                "lines": recs.lines,
+                "bytes": recs.bytes,
+                "parse_seconds": parse.as_secs_f64(),
+            }),
         },
-    ))?;
-    out.json(json!({
-        "command": "ingest",
-        "records": n,
-        "registered": s.registered,
-        "unchanged": s.unchanged,
-        "links": s.links,
-        "lines": recs.lines,
-        "bytes": recs.bytes,
-        "seq_before": before.0,
-        "seq": s.seq.0,
-        "parse_seconds": parse.as_secs_f64(),
-        "seconds": el.as_secs_f64(),
-    }))?;
+    )?;
     Ok(Status::Ok)
 }
 
