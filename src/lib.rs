@@ -34,14 +34,19 @@
 //! ```
 #![deny(missing_docs)]
 
+// The bincode layer: public only to tests and fuzz targets (`testing`), which
+// check the byte formats entry by entry.
+#[cfg(any(test, feature = "testing"))]
 pub mod codec;
+#[cfg(not(any(test, feature = "testing")))]
+mod codec;
 pub mod engine;
 mod error;
 pub mod event;
 pub mod export;
 mod fsutil;
 // Shard fingerprints (issue 14).
-pub mod fingerprint;
+mod fingerprint;
 mod ids;
 mod index;
 pub mod ingest;
@@ -50,17 +55,17 @@ pub mod lineage;
 pub mod manifest;
 mod pin;
 mod policy;
-pub mod provenance;
+mod provenance;
 mod pseudonym;
 mod reason;
 #[cfg(any(test, feature = "testing"))]
 pub mod reference;
-pub mod render;
+mod render;
 pub mod report;
 #[cfg(feature = "server")]
 pub mod service;
 pub mod signals;
-pub mod status;
+mod status;
 pub mod storage;
 #[cfg(feature = "parquet")]
 pub mod table;
@@ -96,12 +101,16 @@ pub use ledger::{
     ORIGIN_PREFIX, TREE_DIR,
 };
 // Shard fingerprints (issue 14).
+pub use fingerprint::{FileState, ShardFile, ShardFiles};
 #[cfg(feature = "parquet")]
 pub use ledger::{FilesError, TableIngest};
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};
 pub use pin::{PinnedHead, MAX_PIN_FILE};
 pub use policy::{Policy, MAX_POLICY_FILE};
-pub use provenance::{Profile, Provenance, Visibility};
+pub use provenance::{basis, Profile, Provenance, Visibility};
 pub use pseudonym::{key_file_warnings, key_inside_ledger, SubjectKeyer, MAX_KEY_FILE};
+pub use render::{event_json, run_json};
+pub use status::{ConsentStatus, ObjectionScope, SubjectStatus};
+pub use storage::{quarantine::QuarantineFile, Finding, FindingKind, StorageError, VerifyReport};
 pub use time::Timestamp;
-pub use verify::{verify_ledger, verify_ledger_with, LedgerVerify};
+pub use verify::{verify_ledger, verify_ledger_keyed, verify_ledger_with, LedgerVerify};

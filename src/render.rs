@@ -113,23 +113,17 @@ pub fn event_json(seq: Seq, e: &Event) -> Value {
             unparsable,
             evidence,
         } => {
-            match target {
-                SignalTarget::Source(s) => m.insert("source".into(), json!(s)),
-                SignalTarget::Key(k) => m.insert("key".into(), json!(k)),
-            };
-            m.insert("purposes".into(), json!(purposes.names()));
+            target_json(&mut m, target, purposes);
             m.insert("unparsable".into(), json!(unparsable));
             m.insert("signal".into(), json!(evidence.kind));
             m.insert("url".into(), json!(evidence.url));
             m.insert("fetched_at".into(), json!(evidence.fetched_at.to_rfc3339()));
             m.insert("raw".into(), json!(evidence.raw));
             m.insert("raw_len".into(), json!(evidence.raw_len));
-            let h: String = evidence
-                .raw_blake3
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            m.insert("raw_blake3".into(), json!(h));
+            m.insert(
+                "raw_blake3".into(),
+                json!(crate::ids::hex(&evidence.raw_blake3)),
+            );
             if let Some(d) = &evidence.detail {
                 m.insert("detail".into(), json!(d));
             }
@@ -139,13 +133,18 @@ pub fn event_json(seq: Seq, e: &Event) -> Value {
             purposes,
             evidence,
         } => {
-            match target {
-                SignalTarget::Source(s) => m.insert("source".into(), json!(s)),
-                SignalTarget::Key(k) => m.insert("key".into(), json!(k)),
-            };
-            m.insert("purposes".into(), json!(purposes.names()));
+            target_json(&mut m, target, purposes);
             m.insert("evidence".into(), json!(evidence));
         }
     }
     Value::Object(m)
+}
+
+/// The target (a source or a key) and the purposes of a signal event.
+fn target_json(m: &mut Map<String, Value>, target: &SignalTarget, purposes: &crate::ids::Purposes) {
+    match target {
+        SignalTarget::Source(s) => m.insert("source".into(), json!(s)),
+        SignalTarget::Key(k) => m.insert("key".into(), json!(k)),
+    };
+    m.insert("purposes".into(), json!(purposes.names()));
 }

@@ -75,23 +75,10 @@ pub fn fold<'a>(
     seq: Seq,
     at: Timestamp,
 ) -> SubjectStatus {
-    fold_with(&mut Vec::new(), events, purpose, policy, seq, at)
-}
-
-/// [`fold`] with a caller's scratch buffer, so folding many subjects
-/// allocates once.
-pub fn fold_with<'a>(
-    evs: &mut Vec<(Timestamp, Seq, &'a Event, bool)>,
-    events: impl IntoIterator<Item = (Seq, &'a Event)>,
-    purpose: &Purpose,
-    policy: &Policy,
-    seq: Seq,
-    at: Timestamp,
-) -> SubjectStatus {
     let mut st = SubjectStatus::clean();
     fold_into(
         &mut st,
-        evs,
+        &mut Vec::new(),
         events.into_iter().map(|(s, e)| {
             (
                 s,

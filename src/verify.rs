@@ -46,6 +46,16 @@ pub fn verify_ledger(path: &Path) -> Result<LedgerVerify> {
     verify_ledger_with(&FsIo::new(), path, None, None)
 }
 
+/// [`verify_ledger_with`] on the file system: snapshots authenticated with
+/// `keyer` when given, the ledger required to extend `expect` when given.
+pub fn verify_ledger_keyed(
+    path: &Path,
+    keyer: Option<&SubjectKeyer>,
+    expect: Option<&PinnedHead>,
+) -> Result<LedgerVerify> {
+    verify_ledger_with(&FsIo::new(), path, keyer, expect)
+}
+
 /// [`verify_ledger`] on any [`Io`], authenticating snapshots with `keyer`'s
 /// snapshot key when given, and requiring the ledger to extend `expect`
 /// when given (a problem otherwise). Only up to the last acknowledged

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use optout::fingerprint::{ShardFile, ShardFiles};
 use optout::table::{parquet_fingerprints, FileOptions, RecordMapping, TableErrorKind};
 use optout::{Entry, FilesError, Ledger, LedgerOptions, SubjectKeyer, Timestamp};
+use optout::{ShardFile, ShardFiles};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 

@@ -151,6 +151,18 @@ impl Ledger<FsIo> {
         Self::open_waiting(path, Some(keyer), LedgerOptions::default(), true)
     }
 
+    /// [`Ledger::create_with`] on the file system, with options (a chosen
+    /// ledger id, durability): what `optout init` and Python `Ledger.init`
+    /// call.
+    pub fn create_opts(path: &Path, keyer: SubjectKeyer, opts: LedgerOptions) -> Result<Self> {
+        Self::create_with(FsIo::new(), path, keyer, opts)
+    }
+
+    /// Whether a ledger (its log directory) already exists at `path`.
+    pub fn exists(path: &Path) -> bool {
+        path.join(crate::storage::LOG_DIR).exists()
+    }
+
     /// Opens an existing ledger for writing. `keyer` is needed to ingest,
     /// apply events, or look subjects up by their external id.
     pub fn open(path: &Path, keyer: Option<SubjectKeyer>) -> Result<Self> {

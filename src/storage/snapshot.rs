@@ -166,35 +166,9 @@ fn encode_header(
     b
 }
 
-/// Reads one snapshot file and checks it (not yet against the log). The
-/// file is read with one allocation sized from its length; header fields
-/// are trusted only after they agree with that length and, when `key` is
-/// given, the MAC verifies. Without a key the snapshot is returned
-/// unauthenticated (for `verify`, which compares it with a replay) only if
-/// `allow_unauthenticated`; otherwise it is
-/// [`StorageError::SnapshotUnauthenticated`], as is every format 1 file.
-pub(crate) fn read<I: Io + ?Sized>(
-    io: &I,
-    path: &Path,
-    name_seq: Seq,
-    ledger: &LedgerId,
-    key: Option<&SnapshotKey>,
-    allow_unauthenticated: bool,
-) -> Result<Snapshot> {
-    read_with(
-        io,
-        path,
-        name_seq,
-        ledger,
-        key,
-        allow_unauthenticated,
-        Check::All,
-    )
-}
-
-/// How much of a snapshot file [`read_with`] checks.
+/// How much of a snapshot file [`read`] checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Check {
+pub(crate) enum Check {
     /// Everything: the MAC, the padding and every section chunk.
     All,
     /// A format 3 file's header and MAC only (its pin, not its sections,
@@ -218,16 +192,21 @@ pub(crate) fn trusted_anchor<I: Io + ?Sized>(
         .ok()?
         .into_iter()
         .filter(|(seq, _)| *seq <= head)
-        .find_map(|(seq, path)| {
-            read_with(io, &path, seq, ledger, Some(key), false, Check::Pin).ok()
-        })
+        .find_map(|(seq, path)| read(io, &path, seq, ledger, Some(key), false, Check::Pin).ok())
         .map(|s| Anchor {
             seq: s.seq,
             chain: s.chain_head,
         })
 }
 
-fn read_with<I: Io + ?Sized>(
+/// Reads one snapshot file and checks it (not yet against the log), as
+/// much as `check` says. The file is read with one allocation sized from
+/// its length; header fields are trusted only after they agree with that
+/// length and, when `key` is given, the MAC verifies. Without a key the
+/// snapshot is returned unauthenticated (for `verify`, which compares it
+/// with a replay) only if `allow_unauthenticated`; otherwise it is
+/// [`StorageError::SnapshotUnauthenticated`], as is every format 1 file.
+pub(crate) fn read<I: Io + ?Sized>(
     io: &I,
     path: &Path,
     name_seq: Seq,

@@ -227,7 +227,15 @@ pub fn verify_keyed<I: Io>(
         }
         let mut newer: Option<Log<&I>> = None;
         for (name_seq, path) in snapshot::list(io, &root.join(SNAP_DIR))? {
-            let r = snapshot::read(io, &path, name_seq, &log.ledger, key, true);
+            let r = snapshot::read(
+                io,
+                &path,
+                name_seq,
+                &log.ledger,
+                key,
+                true,
+                snapshot::Check::All,
+            );
             let s = match r {
                 Ok(s) => s,
                 Err(StorageError::Io { ref source, .. })

@@ -4,7 +4,7 @@
 //! the FFI boundary.
 
 use optout::export::ExportError;
-use optout::storage::StorageError;
+use optout::StorageError;
 use optout::{Error, InputError, LedgerError, ManifestError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

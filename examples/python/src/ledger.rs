@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use optout::lineage::affected;
 use optout::report::subject_report;
-use optout::storage::{FindingKind, FsIo, VerifyReport};
+use optout::{FindingKind, VerifyReport};
 use optout::tlog::{SignerKey, TlogError};
 use optout::{default_key_path, Ledger, Seq, SubjectKeyer};
 use pyo3::prelude::*;
@@ -104,7 +104,7 @@ fn apply_answer<'py>(
 
 fn findings<'py>(
     py: Python<'py>,
-    list: &[optout::storage::Finding],
+    list: &[optout::Finding],
 ) -> PyResult<Bound<'py, PyList>> {
     let fs = PyList::empty(py);
     for f in list {
@@ -161,7 +161,7 @@ pub fn verify_path<'py>(
     keyer: Option<&SubjectKeyer>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let r = py
-        .detach(|| optout::verify_ledger_with(&FsIo::new(), path, keyer, None))
+        .detach(|| optout::verify_ledger_keyed(path, keyer, None))
         .py(py)?;
     verify_dict(py, &r)
 }
@@ -237,7 +237,7 @@ impl PyLedger {
                     ledger_id: Some(id),
                     ..Default::default()
                 };
-                let l = Ledger::create_with(optout::storage::FsIo::new(), &p, keyer.clone(), opts)
+                let l = Ledger::create_opts(&p, keyer.clone(), opts)
                     .inspect_err(|_| {
                         remove_key();
                         sig.undo();

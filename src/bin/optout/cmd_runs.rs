@@ -111,7 +111,7 @@ pub fn list(out: &mut Out, ledger: &Path, key: &KeyArg) -> Result<Status> {
                 format!(" datasets {}", r.datasets.join(","))
             }
         ))?;
-        js.push(optout::render::run_json(*seq, r));
+        js.push(optout::run_json(*seq, r));
     }
     out.json(json!({"command": "runs list", "runs": js}))?;
     Ok(Status::Ok)

@@ -17,6 +17,7 @@ mod cmd_signals;
 mod cmd_tlog;
 mod cmd_vocab;
 mod demo;
+mod ingest_report;
 mod input;
 mod out;
 mod tables;

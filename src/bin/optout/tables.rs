@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::args::IngestFormat;
 use crate::input::Records;
-use crate::out::{num, rate, secs, Out};
+use crate::out::Out;
 use crate::Status;
 
 /// `ingest --parquet`: `Ledger::ingest_parquet` (footers first: files the
@@ -57,40 +57,29 @@ pub fn ingest_parquet(
     let el = t0.elapsed();
     let s = &r.summary;
     let n = s.registered + s.unchanged;
-    out.line(format!(
-        "ingested {} records from {} file(s): {} registered, {} unchanged{}, {} subject links; seq {} -> {} ({}{})",
-        num(n),
-        files.len(),
-        num(s.registered),
-        num(s.unchanged),
-        if r.files_unchanged > 0 {
-            format!(" ({} file(s) recognised by their fingerprint)", r.files_unchanged)
-        } else {
-            String::new()
+    crate::ingest_report::report(
+        out,
+        crate::ingest_report::IngestReport {
+            records: n,
+            files: files.len(),
+            summary: s,
+            before,
+            elapsed: el,
+            unchanged_note: if r.files_unchanged > 0 {
+                format!(
+                    " ({} file(s) recognised by their fingerprint)",
+                    r.files_unchanged
+                )
+            } else {
+                String::new()
+            },
+            json: json!({
+                "lines": r.files.iter().map(|f| f.rows).sum::<u64>(),
+                "bytes": r.files.iter().map(|f| f.size).sum::<u64>(),
+                "files_unchanged": r.files_unchanged,
+            }),
         },
-        num(s.links),
-        before,
-        s.seq,
-        secs(el),
-        if n >= 100_000 {
-            format!(", {} records/s", rate(n, el))
-        } else {
-            String::new()
-        },
-    ))?;
-    out.json(json!({
-        "command": "ingest",
-        "records": n,
-        "registered": s.registered,
-        "unchanged": s.unchanged,
-        "links": s.links,
-        "lines": r.files.iter().map(|f| f.rows).sum::<u64>(),
-        "bytes": r.files.iter().map(|f| f.size).sum::<u64>(),
-        "files_unchanged": r.files_unchanged,
-        "seq_before": before.0,
-        "seq": s.seq.0,
-        "seconds": el.as_secs_f64(),
-    }))?;
+    )?;
     Ok(Status::Ok)
 }
 

@@ -159,6 +159,7 @@ impl<I: Io> Log<I> {
                 &self.ledger,
                 key,
                 allow_unauthenticated,
+                Check::All,
             )
             .and_then(|s| self.check_pin(&path, s.seq, &s.chain_head).map(|()| s))
             {

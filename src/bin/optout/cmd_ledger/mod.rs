@@ -6,13 +6,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use optout::storage::FindingKind;
+use optout::FindingKind;
 use optout::{Ledger, SubjectKeyer};
 use serde_json::json;
 
 use crate::args::{ExpectHead, IngestFormat, KeyArg, ReceiptsArg, SigningKeyArg};
 use crate::cmd_tlog;
-use crate::out::{num, rate, secs, Out};
+use crate::out::{num, secs, Out};
 use crate::{
     expected_head, hex, input, key_path, load_key, open_ledger, optional_key, tables, Status,
 };
@@ -48,7 +48,7 @@ fn threads() -> usize {
 }
 
 pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg) -> Result<Status> {
-    if ledger.join(optout::storage::LOG_DIR).exists() {
+    if Ledger::exists(ledger) {
         bail!("{}: a ledger already exists here", ledger.display());
     }
     let (kp, named) = key_path(ledger, key);
@@ -87,7 +87,7 @@ pub fn init(out: &mut Out, ledger: &Path, key: &KeyArg, signing: &SigningKeyArg)
         ledger_id: Some(ledger_id),
         ..Default::default()
     };
-    let l = match Ledger::create_with(optout::storage::FsIo::new(), ledger, keyer, opts) {
+    let l = match Ledger::create_opts(ledger, keyer, opts) {
         Ok(l) => l,
         Err(e) => {
             remove_key();
@@ -170,35 +170,22 @@ pub fn ingest(
     // million records for nothing, and the OS drops the lock at exit.
     std::mem::forget(l);
     let el = t0.elapsed();
-    out.line(format!(
-        "ingested {} records from {} file(s): {} registered, {} unchanged, {} subject links; seq {} -> {} ({}{})",
-        num(n),
-        files.len(),
-        num(s.registered),
-        num(s.unchanged),
-        num(s.links),
-        before,
-        s.seq,
-        secs(el),
-        if n >= 100_000 {
-            format!(", {} records/s", rate(n, el))
-        } else {
-            String::new()
+    crate::ingest_report::report(
+        out,
+        crate::ingest_report::IngestReport {
+            records: n,
+            files: files.len(),
+            summary: &s,
+            before,
+            elapsed: el,
+            unchanged_note: String::new(),
+            json: json!({
+                "lines": recs.lines,
+                "bytes": recs.bytes,
+                "parse_seconds": parse.as_secs_f64(),
+            }),
         },
-    ))?;
-    out.json(json!({
-        "command": "ingest",
-        "records": n,
-        "registered": s.registered,
-        "unchanged": s.unchanged,
-        "links": s.links,
-        "lines": recs.lines,
-        "bytes": recs.bytes,
-        "seq_before": before.0,
-        "seq": s.seq.0,
-        "parse_seconds": parse.as_secs_f64(),
-        "seconds": el.as_secs_f64(),
-    }))?;
+    )?;
     Ok(Status::Ok)
 }
 

@@ -21,13 +21,8 @@ pub fn verify(out: &mut Out, ledger: &Path, key: &KeyArg, expect: &ExpectHead) -
     // and the newest snapshot compared with that replay.
     let keyer = optional_key(ledger, key)?;
     let pin = expected_head(expect)?;
-    let v = optout::verify_ledger_with(
-        &optout::storage::FsIo::new(),
-        ledger,
-        keyer.as_ref(),
-        pin.as_ref(),
-    )
-    .with_context(|| format!("{}: cannot verify", ledger.display()))?;
+    let v = optout::verify_ledger_keyed(ledger, keyer.as_ref(), pin.as_ref())
+        .with_context(|| format!("{}: cannot verify", ledger.display()))?;
     let report = &v.storage;
     let mut findings: Vec<serde_json::Value> = report
         .findings
@@ -134,10 +129,7 @@ pub fn head(out: &mut Out, ledger: &Path) -> Result<Status> {
 }
 
 fn quarantine_json(
-    files: &[(
-        optout::storage::quarantine::QuarantineFile,
-        Option<optout::Seq>,
-    )],
+    files: &[(optout::QuarantineFile, Option<optout::Seq>)],
 ) -> Vec<serde_json::Value> {
     files
         .iter()

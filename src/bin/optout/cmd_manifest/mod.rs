@@ -70,13 +70,7 @@ pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
         h.at,
         h.seq
     ))?;
-    out.line(format!(
-        "  excluded {} of {} records in {} shards{}",
-        num(h.excluded),
-        num(h.registered),
-        m.shards.len(),
-        reason_summary(&h.counts)
-    ))?;
+    out.line(format!("  excluded {}", excluded_summary(&m)))?;
     out.line(format!("  digest {digest} ({})", secs(t0.elapsed())))?;
     // Events the ledger knew at N that take effect after T are not applied:
     // say so (an objection dated ahead by a time-zone slip, say).
@@ -105,6 +99,18 @@ pub fn manifest(out: &mut Out, a: &ManifestArgs) -> Result<Status> {
         }
     }
     Ok(Status::Ok)
+}
+
+/// `N of M records in S shards (objection 3, ...)`: what a manifest excludes.
+fn excluded_summary(m: &Manifest) -> String {
+    let h = &m.header;
+    format!(
+        "{} of {} records in {} shards{}",
+        num(h.excluded),
+        num(h.registered),
+        m.shards.len(),
+        reason_summary(&h.counts)
+    )
 }
 
 /// ` (objection 3, erasure 1)` for the non-zero counts.
@@ -214,13 +220,7 @@ pub fn show(out: &mut Out, path: &Path) -> Result<Status> {
     out.line(format!("  policy digest {}", h.policy_digest))?;
     out.line(format!("  written by   {}", h.tool))?;
     out.line(format!("  digest       {digest}"))?;
-    out.line(format!(
-        "  excluded     {} of {} records in {} shards{}",
-        num(h.excluded),
-        num(h.registered),
-        m.shards.len(),
-        reason_summary(&h.counts)
-    ))?;
+    out.line(format!("  excluded     {}", excluded_summary(&m)))?;
     print_table(out, &m, "  ")?;
     let datasets: Vec<Value> = per_dataset(&m)
         .iter()

@@ -8,11 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use optout::storage::StorageError;
 use optout::tlog::{
     cosign as add_cosignature, Checkpoint, CheckpointVerifier, ConsistencyProof, KeyKind, Later,
     Receipt, SignedNote, SignerKey, VerifierKey,
 };
+use optout::StorageError;
 use optout::{CheckpointCheck, Error, Ledger, Manifest, SignedCheckpoint};
 use serde_json::json;
 

@@ -31,6 +31,21 @@ fn t(s: &str) -> Result<Timestamp> {
     Timestamp::parse(s).map_err(|m| anyhow::anyhow!(m))
 }
 
+/// The demo's ai-training manifest at `at`, sealed and saved as `dir/file`.
+fn seal(
+    l: &Ledger,
+    dir: &Path,
+    policy: &Policy,
+    at: &str,
+    file: &str,
+) -> Result<(Manifest, PathBuf)> {
+    let q = l.query(Some(policy.clone()), "ai-training", t(at)?)?;
+    let m = l.manifest(&q)?;
+    let path = dir.join(file);
+    m.save(&path)?;
+    Ok((m, path))
+}
+
 /// Empties `dir` if it is missing, empty or an earlier demo's; refuses otherwise.
 fn prepare(dir: &Path) -> Result<()> {
     if dir.exists() {
@@ -158,14 +173,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
 
     // Manifest 1 and run 1.
     let policy = Policy::from_json(POLICY, &s(&policy_path))?;
-    let q = l.query(
-        Some(policy.clone()),
-        "ai-training",
-        t("2025-03-01T00:00:00Z")?,
-    )?;
-    let m1 = l.manifest(&q)?;
-    let m1_path = dir.join("manifest-1.optm");
-    m1.save(&m1_path)?;
+    let (m1, m1_path) = seal(&l, dir, &policy, "2025-03-01T00:00:00Z", "manifest-1.optm")?;
     out.line(format!(
         "4. Manifest 1 (ai-training at 2025-03-01, ledger seq {}, policy excludes telemetry):\n   {} of {} records excluded:",
         m1.header.seq,
@@ -195,10 +203,7 @@ pub fn run(out: &mut Out, dir: &Path) -> Result<Status> {
     ))?;
 
     // Manifest 2, run 2, and a run on the stale manifest 1.
-    let q = l.query(Some(policy), "ai-training", t("2025-05-01T00:00:00Z")?)?;
-    let m2 = l.manifest(&q)?;
-    let m2_path = dir.join("manifest-2.optm");
-    m2.save(&m2_path)?;
+    let (m2, m2_path) = seal(&l, dir, &policy, "2025-05-01T00:00:00Z", "manifest-2.optm")?;
     out.line(format!(
         "6. Manifest 2 (at 2025-05-01, seq {}): {} excluded: {}",
         m2.header.seq,
