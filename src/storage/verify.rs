@@ -34,6 +34,20 @@ pub enum FindingKind {
     Note,
 }
 
+impl FindingKind {
+    /// The kind's name in JSON and in Python (`corrupt`, `torn_tail`,
+    /// `quarantined`, `snapshot`, `note`): one spelling for every front door.
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Corrupt => "corrupt",
+            FindingKind::TornTail => "torn_tail",
+            FindingKind::Quarantined => "quarantined",
+            FindingKind::Snapshot => "snapshot",
+            FindingKind::Note => "note",
+        }
+    }
+}
+
 /// One problem found by [`verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use optout::lineage::affected;
 use optout::report::subject_report;
-use optout::{FindingKind, VerifyReport};
+use optout::VerifyReport;
 use optout::tlog::{SignerKey, TlogError};
 use optout::{default_key_path, Ledger, Seq, SubjectKeyer};
 use pyo3::prelude::*;
@@ -109,15 +109,7 @@ fn findings<'py>(
     let fs = PyList::empty(py);
     for f in list {
         let x = PyDict::new(py);
-        let kind = match f.kind {
-            FindingKind::Corrupt => "corrupt",
-            FindingKind::TornTail => "torn_tail",
-            FindingKind::Quarantined => "quarantined",
-            FindingKind::Snapshot => "snapshot",
-            FindingKind::Note => "note",
-            _ => "other",
-        };
-        x.set_item("kind", kind)?;
+        x.set_item("kind", f.kind.name())?;
         x.set_item("file", f.file.display().to_string())?;
         x.set_item("offset", f.offset)?;
         x.set_item("seq", f.seq.map(|s| s.0))?;

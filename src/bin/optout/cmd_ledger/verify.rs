@@ -3,17 +3,6 @@
 
 use super::*;
 
-fn kind_name(k: FindingKind) -> &'static str {
-    match k {
-        FindingKind::Corrupt => "corrupt",
-        FindingKind::TornTail => "torn_tail",
-        FindingKind::Quarantined => "quarantined",
-        FindingKind::Snapshot => "snapshot",
-        FindingKind::Note => "note",
-        _ => "other",
-    }
-}
-
 pub fn verify(out: &mut Out, ledger: &Path, key: &KeyArg, expect: &ExpectHead) -> Result<Status> {
     let t0 = Instant::now();
     // Frames, chain links and snapshots (authenticated with the subject key
@@ -29,7 +18,7 @@ pub fn verify(out: &mut Out, ledger: &Path, key: &KeyArg, expect: &ExpectHead) -
         .iter()
         .map(|f| {
             json!({
-                "kind": kind_name(f.kind),
+                "kind": f.kind.name(),
                 "file": f.file,
                 "offset": f.offset,
                 "seq": f.seq.map(|s| s.0),
