@@ -464,6 +464,15 @@ pub enum Entry {
     /// Fingerprints of the data files an ingest read (index 7, appended:
     /// older builds refuse a ledger holding one), after its records.
     Files(crate::fingerprint::ShardFiles),
+    /// Index 8 is `DeriveOwn` (issue 15, another branch): never written
+    /// by this build, and refused on decode (an uninhabited payload).
+    #[doc(hidden)]
+    Reserved8(crate::fingerprint::Reserved),
+    // Shard ends (issue 14): src/fingerprint.rs, src/index/ends.rs.
+    /// Rows at or past a shard's new end are gone (index 9, appended:
+    /// older builds refuse a ledger holding one): a file replaced by a
+    /// shorter one.
+    Ends(crate::fingerprint::ShardEnds),
 }
 
 /// Which open-by-declaration vocabulary a [`Declaration`] extends. New

@@ -69,3 +69,33 @@ impl ShardFile {
         }
     }
 }
+
+/// Where shards end now ([`crate::event::Entry::Ends`], index 9): every
+/// row at or past `end` registered before the entry is gone (no version of
+/// it is live from the entry's seq on: no manifest counts, excludes or
+/// keeps it, no subject is affected through it, and registering it again
+/// is a new registration). Written by a replace of a file by a shorter one
+/// (`ingest --parquet|--webdataset --replace`, `ingest_arrow(replace)`)
+/// and by a JSONL `{"dataset", "shard", "end"}` line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardEnds {
+    /// One per shard, in input order.
+    pub shards: Vec<ShardEnd>,
+}
+
+/// One shard's new end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardEnd {
+    /// Dataset name.
+    pub dataset: String,
+    /// Shard name.
+    pub shard: String,
+    /// Rows at or past this one are gone.
+    pub end: u32,
+}
+
+/// The payload of the reserved entry index 8 (`DeriveOwn`, another
+/// branch's): uninhabited, so no such entry is built, and one in a log
+/// fails to decode (the ledger does not open) instead of being misread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reserved {}

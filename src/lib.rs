@@ -97,11 +97,11 @@ pub use ledger::{
 pub use ledger::{
     default_key_path, default_signing_key_path, default_signing_pub_path, divergence,
     entry_summary, ApplyOptions, ApplySummary, CheckpointCheck, DeriveSummary, ExcludedDerived,
-    ExcludedRecord, IngestSummary, Ledger, LedgerOptions, PurposeInfo, DEFAULT_PURPOSE,
-    ORIGIN_PREFIX, TREE_DIR,
+    ExcludedRecord, IngestSummary, Ledger, LedgerOptions, PurposeInfo, AUTO_SNAPSHOT_ROWS,
+    DEFAULT_PURPOSE, ORIGIN_PREFIX, TREE_DIR,
 };
 // Shard fingerprints (issue 14).
-pub use fingerprint::{FileState, ShardFile, ShardFiles};
+pub use fingerprint::{FileState, ShardEnd, ShardEnds, ShardFile, ShardFiles};
 #[cfg(feature = "parquet")]
 pub use ledger::{FilesError, TableIngest};
 pub use manifest::{Manifest, ManifestError, MAX_MANIFEST_FILE};

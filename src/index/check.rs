@@ -16,7 +16,8 @@ impl Index {
             }
             Entry::Init(_) => Ok(()),
             Entry::QuarantineAck(_) | Entry::Declare(_) => Ok(()),
-            Entry::Files(_) => Ok(()),
+            Entry::Files(_) | Entry::Ends(_) => Ok(()),
+            Entry::Reserved8(r) => match *r {},
             Entry::Run(r) => {
                 if self.runs.iter().any(|(_, x)| x.name == r.name) {
                     return Err(Error::Invalid(format!(

@@ -20,6 +20,13 @@ impl FileIndex {
         self.0.is_empty()
     }
 
+    /// Drops the fingerprint of a shard, if one is held.
+    pub(crate) fn forget(&mut self, dataset: &str, shard: &str) {
+        if !self.0.is_empty() {
+            self.0.remove(&(dataset.to_string(), shard.to_string()));
+        }
+    }
+
     /// The snapshot section: magic, then the fingerprints sorted by
     /// `(dataset, shard)` as a bincode [`ShardFiles`].
     pub(crate) fn to_section(&self) -> Result<Vec<u8>, CodecError> {
@@ -62,6 +69,31 @@ impl Index {
     /// The newest fingerprint recorded for a shard, if any.
     pub fn shard_file(&self, dataset: &str, shard: &str) -> Option<&ShardFile> {
         self.files.0.get(&(dataset.to_string(), shard.to_string()))
+    }
+
+    /// Forgets the fingerprints of the shards an entry wrote rows to
+    /// (issue 14): a fingerprint says the ledger's rows of a shard are
+    /// those its file gave, which a write by any other path (a JSONL
+    /// replace, a shard end, a derivation) makes untrue. An ingest that
+    /// read the file writes its fingerprint again after its rows.
+    pub(crate) fn forget_written(&mut self, entry: &crate::event::Entry) {
+        use crate::event::Entry;
+        if self.files.is_empty() {
+            return;
+        }
+        match entry {
+            Entry::Records(b) => {
+                for g in &b.shards {
+                    self.files.forget(&g.dataset, &g.shard);
+                }
+            }
+            Entry::Derive(d) => {
+                for g in &d.shards {
+                    self.files.forget(&d.dataset, &g.shard);
+                }
+            }
+            _ => {}
+        }
     }
 
     pub(crate) fn apply_files(&mut self, f: &ShardFiles) {

@@ -8,6 +8,8 @@
 mod check;
 mod col;
 mod derivation;
+// Shard ends (issue 14).
+mod ends;
 // Shard fingerprints (issue 14).
 mod files;
 mod lineage;
@@ -229,6 +231,7 @@ impl Index {
     }
 
     fn apply_entry(&mut self, seq: Seq, entry: &Entry) {
+        self.forget_written(entry);
         match entry {
             Entry::Records(b) => self.apply_records(seq, b),
             Entry::Derive(d) => self.apply_derivation(seq, d),
@@ -238,6 +241,8 @@ impl Index {
             Entry::QuarantineAck(a) => self.quarantine_acks.push((seq, a.clone())),
             Entry::Declare(d) => self.declarations.push((seq, d.clone())),
             Entry::Files(f) => self.apply_files(f),
+            Entry::Ends(e) => self.apply_ends(seq, e),
+            Entry::Reserved8(r) => match *r {},
         }
         self.seq = seq;
     }

@@ -89,19 +89,28 @@ impl Shard {
         if let Some((s, l, o)) = self.tail.take() {
             self.runs.insert(s, (l, o));
         }
-        if let Some((&start, &(len, o))) = self.runs.range(..=row).next_back() {
-            if row - start < len {
-                self.runs.remove(&start);
-                if row > start {
-                    self.runs.insert(start, (row - start, o));
-                }
-                if row + 1 < start + len {
-                    self.runs
-                        .insert(row + 1, (start + len - row - 1, o + (row - start) + 1));
-                }
-            }
-        }
+        super::ends::cut(&mut self.runs, row, row + 1);
         self.runs.insert(row, (1, ord));
+    }
+
+    /// How many rows at or past `end` are registered (and not gone).
+    pub(crate) fn rows_from(&self, end: u32) -> u64 {
+        let n = |s: u32, l: u32| u64::from((s + l).saturating_sub(s.max(end)));
+        let tail = self.tail.map_or(0, |(s, l, _)| n(s, l));
+        let first = self.runs.range(..end).next_back();
+        let rest = self.runs.range(end..).map(|(&s, &(l, _))| n(s, l));
+        tail + first.map_or(0, |(&s, &(l, _))| n(s, l)) + rest.sum::<u64>()
+    }
+
+    /// Takes every row at or past `end` out of the runs (shard ends, issue
+    /// 14): the pieces taken, as `(row, len, ord)`, and the new row end.
+    pub(super) fn cut_from(&mut self, end: u32) -> (Vec<(u32, u32, u32)>, u32) {
+        if let Some((s, l, o)) = self.tail.take() {
+            self.runs.insert(s, (l, o));
+        }
+        let pieces = super::ends::cut(&mut self.runs, end, u32::MAX);
+        self.row_end = self.runs.last_key_value().map_or(0, |(s, (l, _))| s + l);
+        (pieces, self.row_end)
     }
 }
 
@@ -178,6 +187,9 @@ pub(crate) struct Records {
     pub(crate) keys: HashMap<u128, Ords>,
     #[serde(with = "super::sorted")]
     pub(crate) hashes: HashMap<ContentHash, Ords>,
+    /// Gone rows (shard ends, issue 14): stored in their own section.
+    #[serde(skip)]
+    pub(crate) ends: super::ends::Ends,
 }
 
 impl Records {
@@ -209,6 +221,7 @@ impl Records {
             profile_rows: self.profile_rows.clone(),
             keys: self.keys.clone(),
             hashes: self.hashes.clone(),
+            ends: Default::default(),
         }
     }
 
@@ -277,6 +290,10 @@ impl Records {
         if let Some(o) = old {
             self.superseded.insert(o, seq);
             self.previous.insert(ord, o);
+        } else if let Some(o) = self.take_gone(shard, row) {
+            // A gone row registered again: its gone version stays replaced
+            // at the seq that ended it.
+            self.previous.insert(ord, o);
         }
         self.profile_rows[profile as usize].push(ord);
         if n_subjects >= 255 {
@@ -327,6 +344,7 @@ impl Records {
             let e = out.entry(r.shard).or_default();
             *e = (*e).max(row_end);
         }
+        self.cut_row_ends(seq, &mut out);
         out
     }
 
@@ -345,7 +363,8 @@ impl Records {
     /// The live version of `(shard, row)` at `seq`, if any.
     pub(crate) fn version_at(&self, shard: ShardId, row: u32, seq: Seq) -> Option<u32> {
         let limit = self.limit_at(seq);
-        let mut o = self.shards.get(shard.0 as usize)?.current(row)?;
+        let sh = self.shards.get(shard.0 as usize)?;
+        let mut o = sh.current(row).or_else(|| self.gone_row(shard, row))?;
         loop {
             if self.visible(o, limit, seq) {
                 return Some(o);
@@ -449,18 +468,6 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_containers_on_real_bitmaps() {
-        let mut b: RoaringBitmap = (0..10)
-            .chain(70_000..70_010)
-            .chain(5_000_000..5_100_000)
-            .collect();
-        assert!(canonical_containers(&b));
-        b.insert(u32::MAX);
-        assert!(canonical_containers(&b));
-        assert!(canonical_containers(&RoaringBitmap::new()));
-    }
 
     #[test]
     fn shard_runs_track_replacements() {

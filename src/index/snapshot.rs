@@ -91,6 +91,11 @@ impl Index {
                 "an index with shard fingerprints is written only in sections (format 3)".into(),
             ));
         }
+        if !self.records.ends.is_empty() {
+            return Err(CodecError::Invalid(
+                "an index with shard ends is written only in sections (format 3)".into(),
+            ));
+        }
         self.compact();
         let small = self.small_state();
         let small = codec::encode_large(&small)?;
@@ -149,9 +154,13 @@ impl Index {
             out.push(le_bytes(&self.lineage.offsets));
             out.push(le_bytes(&self.lineage.parents));
         }
-        // Shard fingerprints (issue 14): one more, last section.
+        // Shard fingerprints (issue 14): one more section.
         if !self.files.is_empty() {
             out.push(Cow::Owned(self.files.to_section()?));
+        }
+        // Shard ends (issue 14): one more, last section.
+        if !self.records.ends.is_empty() {
+            out.push(Cow::Owned(self.records.ends.to_section()?));
         }
         Ok(out)
     }
@@ -164,21 +173,24 @@ impl Index {
     /// the sections were authenticated, and the writer interned them.
     pub fn from_snapshot_sections(s: &Sections) -> Result<Index, CodecError> {
         let bad = |m: &str| CodecError::Invalid(format!("index snapshot sections: {m}"));
-        // Shard fingerprints (issue 14): an optional last section.
-        let files = match s.len() {
-            6 | 9 => Some(
-                super::files::FileIndex::from_section(s.get(s.len() - 1))
-                    .ok_or_else(|| bad("bad shard fingerprints magic"))??,
-            ),
+        // Lineage (three sections) after the first five, then the optional
+        // shard fingerprints and shard ends (issue 14), each by its magic.
+        let lineage = s.len() >= 8 && s.get(5).starts_with(LINEAGE_MAGIC);
+        let s_len = if lineage { 8 } else { 5 };
+        if s.len() < s_len {
+            return Err(bad("not five (or eight) sections"));
+        }
+        let mut extra = (s_len..s.len()).map(|i| s.get(i)).peekable();
+        let files = match extra.peek() {
+            Some(x) if x.starts_with(super::files::FILES_MAGIC) => {
+                let x = extra.next().unwrap_or_default();
+                super::files::FileIndex::from_section(x).transpose()?
+            }
             _ => None,
         };
-        let s_len = if files.is_some() {
-            s.len() - 1
-        } else {
-            s.len()
-        };
-        if s_len != 5 && s_len != 8 {
-            return Err(bad("not five (or eight) sections"));
+        let ends = extra.next();
+        if extra.next().is_some() {
+            return Err(bad("sections after the shard ends"));
         }
         let small = s
             .get(0)
@@ -195,6 +207,11 @@ impl Index {
         let mut index = Index::assemble(small, keys, offsets, targets, nsubj, false)?;
         if let Some(f) = files {
             index.files = f;
+        }
+        if let Some(e) = ends {
+            index.records.ends =
+                super::ends::Ends::from_section(e, &index.records, index.seq)
+                    .ok_or_else(|| bad("bad shard fingerprints or shard ends magic"))??;
         }
         if s_len == 8 {
             let lin = s

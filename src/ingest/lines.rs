@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use super::jsonl::{parse_record_line, BatchBuilder};
 use crate::error::InputError;
 use crate::event::{RecordBatch, ShardRecords};
+use crate::fingerprint::ShardEnd;
 use crate::provenance::Profile;
 use crate::pseudonym::SubjectKeyer;
 
@@ -77,6 +78,8 @@ pub struct ParallelRecords<'k> {
     /// Bytes per block (a field so that tests can cut small blocks).
     block: usize,
     parts: Vec<RecordBatch>,
+    /// Shard end lines read so far (issue 14), in input order.
+    ends: Vec<ShardEnd>,
     /// Lines read so far (including blank ones).
     pub lines: u64,
     /// Bytes read so far.
@@ -92,6 +95,7 @@ impl<'k> ParallelRecords<'k> {
             threads: threads.max(1),
             block: BLOCK,
             parts: Vec::new(),
+            ends: Vec::new(),
             lines: 0,
             bytes: 0,
         }
@@ -105,8 +109,11 @@ impl<'k> ParallelRecords<'k> {
         input: impl Read + Send,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), InputError> {
-        let (mut parts, lines, bytes) = read_one(file, input, self, progress)?;
-        self.parts.append(&mut parts);
+        let (parts, lines, bytes) = read_one(file, input, self, progress)?;
+        for (batch, ends) in parts {
+            self.parts.push(batch);
+            self.ends.extend(ends.into_iter().map(|(_, e)| e));
+        }
         self.lines += lines;
         self.bytes += bytes;
         Ok(())
@@ -118,9 +125,15 @@ impl<'k> ParallelRecords<'k> {
         self.parts.push(batch);
     }
 
-    /// The batch of everything read, in input order.
-    pub fn finish(self) -> RecordBatch {
-        merge(self.parts)
+    /// Adds shard ends read elsewhere, after those read so far.
+    pub fn push_ends(&mut self, ends: impl IntoIterator<Item = ShardEnd>) {
+        self.ends.extend(ends);
+    }
+
+    /// The batch of everything read, in input order, and the shard end
+    /// lines read (for [`crate::Ledger::ingest_ending`]).
+    pub fn finish(self) -> (RecordBatch, Vec<ShardEnd>) {
+        (merge(self.parts), self.ends)
     }
 }
 
@@ -221,14 +234,15 @@ fn parse_block(
     Ok(())
 }
 
-type BlockResult = (u64, Result<RecordBatch, InputError>);
+type Parsed = (RecordBatch, Vec<(u64, ShardEnd)>);
+type BlockResult = (u64, Result<Parsed, InputError>);
 
 fn read_one(
     file: &str,
     input: impl Read + Send,
     opts: &ParallelRecords<'_>,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<(Vec<RecordBatch>, u64, u64), InputError> {
+) -> Result<(Vec<Parsed>, u64, u64), InputError> {
     let (keyer, threads) = (opts.keyer, opts.threads);
     let blocks = Mutex::new(Blocks {
         input,
@@ -274,7 +288,7 @@ fn read_one(
         bytes.fetch_add(block.bytes.len() as u64, Ordering::Relaxed);
         progress(block.bytes.len() as u64);
         let mut b = BatchBuilder::default();
-        let r = parse_block(&mut b, keyer, file, &block).map(|()| b.finish());
+        let r = parse_block(&mut b, keyer, file, &block).map(|()| b.finish_all());
         if r.is_err() {
             first_bad.fetch_min(block.no, Ordering::Relaxed);
         }
@@ -379,7 +393,7 @@ mod tests {
         r.block = block;
         r.read("in.jsonl", text.as_bytes(), &|_| ())?;
         let (l, b) = (r.lines, r.bytes);
-        Ok((r.finish(), l, b))
+        Ok((r.finish().0, l, b))
     }
 
     #[test]

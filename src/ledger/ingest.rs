@@ -2,6 +2,7 @@
 //! dropped, large batches split into frames of bounded size).
 
 use super::*;
+use crate::fingerprint::{ShardEnd, ShardEnds};
 
 impl<I: Io> Ledger<I> {
     /// Registers records. Rows already registered with identical content
@@ -9,17 +10,89 @@ impl<I: Io> Ledger<I> {
     /// with different content is an error unless it has `replace` set.
     /// Nothing is written unless the whole batch is valid.
     pub fn ingest(&mut self, batch: RecordBatch) -> Result<IngestSummary> {
-        self.ingest_with(batch, None)
+        self.ingest_with(batch, Vec::new())
     }
 
-    /// [`Ledger::ingest`], with `tail` (the ingest's shard fingerprints)
-    /// written after the records, in their last group: a fingerprint in the
-    /// log means its rows are too. A `tail` is written even when every row
-    /// is unchanged.
+    /// [`Ledger::ingest`], then shard ends (issue 14; docs/FORMAT.md,
+    /// "Shard ends"): every row of each named shard at or past its `end`
+    /// is gone (no manifest counts, excludes or keeps it; registering it
+    /// again is a new registration), written after the records in their
+    /// last group, all or nothing. A row of `batch` at or past its shard's
+    /// end, or two different ends for one shard, is an error; an end that
+    /// makes no row gone is not written. [`IngestSummary::gone`] counts
+    /// the rows gone.
+    pub fn ingest_ending(
+        &mut self,
+        batch: RecordBatch,
+        ends: Vec<ShardEnd>,
+    ) -> Result<IngestSummary> {
+        let mut want: HashMap<(String, String), u32> = HashMap::new();
+        let mut distinct = Vec::new();
+        for e in ends {
+            let k = (e.dataset.clone(), e.shard.clone());
+            match want.get(&k) {
+                Some(&x) if x != e.end => {
+                    return Err(Error::Invalid(format!(
+                        "shard {}/{}: two ends given ({x} and {})",
+                        e.dataset, e.shard, e.end
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    want.insert(k, e.end);
+                    distinct.push(e);
+                }
+            }
+        }
+        for g in &batch.shards {
+            let Some(&end) = want.get(&(g.dataset.clone(), g.shard.clone())) else {
+                continue;
+            };
+            if let Some(r) = g.rows.iter().find(|r| r.row >= end) {
+                return Err(Error::Invalid(format!(
+                    "record {}/{} row {}: at or past the end {end} given to its shard",
+                    g.dataset, g.shard, r.row
+                )));
+            }
+        }
+        let (tail, gone) = self.ends_entry(distinct);
+        let mut s = self.ingest_with(batch, tail.into_iter().collect())?;
+        s.gone = gone;
+        Ok(s)
+    }
+
+    /// The [`Entry::Ends`] of `ends` that make a row gone (none if no
+    /// shard has a registered row at or past its end), and how many.
+    pub(super) fn ends_entry(
+        &self,
+        ends: impl IntoIterator<Item = ShardEnd>,
+    ) -> (Option<Entry>, u64) {
+        let recs = &self.index.records;
+        let mut gone = 0;
+        let shards: Vec<ShardEnd> = ends
+            .into_iter()
+            .filter(|e| {
+                let n = recs
+                    .find_shard(&e.dataset, &e.shard)
+                    .map_or(0, |s| recs.shards[s.0 as usize].rows_from(e.end));
+                gone += n;
+                n > 0
+            })
+            .collect();
+        let entry = (!shards.is_empty()).then_some(Entry::Ends(ShardEnds { shards }));
+        (entry, gone)
+    }
+
+    /// [`Ledger::ingest`], with `tail` (the ingest's shard ends and
+    /// fingerprints) written after the records, in their last group: a
+    /// fingerprint in the log means its rows are too. A `tail` is written
+    /// even when every row is unchanged. Then the snapshot
+    /// [`LedgerOptions::auto_snapshot`] calls for, if any (its failure is
+    /// an error, the records being durable already).
     pub(super) fn ingest_with(
         &mut self,
         batch: RecordBatch,
-        tail: Option<Entry>,
+        tail: Vec<Entry>,
     ) -> Result<IngestSummary> {
         self.keyer()?;
         self.check_batch_bases(&batch)?;
@@ -33,9 +106,10 @@ impl<I: Io> Ledger<I> {
             ..Default::default()
         };
         if batch.is_empty() {
-            if let Some(t) = tail {
-                summary.seq = self.append_checked(vec![t], true)?;
+            if !tail.is_empty() {
+                summary.seq = self.append_checked(tail, true)?;
             }
+            summary.snapshot = self.auto_snapshot()?;
             return Ok(summary);
         }
         self.index.check_records(&batch)?;
@@ -52,10 +126,11 @@ impl<I: Io> Ledger<I> {
             let rest = frames.split_off(frames.len().min(FRAMES_PER_GROUP));
             let mut group = std::mem::replace(&mut frames, rest);
             if frames.is_empty() {
-                group.extend(tail.take());
+                group.append(&mut tail);
             }
             summary.seq = self.append_checked(group, true)?;
         }
+        summary.snapshot = self.auto_snapshot()?;
         Ok(summary)
     }
     /// Splits off rows that are already registered with identical content;

@@ -32,6 +32,9 @@ mod files;
 #[cfg(feature = "parquet")]
 pub use files::{FilesError, TableIngest};
 mod apply;
+// Snapshots after large ingests (issue 19).
+mod autosnap;
+pub use autosnap::AUTO_SNAPSHOT_ROWS;
 mod derive;
 mod ingest;
 mod lock;
@@ -82,6 +85,12 @@ pub struct LedgerOptions {
     /// How long [`Ledger::open_opts`] waits for another writer to release
     /// the lock (default: not at all).
     pub wait: Option<std::time::Duration>,
+    /// Write a snapshot at the end of an ingest once this many rows (a
+    /// record or derived row each; any other entry counts one) were
+    /// appended or replayed since the newest snapshot, and at least a
+    /// tenth of the index's records (default: never; the CLI's `ingest`
+    /// uses [`AUTO_SNAPSHOT_ROWS`]). See [`Ledger::set_auto_snapshot`].
+    pub auto_snapshot: Option<u64>,
 }
 
 impl Default for LedgerOptions {
@@ -92,6 +101,7 @@ impl Default for LedgerOptions {
             segment_size: 64 << 20,
             ledger_id: None,
             wait: None,
+            auto_snapshot: None,
         }
     }
 }
@@ -107,6 +117,12 @@ pub struct IngestSummary {
     pub links: u64,
     /// The last sequence number written (the ledger's head).
     pub seq: Seq,
+    /// Rows gone: registered rows at or past a shard's new end (a file
+    /// replaced by a shorter one, a JSONL shard end line; issue 14).
+    pub gone: u64,
+    /// The seq of the snapshot written after the ingest, if one was
+    /// ([`LedgerOptions::auto_snapshot`]).
+    pub snapshot: Option<Seq>,
 }
 
 /// A ledger directory, open.
@@ -120,6 +136,8 @@ pub struct Ledger<I: Io = FsIo> {
     notes: Vec<String>,
     /// The digests of the recorded events, built at the first apply.
     digests: Option<std::collections::HashSet<apply::EventDigest>>,
+    /// Snapshots after large ingests (issue 19): src/ledger/autosnap.rs.
+    auto: autosnap::Auto,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -299,6 +317,7 @@ impl<I: Io> Ledger<I> {
         } else {
             self.index.apply_all(seqs.zip(entries.iter()))?;
         }
+        self.auto.since += entries.iter().map(autosnap::weight).sum::<u64>();
         Ok(range.last)
     }
 
@@ -351,7 +370,9 @@ impl<I: Io> Ledger<I> {
             .to_snapshot_sections()
             .map_err(|e| Error::Other(e.to_string()))?;
         let refs: Vec<&[u8]> = sections.iter().map(|s| &s[..]).collect();
-        Ok(self.log.write_snapshot_sections(seq, chain, &refs)?)
+        let path = self.log.write_snapshot_sections(seq, chain, &refs)?;
+        self.auto.since = 0;
+        Ok(path)
     }
 
     /// Makes everything appended so far durable (only needed with [`Durability::Buffered`]).

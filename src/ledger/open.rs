@@ -42,6 +42,10 @@ impl<I: Io> Ledger<I> {
             snapshot_note: None,
             notes: Vec::new(),
             digests: None,
+            auto: autosnap::Auto {
+                since: 0,
+                after: opts.auto_snapshot,
+            },
         };
         // A new ledger knows one purpose, ai-training, declared by its
         // init (no entry: see `Ledger::purposes`).
@@ -100,6 +104,7 @@ impl<I: Io> Ledger<I> {
         notes.extend(snapshot_note.clone());
         let from = Seq(index.seq().0 + 1);
         let mut replayed = 0u64;
+        let mut since = 0u64;
         log.replay(from, |seq, payload| -> Result<()> {
             let entry: Entry = codec::decode(payload).map_err(|e| {
                 LedgerError::Damaged(format!(
@@ -109,6 +114,7 @@ impl<I: Io> Ledger<I> {
             })?;
             index.apply_unfrozen(seq, &entry)?;
             replayed += 1;
+            since += autosnap::weight(&entry);
             Ok(())
         })?;
         index.freeze();
@@ -129,6 +135,10 @@ impl<I: Io> Ledger<I> {
             snapshot_note,
             notes,
             digests: None,
+            auto: autosnap::Auto {
+                since,
+                after: opts.auto_snapshot,
+            },
         };
         if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;

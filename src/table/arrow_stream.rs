@@ -61,6 +61,33 @@ pub fn arrow_records(
     name: &str,
     replace: bool,
 ) -> Result<RecordBatch, TableError> {
+    Ok(arrow_shard(reader, shard, mapping, keyer, name, replace)?.batch)
+}
+
+/// The records of one Arrow stream read as a shard, and how long it was.
+#[derive(Clone, Debug, Default)]
+pub struct ArrowRecords {
+    /// The records (rows whose mapping gives a record).
+    pub batch: RecordBatch,
+    /// The mapping's dataset.
+    pub dataset: String,
+    /// The shard the stream was read as.
+    pub shard: String,
+    /// Rows in the stream: a replace ends the shard here
+    /// ([`crate::Ledger::ingest_arrow`]).
+    pub rows: u64,
+}
+
+/// [`arrow_records`], with the stream's dataset, shard and length, for
+/// [`crate::Ledger::ingest_arrow`].
+pub fn arrow_shard(
+    reader: impl RecordBatchReader,
+    shard: &str,
+    mapping: &RecordMapping,
+    keyer: &SubjectKeyer,
+    name: &str,
+    replace: bool,
+) -> Result<ArrowRecords, TableError> {
     check_schema(&reader, name, |src| {
         push_rows(mapping, src, keyer, replace, &mut Chunk::default())
     })?;
@@ -81,7 +108,12 @@ pub fn arrow_records(
     if !chunk.rows.is_empty() {
         b.push_rows(mapping.dataset(), shard, &chunk.profiles, chunk.rows);
     }
-    Ok(b.finish())
+    Ok(ArrowRecords {
+        batch: b.finish(),
+        dataset: mapping.dataset().to_string(),
+        shard: shard.to_string(),
+        rows: first,
+    })
 }
 
 /// Reads events from an Arrow stream by `mapping`, all or nothing.

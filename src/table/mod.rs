@@ -44,7 +44,7 @@ mod source;
 mod timefmt;
 mod webdataset;
 
-pub use arrow_stream::{arrow_events, arrow_records};
+pub use arrow_stream::{arrow_events, arrow_records, arrow_shard, ArrowRecords};
 pub use csv_file::{csv_events, csv_events_from, MAX_CSV};
 pub use error::{At, TableError, TableErrorKind};
 pub use events::TableEvents;
@@ -54,4 +54,4 @@ pub use mapping::{EventMapping, RecordMapping, MAX_MAPPING_FILE};
 pub use parquet_file::{
     parquet_events, parquet_records, FileFingerprint, FileOptions, TableRecords, MAX_FOOTER,
 };
-pub use webdataset::{webdataset_records, KEY as WEBDATASET_KEY};
+pub use webdataset::{webdataset_fingerprints, webdataset_records, KEY as WEBDATASET_KEY};

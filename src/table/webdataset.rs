@@ -249,12 +249,19 @@ fn read_tar(path: &Path, want_json: bool) -> Result<(Samples, u64, [u8; 32]), Ta
                 format!("member {name:?}: the sample already has a .{ext} member"),
             ));
         }
+        if !want_json && ext == "json" {
+            // The fingerprint covers what a mapping can read: the bytes of
+            // every `.json` member (issue 14), without parsing them.
+            std::io::copy(&mut entry, &mut hash)
+                .map_err(|e| corrupt(n, format!("member {name:?}: {e}")))?;
+        }
         if want_json && ext == "json" {
             let mut text = String::new();
             (&mut entry)
                 .take(MAX_LINE as u64 + 1)
                 .read_to_string(&mut text)
                 .map_err(|e| corrupt(n, format!("member {name:?}: {e}")))?;
+            hash.update(text.as_bytes());
             if text.len() > MAX_LINE {
                 return Err(TableError::new(
                     TableErrorKind::TooLarge,
@@ -278,6 +285,28 @@ fn read_tar(path: &Path, want_json: bool) -> Result<(Samples, u64, [u8; 32]), Ta
         exts.push(ext);
     }
     Ok((Samples { file, samples }, size, *hash.finalize().as_bytes()))
+}
+
+/// The fingerprint of every tar (shard name from `opts.root`, size, rows =
+/// samples, and a blake3 over every member header and name and the bytes
+/// of every `.json` member: everything a mapping can read; docs/TABLES.md,
+/// "A changed file"), on `opts.threads` threads, seeking over the other
+/// members' data; the first error by file order.
+pub fn webdataset_fingerprints<P: AsRef<Path>>(
+    paths: &[P],
+    opts: &FileOptions,
+) -> Result<Vec<FileFingerprint>, TableError> {
+    let paths: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
+    let shards = shard_names(&paths, opts.root.as_deref())?;
+    super::par::map(paths.len(), opts.threads, |i| {
+        let (samples, size, footer_blake3) = read_tar(paths[i], false)?;
+        Ok(FileFingerprint {
+            shard: shards[i].clone(),
+            size,
+            footer_blake3,
+            rows: samples.samples.len() as u64,
+        })
+    })
 }
 
 /// Reads WebDataset tar shards into records by `mapping`, all or nothing;

@@ -141,11 +141,12 @@ fn open(p: &std::path::Path) -> Result<std::fs::File, optout::Error> {
 }
 
 /// Parses every source as records into one batch (all or nothing): files
-/// and bytes through the library's parallel block reader, the CLI's.
+/// and bytes through the library's parallel block reader, the CLI's; with
+/// the shard end lines read (`{"dataset", "shard", "end"}`).
 pub fn records(
     sources: &[Source],
     keyer: &SubjectKeyer,
-) -> Result<optout::event::RecordBatch, optout::Error> {
+) -> Result<(optout::event::RecordBatch, Vec<optout::ShardEnd>), optout::Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut r = ParallelRecords::new(keyer, threads);
     for s in sources {
@@ -157,7 +158,9 @@ pub fn records(
                 each_item(name, lines, &mut |name, n, line| {
                     jsonl::parse_record_line(&mut b, keyer, name, n, line)
                 })?;
-                r.push(b.finish());
+                let (batch, ends) = b.finish_all();
+                r.push(batch);
+                r.push_ends(ends.into_iter().map(|(_, e)| e));
             }
         }
     }

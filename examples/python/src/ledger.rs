@@ -75,6 +75,7 @@ fn summary<'py>(py: Python<'py>, s: &optout::IngestSummary) -> PyResult<Bound<'p
     d.set_item("unchanged", s.unchanged)?;
     d.set_item("links", s.links)?;
     d.set_item("seq", s.seq.0)?;
+    d.set_item("gone", s.gone)?;
     Ok(d)
 }
 
@@ -381,8 +382,8 @@ impl PyLedger {
         let keyer = self.keyer(py)?.clone();
         let srcs = input::collect(py, sources)?;
         let s = self.with(py, move |l| {
-            let batch = input::records(&srcs, &keyer)?;
-            l.ingest(batch)
+            let (batch, ends) = input::records(&srcs, &keyer)?;
+            l.ingest_ending(batch, ends)
         })?;
         summary(py, &s)
     }
@@ -519,9 +520,9 @@ impl PyLedger {
         let keyer = self.keyer(py)?.clone();
         let m = table::record_mapping(py, mapping)?;
         let reader = table::arrow_reader(py, data)?;
-        let batch = optout::table::arrow_records(reader, shard, &m, &keyer, "<arrow>", replace)
+        let recs = optout::table::arrow_shard(reader, shard, &m, &keyer, "<arrow>", replace)
             .map_err(|e| table::error(py, &e))?;
-        let s = self.with(py, move |l| l.ingest(batch))?;
+        let s = self.with(py, move |l| l.ingest_arrow(recs, replace))?;
         summary(py, &s)
     }
 

@@ -31,15 +31,24 @@ pub struct IngestReport<'a> {
 pub fn report(out: &mut Out, r: IngestReport<'_>) -> Result<()> {
     let (n, s, el) = (r.records, r.summary, r.elapsed);
     out.line(format!(
-        "ingested {} records from {} file(s): {} registered, {} unchanged{}, {} subject links; seq {} -> {} ({}{})",
+        "ingested {} records from {} file(s): {} registered, {} unchanged{}{}, {} subject links; seq {} -> {}{} ({}{})",
         num(n),
         r.files,
         num(s.registered),
         num(s.unchanged),
         r.unchanged_note,
+        if s.gone > 0 {
+            format!(", {} gone (past a shard's new end)", num(s.gone))
+        } else {
+            String::new()
+        },
         num(s.links),
         r.before,
         s.seq,
+        match s.snapshot {
+            Some(at) => format!("; snapshot written at seq {at}"),
+            None => String::new(),
+        },
         secs(el),
         if n >= 100_000 {
             format!(", {} records/s", rate(n, el))
@@ -53,6 +62,8 @@ pub fn report(out: &mut Out, r: IngestReport<'_>) -> Result<()> {
         "registered": s.registered,
         "unchanged": s.unchanged,
         "links": s.links,
+        "gone": s.gone,
+        "snapshot_seq": s.snapshot.map(|s| s.0),
         "seq_before": r.before.0,
         "seq": s.seq.0,
         "seconds": el.as_secs_f64(),

@@ -39,6 +39,8 @@ pub fn total_len(names: &[String]) -> Option<u64> {
 /// What reading records produced.
 pub struct Records {
     pub batch: RecordBatch,
+    /// Shard end lines (issue 14).
+    pub ends: Vec<optout::ShardEnd>,
     /// Lines read (including blank ones).
     pub lines: u64,
     pub bytes: u64,
@@ -56,8 +58,10 @@ pub fn read_records(
         r.read(name, open(name)?, &|n| progress.inc(n))?;
     }
     let (lines, bytes) = (r.lines, r.bytes);
+    let (batch, ends) = r.finish();
     Ok(Records {
-        batch: r.finish(),
+        batch,
+        ends,
         lines,
         bytes,
     })

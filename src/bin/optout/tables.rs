@@ -12,14 +12,14 @@ use optout::{Event, FilesError, Ledger, Seq, SubjectKeyer};
 use serde_json::json;
 
 use crate::args::IngestFormat;
-use crate::input::Records;
 use crate::out::Out;
 use crate::Status;
 
-/// `ingest --parquet`: `Ledger::ingest_parquet` (footers first: files the
-/// log's fingerprints recognise are `unchanged` unread; a changed file is
-/// refused without --replace), then the summary `ingest` prints.
-pub fn ingest_parquet(
+/// `ingest --parquet|--webdataset`: `Ledger::ingest_parquet` or
+/// `Ledger::ingest_webdataset` (fingerprints first: files the log's
+/// fingerprints recognise are `unchanged` unread; a changed file is refused
+/// without --replace), then the summary `ingest` prints.
+pub fn ingest_files(
     out: &mut Out,
     mut l: Ledger,
     files: &[String],
@@ -29,14 +29,20 @@ pub fn ingest_parquet(
 ) -> Result<Status> {
     let map_path = t.mapping.as_deref().expect("clap requires --mapping");
     let mapping = RecordMapping::load(map_path)?;
-    let paths = paths(files, "Parquet")?;
+    let what = if t.parquet { "Parquet" } else { "WebDataset" };
+    let paths = paths(files, what)?;
     let opts = FileOptions {
         root: t.root.clone(),
         threads,
         replace: t.replace,
     };
     let sp = out.spinner("reading files");
-    let r = match l.ingest_parquet(&paths, &mapping, &opts) {
+    let r = if t.parquet {
+        l.ingest_parquet(&paths, &mapping, &opts)
+    } else {
+        l.ingest_webdataset(&paths, &mapping, &opts)
+    };
+    let r = match r {
         Ok(r) => r,
         Err(FilesError::Table(e)) if e.kind == table::TableErrorKind::Changed => {
             let msg = e.to_string();
@@ -47,7 +53,7 @@ pub fn ingest_parquet(
         Err(FilesError::Ledger(e)) => {
             // A fingerprint error names the file already; a row conflict
             // is named by file and row here.
-            let shards = opts_shards(&paths, &opts, files);
+            let shards = opts_shards(&paths, &opts, files, t.parquet);
             return Err(locate_conflict(&shards, e));
         }
     };
@@ -65,14 +71,7 @@ pub fn ingest_parquet(
             summary: s,
             before,
             elapsed: el,
-            unchanged_note: if r.files_unchanged > 0 {
-                format!(
-                    " ({} file(s) recognised by their fingerprint)",
-                    r.files_unchanged
-                )
-            } else {
-                String::new()
-            },
+            unchanged_note: table_note(r.files_unchanged),
             json: json!({
                 "lines": r.files.iter().map(|f| f.rows).sum::<u64>(),
                 "bytes": r.files.iter().map(|f| f.size).sum::<u64>(),
@@ -83,16 +82,35 @@ pub fn ingest_parquet(
     Ok(Status::Ok)
 }
 
+/// What `ingest` says after "N unchanged" of a table ingest: the files
+/// recognised by their fingerprint.
+fn table_note(files_unchanged: usize) -> String {
+    if files_unchanged > 0 {
+        format!(" ({files_unchanged} file(s) recognised by their fingerprint)")
+    } else {
+        String::new()
+    }
+}
+
 /// (shard, file as given) of every file, for naming a conflicting row.
-fn opts_shards(paths: &[PathBuf], opts: &FileOptions, files: &[String]) -> Vec<(String, String)> {
-    table::parquet_fingerprints(paths, opts)
-        .map(|fps| {
-            fps.into_iter()
-                .zip(files)
-                .map(|(f, n)| (f.shard, n.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
+fn opts_shards(
+    paths: &[PathBuf],
+    opts: &FileOptions,
+    files: &[String],
+    parquet: bool,
+) -> Vec<(String, String)> {
+    let fps = if parquet {
+        table::parquet_fingerprints(paths, opts)
+    } else {
+        table::webdataset_fingerprints(paths, opts)
+    };
+    fps.map(|fps| {
+        fps.into_iter()
+            .zip(files)
+            .map(|(f, n)| (f.shard, n.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Whether `ingest` reads tables, and the mapping it needs.
@@ -112,42 +130,6 @@ fn paths(files: &[String], what: &str) -> Result<Vec<PathBuf>> {
         bail!("{what} files are read by path: '-' (stdin) is JSONL only");
     }
     Ok(files.iter().map(PathBuf::from).collect())
-}
-
-/// Records of Parquet files or WebDataset tars, all or nothing, and the
-/// shard each file became (to name the file of a conflicting row).
-pub fn read_records(
-    files: &[String],
-    t: &IngestFormat,
-    keyer: &SubjectKeyer,
-    threads: usize,
-) -> Result<(Records, Vec<(String, String)>)> {
-    let map_path = t.mapping.as_deref().expect("clap requires --mapping");
-    let mapping = RecordMapping::load(map_path)?;
-    let what = if t.parquet { "Parquet" } else { "WebDataset" };
-    let paths = paths(files, what)?;
-    let opts = FileOptions {
-        root: t.root.clone(),
-        threads,
-        replace: t.replace,
-    };
-    let read = if t.parquet {
-        table::parquet_records(&paths, &mapping, keyer, &opts)?
-    } else {
-        table::webdataset_records(&paths, &mapping, keyer, &opts)?
-    };
-    let shards = read
-        .files
-        .iter()
-        .zip(files)
-        .map(|(f, name)| (f.shard.clone(), name.clone()))
-        .collect();
-    let recs = Records {
-        lines: read.files.iter().map(|f| f.rows).sum(),
-        bytes: read.files.iter().map(|f| f.size).sum(),
-        batch: read.batch,
-    };
-    Ok((recs, shards))
 }
 
 /// A conflicting re-registration named by file and row (a tar's row is

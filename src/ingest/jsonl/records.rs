@@ -2,6 +2,7 @@
 //! [`RecordBatch`] (profiles stored once, rows grouped by shard).
 
 use super::*;
+use crate::fingerprint::ShardEnd;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,12 +44,24 @@ const RECORD_TYPES: &[(&str, &str)] = &[
     ("replace", "bool"),
 ];
 
+/// A shard end line (issue 14): `{"dataset", "shard", "end"}`, every row
+/// of the shard at or past `end` is gone once the batch is registered.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndLine {
+    dataset: String,
+    shard: String,
+    end: u32,
+}
+
 /// Builds a [`RecordBatch`] (profiles stored once, rows grouped by shard).
 #[derive(Default)]
 pub struct BatchBuilder {
     batch: RecordBatch,
     profiles: HashMap<Profile, u32>,
     shards: HashMap<(String, String), usize>,
+    /// Shard end lines, with their line numbers.
+    ends: Vec<(u64, ShardEnd)>,
 }
 
 impl BatchBuilder {
@@ -126,9 +139,14 @@ impl BatchBuilder {
         self.batch.is_empty()
     }
 
-    /// The batch.
+    /// The batch, without the shard ends ([`BatchBuilder::finish_all`]).
     pub fn finish(self) -> RecordBatch {
         self.batch
+    }
+
+    /// The batch and the shard end lines read (with their line numbers).
+    pub fn finish_all(self) -> (RecordBatch, Vec<(u64, ShardEnd)>) {
+        (self.batch, self.ends)
     }
 }
 
@@ -189,8 +207,26 @@ pub fn parse_record_line(
     n: u64,
     line: &str,
 ) -> Result<(), InputError> {
-    let r: RecordLine =
-        serde_json::from_str(line).map_err(|e| json_error(file, n, line, e, RECORD_TYPES))?;
+    let r: RecordLine = match serde_json::from_str(line) {
+        Ok(r) => r,
+        Err(e) => {
+            // Not a record: a shard end line, or the record's error.
+            let Ok(end) = serde_json::from_str::<EndLine>(line) else {
+                return Err(json_error(file, n, line, e, RECORD_TYPES));
+            };
+            nonempty(file, n, "dataset", &end.dataset)?;
+            nonempty(file, n, "shard", &end.shard)?;
+            b.ends.push((
+                n,
+                ShardEnd {
+                    dataset: end.dataset,
+                    shard: end.shard,
+                    end: end.end,
+                },
+            ));
+            return Ok(());
+        }
+    };
     nonempty(file, n, "dataset", &r.dataset)?;
     nonempty(file, n, "shard", &r.shard)?;
     if r.row == u32::MAX {
@@ -304,5 +340,13 @@ pub fn parse_records(
     for_lines(input, file, |n, line| {
         parse_record_line(&mut b, keyer, file, n, line)
     })?;
+    if let Some((n, _)) = b.ends.first() {
+        return Err(InputError::new(
+            file,
+            *n,
+            Some("end"),
+            "a shard end line is read by `optout ingest` and `Ledger.ingest` only",
+        ));
+    }
     Ok(b.finish())
 }

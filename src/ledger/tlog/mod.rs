@@ -317,6 +317,10 @@ pub fn entry_summary(seq: Seq, entry: &Entry) -> serde_json::Value {
         Entry::Files(f) => {
             serde_json::json!({"seq": seq.0, "type": "files", "files": f.files.len()})
         }
+        Entry::Ends(e) => {
+            serde_json::json!({"seq": seq.0, "type": "ends", "shards": e.shards.len()})
+        }
+        Entry::Reserved8(r) => match *r {},
     }
 }
 

@@ -102,6 +102,11 @@ pub struct IngestFormat {
     /// Register every row again with `replace` set (a file that changed on purpose).
     #[arg(long, requires = "mapping")]
     pub replace: bool,
+    /// Write a snapshot after the ingest once this many rows were appended
+    /// or replayed since the newest one, and a tenth of the ledger's
+    /// records (0 = never), so the next open need not replay them.
+    #[arg(long, value_name = "ROWS", default_value_t = optout::AUTO_SNAPSHOT_ROWS)]
+    pub snapshot_after: u64,
 }
 
 /// `optout derive`.

@@ -134,34 +134,25 @@ pub fn ingest(
     let keyer = load_key(ledger, key)?;
     // Take the writer lock before the (long) parse, so a second writer fails fast.
     let mut l = open_ledger(out, ledger, Some(keyer.clone()), false)?;
+    // Snapshots after large ingests (issue 19).
+    l.set_auto_snapshot((table.snapshot_after > 0).then_some(table.snapshot_after));
     let before = l.head().0;
-    // Parquet with shard fingerprints (issue 14): src/bin/optout/tables.rs.
-    if table.parquet {
-        return tables::ingest_parquet(out, l, files, table, threads(), (t0, before));
+    // Parquet and WebDataset with shard fingerprints (issue 14): src/bin/optout/tables.rs.
+    if is_table {
+        return tables::ingest_files(out, l, files, table, threads(), (t0, before));
     }
-    let (recs, shards) = if is_table {
-        let sp = out.spinner("reading files");
-        let r = tables::read_records(files, table, &keyer, threads())?;
-        sp.finish_and_clear();
-        (r.0, Some(r.1))
-    } else {
-        let pb = match input::total_len(files) {
-            Some(n) => out.bytes_bar(n, "parsing"),
-            None => out.spinner("parsing"),
-        };
-        let r = input::read_records(files, &keyer, threads(), &pb)?;
-        pb.finish_and_clear();
-        (r, None)
+    let pb = match input::total_len(files) {
+        Some(n) => out.bytes_bar(n, "parsing"),
+        None => out.spinner("parsing"),
     };
+    let recs = input::read_records(files, &keyer, threads(), &pb)?;
+    pb.finish_and_clear();
     let parse = t0.elapsed();
     let n = recs.batch.len() as u64;
     let sp = out.spinner(&format!("writing {} records", num(n)));
-    let s = match l.ingest(recs.batch) {
+    let s = match l.ingest_ending(recs.batch, recs.ends) {
         Err(e @ optout::Error::RecordConflict { .. }) => {
-            return Err(match &shards {
-                Some(shards) => tables::locate_conflict(shards, e),
-                None => input::locate_conflict(files, e),
-            })
+            return Err(input::locate_conflict(files, e))
         }
         r => r?,
     };
