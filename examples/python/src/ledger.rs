@@ -372,7 +372,9 @@ impl PyLedger {
     /// (``str`` or ``PathLike``), JSONL ``bytes``, a record ``dict``, or an
     /// iterable of dicts. A bad line raises ``InputError`` naming the file,
     /// line and field, and nothing is written. Rows already registered
-    /// identically are skipped. Returns ``{"registered", "unchanged", "links", "seq"}``.
+    /// identically are skipped. A JSONL line ``{"dataset", "shard", "end"}``
+    /// makes the shard's rows at or past ``end`` gone. Returns
+    /// ``{"registered", "unchanged", "links", "seq", "gone"}``.
     #[pyo3(signature = (*sources))]
     fn ingest<'py>(
         &self,
@@ -507,7 +509,9 @@ impl PyLedger {
     /// Registers Arrow ``data`` (anything with ``__arrow_c_stream__``: a
     /// pyarrow Table or RecordBatchReader, a Polars DataFrame) as shard
     /// ``shard`` by a record ``mapping``; a row's position in the stream is
-    /// its row. All or nothing; returns the ``ingest`` summary.
+    /// its row. All or nothing; returns the ``ingest`` summary. A stream has
+    /// no fingerprint (a re-run compares row by row); with ``replace``, a
+    /// stream shorter than the shard makes its rows past the end gone.
     #[pyo3(signature = (data, mapping, shard, *, replace = false))]
     fn ingest_arrow<'py>(
         &self,

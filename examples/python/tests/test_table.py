@@ -162,3 +162,22 @@ def test_apply_table_from_csv_parquet_and_arrow(led, tmp_path):
     # Another request records.
     led.apply_table(exp.set_column(0, "ticket", pa.array(["T-4"])), EVENTS)
     assert led.seq == before + 1
+
+
+def test_ingest_arrow_replace_by_a_shorter_stream_leaves_no_row_behind(led, tmp_path):
+    # Issue 14: no fingerprint for a stream (a re-run compares row by row),
+    # and a replace by a shorter one makes the rows past its end gone, as in
+    # a ledger that only ever saw the short stream.
+    five = forum([f"u{i}@x.org" for i in range(5)], [None] * 5)
+    assert led.ingest_arrow(five, MAPPING, shard="s")["registered"] == 5
+    again = led.ingest_arrow(five, MAPPING, shard="s")
+    assert (again["registered"], again["unchanged"], again["gone"]) == (0, 5, 0)
+    led.apply({"type": "erasure", "subject": "u4@x.org", "at": "2025-01-01T00:00:00Z"})
+    s = led.ingest_arrow(five.slice(0, 3), MAPPING, shard="s", replace=True)
+    assert (s["registered"], s["gone"]) == (3, 2)
+    with optout.Ledger.create(tmp_path / "fresh") as fresh:
+        fresh.ingest_arrow(five.slice(0, 3), MAPPING, shard="s")
+        fresh.apply({"type": "erasure", "subject": "u4@x.org", "at": "2025-01-01T00:00:00Z"})
+        a, b = led.manifest("ai-training"), fresh.manifest("ai-training")
+        assert a.excluded("forum", "s").tolist() == b.excluded("forum", "s").tolist() == []
+        assert a.registered_count == b.registered_count == 3

@@ -25,6 +25,7 @@ class IngestSummary(TypedDict):
     unchanged: int
     links: int
     seq: int
+    gone: int
 
 class ApplySummary(TypedDict):
     applied: int
@@ -147,7 +148,7 @@ class Ledger:
     def pseudonym(self, subject: str) -> str:
         """The ledger's pseudonym (hex) of an external subject id."""
     def ingest(self, *sources: Source) -> IngestSummary:
-        """Registers records, all or nothing; ``InputError`` names file/line/field."""
+        """Registers records, all or nothing; ``InputError`` names file/line/field. A JSONL line ``{"dataset", "shard", "end"}`` makes the shard's rows at or past ``end`` gone (``gone`` counts them)."""
     @overload
     def apply(
         self,
@@ -234,7 +235,7 @@ class Ledger:
         *,
         replace: bool = False,
     ) -> IngestSummary:
-        """Registers Arrow data (``__arrow_c_stream__``) as one shard; row = position in the stream."""
+        """Registers Arrow data (``__arrow_c_stream__``) as one shard; row = position in the stream. No fingerprint (a re-run compares row by row); with ``replace``, a shorter stream makes the shard's rows past its end gone."""
     def apply_table(
         self,
         data: Any,
