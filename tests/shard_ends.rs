@@ -296,3 +296,34 @@ mod parquet {
         assert_eq!(r.files_unchanged, 1);
     }
 }
+
+/// Part 4 (issue 19): with `auto_snapshot`, an ingest that leaves enough
+/// rows to replay since the newest snapshot writes one; the ledger still
+/// verifies and the next open uses it (nothing replayed).
+#[test]
+fn an_ingest_past_the_threshold_writes_a_snapshot_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a");
+    let opts = optout::LedgerOptions {
+        auto_snapshot: Some(10),
+        ..Default::default()
+    };
+    let mut l = Ledger::create_with(optout::storage::FsIo::new(), &path, keyer(), opts).unwrap();
+    let s = ingest(&mut l, &records(0, 5, false));
+    assert_eq!(s.snapshot, None, "6 rows since creation: under 10");
+    let s = ingest(&mut l, &records(5, 12, false));
+    assert_eq!(s.snapshot, Some(s.seq));
+    assert_eq!(l.rows_since_snapshot(), 0);
+    assert!(path.join(format!("snap/{:020}.snap", s.seq.0)).exists());
+    let m = content(&manifest(&l, None));
+    drop(l);
+    let v = optout::verify_ledger_keyed(&path, Some(&keyer()), None).unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    let mut l = Ledger::open(&path, Some(keyer())).unwrap();
+    assert_eq!(l.rows_since_snapshot(), 0, "opened from the snapshot");
+    assert_eq!(content(&manifest(&l, None)), m);
+    // Off: no snapshot however many rows.
+    l.set_auto_snapshot(None);
+    let s = ingest(&mut l, &records(12, 40, false));
+    assert_eq!((s.snapshot, l.rows_since_snapshot()), (None, 28));
+}
