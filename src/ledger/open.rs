@@ -42,6 +42,7 @@ impl<I: Io> Ledger<I> {
             snapshot_note: None,
             notes: Vec::new(),
             digests: None,
+            head: Default::default(),
         };
         // A new ledger knows one purpose, ai-training, declared by its
         // init (no entry: see `Ledger::purposes`).
@@ -129,6 +130,7 @@ impl<I: Io> Ledger<I> {
             snapshot_note,
             notes,
             digests: None,
+            head: Default::default(),
         };
         if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;
