@@ -21,8 +21,12 @@ use crate::time::Timestamp;
 
 mod derived;
 mod gather;
+mod head;
+mod patch;
 mod rows;
 mod steps;
+
+pub use head::{HeadCache, HeadStats};
 
 pub use crate::reason::Reason;
 

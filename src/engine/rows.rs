@@ -63,7 +63,18 @@ pub(super) fn gathered_rows(
         v.dedup();
         return shard_rows(recs, &v);
     }
-    let (parted, start) = partition_high(ords, recs.n_ords);
+    with_parted(|parted| split_rows(recs, ords, threads, parted))
+}
+
+/// [`gathered_rows`] of a large set, partitioned through `parted`.
+fn split_rows(
+    recs: &crate::index::Records,
+    ords: &mut [u32],
+    threads: usize,
+    parted: &mut Vec<u32>,
+) -> Vec<(ShardId, RoaringBitmap)> {
+    let start = partition_high(ords, recs.n_ords, parted);
+    let parted = &parted[..];
     let buckets = start.len() - 1;
     let threads = threads.clamp(1, buckets);
     // Bucket cuts with about as many ordinals on each side.
@@ -85,7 +96,7 @@ pub(super) fn gathered_rows(
     }
     let work = |t: usize, dst: &mut [u32]| {
         let base = start[cuts[t]] as usize;
-        radix_partitions(&parted, &start, cuts[t]..cuts[t + 1], base, dst);
+        radix_partitions(parted, &start, cuts[t]..cuts[t + 1], base, dst);
         let n = dedup_sorted(dst);
         shard_rows(recs, &dst[..n])
     };
@@ -120,10 +131,35 @@ pub(super) fn dedup_sorted(v: &mut [u32]) -> usize {
     n
 }
 
+/// Ordinals kept in a partition buffer between evaluations, at most
+/// (16 M: 64 MiB); a larger one is freed after use.
+const KEEP_PARTED: usize = 1 << 24;
+
+thread_local! {
+    /// The partition buffer of this thread's last large sort, kept for the
+    /// next: a fresh buffer of millions of ordinals costs a page fault per
+    /// 4 KiB written (a long-lived process evaluates again and again).
+    static PARTED: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's partition buffer (a new one if it is in use).
+fn with_parted<R>(f: impl FnOnce(&mut Vec<u32>) -> R) -> R {
+    PARTED.with(|p| match p.try_borrow_mut() {
+        Ok(mut v) => {
+            let r = f(&mut v);
+            if v.capacity() > KEEP_PARTED {
+                *v = Vec::new();
+            }
+            r
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 /// Partitions ordinals by their high 16 bits (a counting sort: two
-/// sequential passes): the partitioned copy, and where partition `b`
-/// starts (`start[b]..start[b + 1]`).
-pub(super) fn partition_high(ords: &[u32], n_ords: u32) -> (Vec<u32>, Vec<u32>) {
+/// sequential passes) into `parted` (resized to fit); returns where
+/// partition `b` starts (`start[b]..start[b + 1]`).
+pub(super) fn partition_high(ords: &[u32], n_ords: u32, parted: &mut Vec<u32>) -> Vec<u32> {
     let buckets = (n_ords as usize >> 16) + 1;
     let mut start = vec![0u32; buckets + 1];
     for &o in ords.iter() {
@@ -132,14 +168,15 @@ pub(super) fn partition_high(ords: &[u32], n_ords: u32) -> (Vec<u32>, Vec<u32>) 
     for i in 0..buckets {
         start[i + 1] += start[i];
     }
-    let mut parted = vec![0u32; ords.len()];
+    parted.clear();
+    parted.resize(ords.len(), 0);
     let mut next = start.clone();
     for &o in ords.iter() {
         let b = (o >> 16) as usize;
         parted[next[b] as usize] = o;
         next[b] += 1;
     }
-    (parted, start)
+    start
 }
 
 /// Sorts partitions `range` of `parted` into `dst` (which starts at
@@ -195,8 +232,10 @@ pub(super) fn sort_unique(ords: &mut Vec<u32>, n_ords: u32) {
         ords.dedup();
         return;
     }
-    let (parted, start) = partition_high(ords, n_ords);
-    radix_partitions(&parted, &start, 0..start.len() - 1, 0, ords);
+    with_parted(|parted| {
+        let start = partition_high(ords, n_ords, parted);
+        radix_partitions(parted, &start, 0..start.len() - 1, 0, ords);
+    });
     ords.dedup();
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::codec;
-use crate::engine::{evaluate, Query};
+use crate::engine::{evaluate, HeadCache, Query};
 use crate::error::{Error, LedgerError, Result};
 use crate::event::{
     Entry, Event, LedgerInit, QuarantineAck, QuarantinedTail, RecordBatch, RowEntry, TrainingRun,
@@ -138,6 +138,9 @@ pub struct Ledger<I: Io = FsIo> {
     digests: Option<std::collections::HashSet<apply::EventDigest>>,
     /// Snapshots after large ingests (issue 19): src/ledger/autosnap.rs.
     auto: autosnap::Auto,
+    /// Evaluations kept for the queries asked again (issue 19), told of
+    /// every entry appended (src/engine/head.rs).
+    head: std::sync::Mutex<HeadCache>,
 }
 
 impl<I: Io> std::fmt::Debug for Ledger<I> {
@@ -312,10 +315,26 @@ impl<I: Io> Ledger<I> {
         let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
         let range = self.log.append_group(&refs)?;
         let seqs = (range.first.0..).map(Seq);
-        if prechecked {
-            self.index.apply_all_prechecked(seqs.zip(entries.iter()))?;
+        let applied = if prechecked {
+            self.index
+                .apply_all_prechecked(seqs.clone().zip(entries.iter()))
         } else {
-            self.index.apply_all(seqs.zip(entries.iter()))?;
+            self.index.apply_all(seqs.clone().zip(entries.iter()))
+        };
+        // A poisoned lock (a panic while it was held) still holds a cache
+        // that is consistent as of its last update: keep it up to date.
+        let head = self
+            .head
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match applied {
+            Ok(()) => seqs
+                .zip(entries.iter())
+                .for_each(|(s, e)| head.appended(&self.index, s, e)),
+            Err(e) => {
+                head.clear();
+                return Err(e);
+            }
         }
         self.auto.since += entries.iter().map(autosnap::weight).sum::<u64>();
         Ok(range.last)

@@ -46,6 +46,7 @@ impl<I: Io> Ledger<I> {
                 since: 0,
                 after: opts.auto_snapshot,
             },
+            head: Default::default(),
         };
         // A new ledger knows one purpose, ai-training, declared by its
         // init (no entry: see `Ledger::purposes`).
@@ -139,6 +140,7 @@ impl<I: Io> Ledger<I> {
                 since,
                 after: opts.auto_snapshot,
             },
+            head: Default::default(),
         };
         if !l.read_only && replayed > SNAPSHOT_AFTER_REPLAY && l.keyer.is_some() {
             l.snapshot()?;

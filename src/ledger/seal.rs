@@ -71,8 +71,16 @@ impl<I: Io> Ledger<I> {
             datasets: Vec::new(),
         })
     }
-    /// Computes the exclusion manifest for `q`.
+    /// Computes the exclusion manifest for `q` (from the head cache of
+    /// evaluations when it holds `q`'s: docs/ARCHITECTURE.md, "The head
+    /// cache").
     pub fn manifest(&self, q: &Query) -> Result<Manifest> {
+        self.compute_manifest(q, true)
+    }
+    /// [`Ledger::manifest`], evaluated afresh when `cached` is false (what
+    /// [`Ledger::verify_manifest`] compares with: a check never rests on
+    /// the cache it would check).
+    fn compute_manifest(&self, q: &Query, cached: bool) -> Result<Manifest> {
         self.check_purpose(&q.policy.purpose, None)?;
         self.check_policy_bases(&q.policy)?;
         if q.seq > self.index.seq() {
@@ -88,7 +96,11 @@ impl<I: Io> Ledger<I> {
             }
         }
         let chain = self.log.chain_at(q.seq)?;
-        let ex = evaluate(&self.index, q);
+        let ex = if cached {
+            self.exclusions(q)
+        } else {
+            std::sync::Arc::new(evaluate(&self.index, q))
+        };
         Ok(Manifest::build(
             &self.index,
             q,
@@ -96,6 +108,27 @@ impl<I: Io> Ledger<I> {
             self.ledger_id(),
             chain,
         ))
+    }
+    /// The evaluation of `q` (checked by the caller), from the head cache
+    /// when it holds it (src/engine/head.rs), else evaluated and kept
+    /// there. The lock is not held while evaluating; a poisoned lock is a
+    /// miss, and nothing is kept.
+    fn exclusions(&self, q: &Query) -> std::sync::Arc<crate::engine::Exclusions> {
+        if let Some(ex) = self.head.lock().ok().and_then(|mut c| c.get(q)) {
+            return ex;
+        }
+        let ex = std::sync::Arc::new(evaluate(&self.index, q));
+        if let Ok(mut c) = self.head.lock() {
+            c.insert(&self.index, q, ex.clone());
+        }
+        ex
+    }
+    /// What the head cache of evaluations did since the ledger was opened
+    /// (hits, misses, entries carried to a new head or patched).
+    pub fn head_stats(&self) -> crate::engine::HeadStats {
+        self.head
+            .lock()
+            .map_or_else(|p| p.get_ref().stats(), |c| c.stats())
     }
     /// [`Ledger::manifest`] with the checkpoint it is computed at recorded
     /// in its header: the size N (= `q.seq`) and root of the Merkle tree of
@@ -151,7 +184,7 @@ impl<I: Io> Ledger<I> {
     /// valid time T, policy and dataset scope it claims: same ledger id,
     /// the chain head it pins is this log's chain at N (a manifest from a
     /// forked, rewritten or rolled-back ledger fails), and its bytes equal
-    /// a recomputation. The seal is a public hash, so anyone can re-seal an
+    /// a recomputation (a fresh evaluation, never the head cache). The seal is a public hash, so anyone can re-seal an
     /// edited manifest (an older one with a newer head written in, rows
     /// dropped): only the recomputation catches that. `check --ledger`,
     /// `runs add` and Python's `Ledger.verify_manifest` all call this.
@@ -179,7 +212,7 @@ impl<I: Io> Ledger<I> {
                 h.chain_head, h.seq,
             ));
         }
-        let mut again = self.manifest(&h.query())?;
+        let mut again = self.compute_manifest(&h.query(), false)?;
         if let Some(t) = &h.checkpoint {
             // Recomputed from the log, never taken from the tree store.
             let ours = self.roots_from_log(&[t.size])?[0];
